@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+// Doozer for Swift: a replicated, strongly consistent store for small, critical data,
+// wire-compatible with the original doozerd.
+import PackageDescription
+
+let package = Package(
+    name: "Doozer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "doozerd", targets: ["doozerd"]),
+        .library(name: "DoozerServer", targets: ["DoozerServer"]),
+        .library(name: "DoozerWire", targets: ["DoozerWire"]),
+        .library(name: "DoozerStore", targets: ["DoozerStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The only C in the project: thin syscall wrappers and the system liblz4.
+        .target(name: "CShims", path: "CShims/CShims"),
+        .systemLibrary(
+            name: "CLZ4", path: "CShims/CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]),
+
+        // bytes in: typed descriptors, errno, sockets, epoll, lz4.
+        .target(name: "DoozerSystem", dependencies: ["CShims", "CLZ4"]),
+        // one-thread event loop: epoll, timers, byte buffers, connections.
+        .target(name: "DoozerReactor", dependencies: ["DoozerSystem"]),
+        // frames and the protobuf Request/Response codec.
+        .target(name: "DoozerWire"),
+        // the versioned tree: pure state machine, no I/O, no clocks.
+        .target(name: "DoozerStore"),
+        // sessions, verbs, access control, start-up layout, pulse.
+        .target(
+            name: "DoozerServer",
+            dependencies: [
+                "DoozerReactor", "DoozerWire", "DoozerStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "doozerd",
+            dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
+
+        .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
+        .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
+        .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
+        .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerWire", "DoozerStore"]),
+        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "DoozerWire"]),
+    ]
+)

@@ -1,0 +1,178 @@
+import DoozerSystem
+import DoozerWire
+
+/// Everything a node is started with, validated. A value: building one has no effects.
+public struct Configuration: Sendable {
+    /// The server's version string, recorded in `/ctl/node/<id>/version`.
+    public static let version = "0.9.0-swift"
+
+    /// Client TCP address (later also the peer UDP address) and the node's identity.
+    public var listenAddress: SocketAddress
+    public var clusterName = "local"
+    /// Revisions of history kept (`-hist`).
+    public var history = 2000
+    /// Interval between `applied` writes, in nanoseconds (`-pulse`).
+    public var pulseInterval: Int64 = 1_000_000_000
+    /// Delay before filling unowned seqns, in nanoseconds (`-fill`); used once peers exist.
+    public var fillDelay: Int64 = 100_000_000
+    /// Liveness timeout for members, in nanoseconds (`-timeout`); used once peers exist.
+    public var memberTimeout: Int64 = 60_000_000_000
+    /// Largest request payload accepted; a longer frame closes its connection (`-maxframe`).
+    public var maxFrame = Framing.defaultMaxFrame
+    /// Web view address; nil when turned off with `-w false`.
+    public var webAddress: SocketAddress?
+    public var readWriteSecret: [UInt8] = []
+    public var readOnlySecret: [UInt8] = []
+
+    public init(listenAddress: SocketAddress) {
+        self.listenAddress = listenAddress
+    }
+}
+
+/// What `doozerd`'s command line asked for.
+public enum Invocation {
+    case run(Configuration)
+    case printVersion
+    case printUsage
+}
+
+/// A command line that cannot be run, with the exit status it deserves.
+public struct UsageError: Error, CustomStringConvertible {
+    public let description: String
+    /// 2 for malformed flags (the usage text follows), 1 for values that parse but cannot work.
+    public let status: Int32
+    public let showUsage: Bool
+}
+
+/// `doozerd`'s flags (spec §6.2), their parsing and their validation.
+public enum DoozerdCommandLine {
+    static func flagSet() -> FlagSet {
+        var flags = FlagSet()
+        flags.define("l", .string, placeholder: "addr", default: "127.0.0.1:8046",
+                     usage: "The address to bind to: client TCP, peer UDP and the node's identity. Must be a concrete address.")
+        flags.define("a", .repeated, placeholder: "addr",
+                     usage: "Attach to the member at this address (repeatable). Not supported yet.")
+        flags.define("b", .string, placeholder: "uri",
+                     usage: "Boot cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI. Not supported yet.")
+        flags.define("c", .string, placeholder: "name", default: "local",
+                     usage: "The cluster name: letters, digits, '.' and '-'.")
+        flags.define("w", .string, placeholder: "addr",
+                     usage: "Web view address; 'false' turns it off.")
+        flags.define("v", .boolean, usage: "Print doozerd's version and exit.")
+        flags.define("pulse", .string, placeholder: "seconds", default: "1",
+                     usage: "Seconds between writes of /ctl/node/<id>/applied.")
+        flags.define("fill", .string, placeholder: "seconds", default: "0.1",
+                     usage: "Seconds to wait before filling an unowned revision with a no-op.")
+        flags.define("timeout", .string, placeholder: "seconds", default: "60",
+                     usage: "Seconds of silence after which a member is removed.")
+        flags.define("hist", .string, placeholder: "revisions", default: "2000",
+                     usage: "Revisions of history to keep for reads and waits in the past.")
+        flags.define("maxframe", .string, placeholder: "bytes", default: "\(Framing.defaultMaxFrame)",
+                     usage: "Largest request frame accepted; a longer one closes its connection.")
+        flags.define("tlscert", .string, placeholder: "file",
+                     usage: "TLS certificate (PEM) for the client port. Not supported yet.")
+        flags.define("tlskey", .string, placeholder: "file",
+                     usage: "TLS private key (PEM) for the client port. Not supported yet.")
+        return flags
+    }
+
+    /// The usage text printed for `-h` and flag errors.
+    public static func usage(programName: String) -> String {
+        """
+        Usage: \(programName) [OPTIONS]
+
+        Options:
+        \(flagSet().usageText)
+
+        The default for -w is the IP of -l with port 8000 (the web view is not served yet by this
+        build). Use '-w false' to turn it off.
+        Environment: DOOZER_RWSECRET and DOOZER_ROSECRET set the read-write and read-only secrets;
+        DOOZER_BOOT_URI is the default for -b.
+
+        """
+    }
+
+    public static func parse(_ arguments: [String], environment: [String: String]) throws(UsageError) -> Invocation {
+        var flags = flagSet()
+        do {
+            try flags.parse(arguments)
+        } catch {
+            throw UsageError(description: error.description, status: 2, showUsage: true)
+        }
+        if flags.helpRequested { return .printUsage }
+        if flags.flag("v") { return .printVersion }
+        if let extra = flags.positional.first {
+            throw UsageError(description: "unexpected argument \"\(extra)\"", status: 2, showUsage: true)
+        }
+        func fail(_ text: String) -> UsageError { UsageError(description: text, status: 1, showUsage: false) }
+
+        let listen = flags.value("l") ?? "127.0.0.1:8046"
+        if listen.isEmpty { throw UsageError(description: "require a listen address", status: 1, showUsage: true) }
+        if !flags.all("a").isEmpty {
+            throw fail("-a (attach to a cluster) is not supported yet by this build; start a single node without -a")
+        }
+        if let boot = flags.value("b") ?? environment["DOOZER_BOOT_URI"], !boot.isEmpty {
+            throw fail("booting through a DzNS (-b or DOOZER_BOOT_URI) is not supported yet by this build")
+        }
+        if !(flags.value("tlscert") ?? "").isEmpty || !(flags.value("tlskey") ?? "").isEmpty {
+            throw fail("TLS (-tlscert/-tlskey) is not supported yet by this build")
+        }
+
+        var configuration: Configuration
+        do {
+            configuration = Configuration(listenAddress: try SocketAddress.resolve(listen))
+        } catch {
+            throw fail("bad -l address \(error)")
+        }
+        let name = flags.value("c") ?? "local"
+        guard !name.isEmpty, name.utf8.allSatisfy(isNameByte) else {
+            throw fail("bad cluster name \"\(name)\" (-c): use one or more of A-Z a-z 0-9 . -")
+        }
+        configuration.clusterName = name
+        configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
+        configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
+        configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)
+        configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
+        configuration.maxFrame = try integer(flags, "maxframe", default: Framing.defaultMaxFrame, minimum: 64)
+
+        switch flags.value("w") {
+        case "false"?:
+            configuration.webAddress = nil
+        case let text? where !text.isEmpty:
+            throw fail("the web view (-w \(text)) is not supported yet by this build; use -w false")
+        default:
+            configuration.webAddress = configuration.listenAddress.withPort(8000)
+        }
+        configuration.readWriteSecret = Array((environment["DOOZER_RWSECRET"] ?? "").utf8)
+        configuration.readOnlySecret = Array((environment["DOOZER_ROSECRET"] ?? "").utf8)
+        return .run(configuration)
+    }
+
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    private static func seconds(_ flags: FlagSet, _ name: String, default fallback: Double, positive: Bool) throws(UsageError) -> Int64 {
+        guard let text = flags.value(name) else { return Int64(fallback * 1e9) }
+        guard let value = Double(text), value.isFinite, positive ? value > 0 : value >= 0, value < 1e9 else {
+            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want \(positive ? "positive " : "")seconds",
+                             status: 2, showUsage: true)
+        }
+        return Int64(value * 1e9)
+    }
+
+    private static func integer(_ flags: FlagSet, _ name: String, default fallback: Int, minimum: Int) throws(UsageError) -> Int {
+        guard let text = flags.value(name) else { return fallback }
+        guard let value = Int(text), value >= minimum else {
+            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want an integer ≥ \(minimum)",
+                             status: 2, showUsage: true)
+        }
+        return value
+    }
+}

@@ -1,0 +1,322 @@
+import DoozerReactor
+import DoozerStore
+import DoozerSystem
+import DoozerWire
+import Logging
+
+/// A doozerd node: the client listener, every client session, the store, and the timers
+/// that keep the store moving. Runs on one thread inside its `EventLoop`; nothing in it
+/// blocks, locks or is touched from another thread.
+public final class Server {
+    public let configuration: Configuration
+    public let id: NodeID
+    let logger: Logger
+    let loop: EventLoop
+    let store: Store
+    private let listener: FileDescriptor
+    private let signals: TerminationSignals
+    /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
+    public let boundAddress: SocketAddress
+
+    var sessions: [UInt64: Session] = [:]
+    private var nextToken: UInt64 = Token.firstSession
+    private var dirty: [Session] = []
+    /// Whether this node accepts writes (a member that finished start-up, §2.9).
+    var isWritable = false
+    /// WAITs parked in the store, by watch id.
+    var watchOwners: [WatchID: (session: UInt64, tag: Int32?)] = [:]
+    private var nextWatch: WatchID = 1
+    /// Reads of revisions not applied yet, by the revision they wait for.
+    var parkedReads: [Int64: [ParkedRead]] = [:]
+
+    /// Per-connection buffer sizes; see `IOBuffer`.
+    static let inputCapacity = 4096
+    static let outputCapacity = 4096
+    /// Output bytes above which a connection's input is no longer read (backpressure).
+    static let outputHighWater = 256 * 1024
+
+    enum Token {
+        static let listener: UInt64 = 1
+        static let signals: UInt64 = 2
+        static let firstSession: UInt64 = 16
+    }
+
+    enum Timer {
+        static let pulse: UInt64 = 1
+        static let resumeAccepting: UInt64 = 2
+    }
+
+    /// Binds the client port and prepares the store. Nothing is served until `run()`.
+    public init(configuration: Configuration, logger: Logger) throws(SystemError) {
+        self.configuration = configuration
+        self.logger = logger
+        id = try NodeID.random()
+        signals = try TerminationSignals()
+        loop = try EventLoop()
+        store = Store(history: configuration.history)
+        listener = try Socket.listenTCP(configuration.listenAddress)
+        boundAddress = try Socket.localAddress(listener)
+        try loop.register(listener, interest: .readable, token: Token.listener)
+        try loop.register(signals.fd, interest: .readable, token: Token.signals)
+    }
+
+    deinit {
+        for session in sessions.values { session.channel.fd.close() }
+        listener.close()
+        signals.fd.close()
+    }
+
+    /// Lays out a new cluster with this node as its seed, then serves clients until SIGINT
+    /// or SIGTERM.
+    public func run() throws(SystemError) {
+        seedNewCluster()
+        logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev))")
+        if configuration.webAddress != nil {
+            logger.notice("the web view is not served by this build yet")
+        }
+        if configuration.readWriteSecret.isEmpty && !configuration.readOnlySecret.isEmpty {
+            logger.warning("only DOOZER_ROSECRET is set: anonymous clients can still write (original doozer behaviour)")
+        }
+        try loop.run(self)
+        logger.info("shut down at rev \(store.rev)")
+    }
+
+    // MARK: Connections
+
+    private func acceptAll() {
+        while true {
+            let fd: FileDescriptor
+            do {
+                switch try Socket.accept(listener) {
+                case .wouldBlock: return
+                case .done(let accepted): fd = accepted
+                }
+            } catch {
+                logger.error("\(error); pausing accepts for 100 ms")
+                try? loop.update(listener, interest: [], token: Token.listener)
+                loop.schedule(after: 100_000_000, timer: Timer.resumeAccepting)
+                return
+            }
+            let token = nextToken
+            nextToken += 1
+            let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
+            let rights = Rights.granted(by: UnsafeRawBufferPointer(start: nil, count: 0),
+                                        readWrite: configuration.readWriteSecret,
+                                        readOnly: configuration.readOnlySecret) ?? Rights()
+            let session = Session(token: token, channel: channel, rights: rights)
+            do {
+                try loop.register(fd, interest: .readable, token: token)
+            } catch {
+                logger.error("\(error); dropping new connection")
+                fd.close()
+                continue
+            }
+            sessions[token] = session
+        }
+    }
+
+    /// Forgets a connection and everything it was waiting for (B13).
+    func close(_ session: Session) {
+        guard sessions.removeValue(forKey: session.token) != nil else { return }
+        loop.unregister(session.channel.fd)
+        session.channel.fd.close()
+        for watch in session.waits {
+            store.cancelWait(watch)
+            watchOwners[watch] = nil
+        }
+        for rev in session.parkedRevisions {
+            parkedReads[rev]?.removeAll { $0.session == session.token }
+            if parkedReads[rev]?.isEmpty == true { parkedReads[rev] = nil }
+        }
+    }
+
+    private func readable(_ session: Session) {
+        if session.isThrottled { return }
+        let minimumSpace = max(1024, bytesStillNeeded(session))
+        switch session.channel.readOnce(minimumSpace: minimumSpace) {
+        case .bytes:
+            handleInput(session)
+        case .wouldBlock:
+            break
+        case .endOfStream:
+            close(session)
+        case .failed(let error):
+            logger.debug("connection \(session.token): \(error)")
+            close(session)
+        }
+    }
+
+    /// How many more bytes the frame at the head of the input needs.
+    private func bytesStillNeeded(_ session: Session) -> Int {
+        let input = session.channel.input.readable
+        guard input.count >= Framing.headerSize else { return Framing.headerSize - input.count }
+        let length = Int(input.loadUnaligned(as: UInt32.self).bigEndian)
+        return min(length, configuration.maxFrame) + Framing.headerSize - input.count
+    }
+
+    /// Decodes and handles every whole frame in the input, in order, until the output
+    /// passes the high-water mark.
+    private func handleInput(_ session: Session) {
+        while session.channel.output.readableCount < Server.outputHighWater {
+            let input = session.channel.input.readable
+            switch Framing.scan(input, maxFrame: configuration.maxFrame) {
+            case .incomplete:
+                markDirty(session)
+                return
+            case .tooLarge(let length):
+                logger.notice("connection \(session.token): frame of \(length) bytes exceeds -maxframe \(configuration.maxFrame); closing it")
+                close(session)
+                return
+            case .frame(let count):
+                let payload = UnsafeRawBufferPointer(rebasing: input[Framing.headerSize..<(Framing.headerSize + count)])
+                do {
+                    let request = try RequestView(decoding: payload)
+                    handle(request, from: session)
+                } catch {
+                    logger.notice("connection \(session.token): undecodable request (\(error.reason)); closing it")
+                    close(session)
+                    return
+                }
+                session.channel.input.consume(Framing.headerSize + count)
+            }
+        }
+        markDirty(session)
+    }
+
+    func markDirty(_ session: Session) {
+        if !session.isDirty {
+            session.isDirty = true
+            dirty.append(session)
+        }
+    }
+
+    /// Sends what each dirty connection has buffered and sets its epoll interest: write
+    /// interest while the kernel pushes back, no read interest while over the high-water mark.
+    private func flush(_ session: Session) {
+        session.isDirty = false
+        guard sessions[session.token] === session else { return }
+        switch session.channel.flush() {
+        case .failed(let error):
+            logger.debug("connection \(session.token): \(error)")
+            close(session)
+            return
+        case .drained, .pending:
+            break
+        }
+        let throttled = session.channel.output.readableCount >= Server.outputHighWater
+        if session.isThrottled && !throttled {
+            session.isThrottled = false
+            handleInput(session)   // frames that arrived while throttled
+            if sessions[session.token] == nil { return }
+            if session.isDirty { return }   // flushed again at the end of this pass
+        }
+        session.isThrottled = throttled
+        var interest: IOEvents = throttled ? [] : .readable
+        if !session.channel.output.isEmpty { interest.insert(.writable) }
+        if interest != session.channel.interest {
+            session.channel.interest = interest
+            do {
+                try loop.update(session.channel.fd, interest: interest, token: session.token)
+            } catch {
+                logger.error("connection \(session.token): \(error)")
+                close(session)
+            }
+        }
+    }
+
+    // MARK: Writes
+
+    /// Orders a mutation and applies it. A single-member cluster decides every revision by
+    /// itself; consensus among several members will take over this step.
+    @discardableResult
+    func commit(_ mutation: [UInt8]) -> Event {
+        let applied = store.apply(mutation)
+        for watch in applied.fired {
+            guard let owner = watchOwners.removeValue(forKey: watch), let session = sessions[owner.session] else { continue }
+            session.waits.remove(watch)
+            respond(to: owner.tag, with: applied.event, on: session)
+        }
+        if let parked = parkedReads.removeValue(forKey: store.rev) {
+            let snapshot = store.current
+            for read in parked {
+                guard let session = sessions[read.session] else { continue }
+                session.parkedRevisions.removeAll { $0 == store.rev }
+                read.answer(in: snapshot, server: self, session: session)
+            }
+        }
+        return applied.event
+    }
+
+    /// Parks a WAIT in the store; it is answered from `commit`.
+    func registerWait(_ glob: Glob, from start: Int64, tag: Int32?, session: Session) -> Store.WaitResult {
+        let watch = nextWatch
+        nextWatch += 1
+        let result = store.wait(glob, from: start, id: watch)
+        if case .pending = result {
+            watchOwners[watch] = (session.token, tag)
+            session.waits.insert(watch)
+        }
+        return result
+    }
+
+    func park(_ read: ParkedRead, until rev: Int64, session: Session) {
+        parkedReads[rev, default: []].append(read)
+        session.parkedRevisions.append(rev)
+    }
+
+    // MARK: Timers
+
+    private func pulse() {
+        let applied = Array(String(store.rev).utf8)
+        commit(Mutation.set(nodePath("applied"), rev: -1, body: applied))
+        loop.schedule(after: configuration.pulseInterval, timer: Timer.pulse)
+    }
+
+    func nodePath(_ leaf: String) -> [UInt8] {
+        Array("/ctl/node/\(id)/\(leaf)".utf8)
+    }
+
+    func startPulse() {
+        pulse()
+    }
+}
+
+extension Server: EventLoopHandler {
+    public func ready(token: UInt64, events: IOEvents) {
+        switch token {
+        case Token.listener:
+            acceptAll()
+        case Token.signals:
+            while let signal = try? signals.next() {
+                logger.info("signal \(signal): shutting down")
+                loop.stop()
+            }
+        default:
+            guard let session = sessions[token] else { return }
+            if events.contains(.writable) { markDirty(session) }
+            if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) {
+                readable(session)
+            }
+        }
+    }
+
+    public func timerFired(_ timer: UInt64) {
+        switch timer {
+        case Timer.pulse:
+            pulse()
+        case Timer.resumeAccepting:
+            try? loop.update(listener, interest: .readable, token: Token.listener)
+        default:
+            break
+        }
+    }
+
+    public func iterationDone() {
+        var index = 0
+        while index < dirty.count {   // flushing may dirty more sessions
+            flush(dirty[index])
+            index += 1
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,256 @@
+import DoozerStore
+import DoozerWire
+
+/// A read (GET, STAT, GETDIR, WALK) whose revision has not been applied yet, with the
+/// request bytes copied out of the input buffer. Answered by `Server.commit`.
+struct ParkedRead {
+    let session: UInt64
+    let verb: Verb
+    let tag: Int32?
+    let path: [UInt8]
+    let offset: Int32
+    let glob: Glob?
+
+    func answer(in snapshot: Snapshot, server: Server, session: Session) {
+        path.withUnsafeBytes { path in
+            server.answerRead(verb, tag: tag, path: path, offset: offset, glob: glob, in: snapshot, session: session)
+        }
+        server.markDirty(session)
+    }
+}
+
+private let permissionDenied: StaticString = "permission denied"
+
+extension Server {
+    /// Handles one request in arrival order (spec §2.7): every check in the original's order,
+    /// then the verb. Responses go to the session's output buffer; nothing here blocks.
+    func handle(_ request: RequestView, from session: Session) {
+        let tag = request.tag
+        guard let raw = request.verb, let verb = Verb(rawValue: raw) else {
+            session.sendError(tag: tag, .unknownVerb)
+            return
+        }
+        switch verb {
+        case .get, .stat, .getdir, .walk, .wait:
+            guard session.rights.read else { return deny(tag, session) }
+        case .set, .del, .nop:
+            guard session.rights.write else { return deny(tag, session) }
+            guard isWritable else { return session.sendError(tag: tag, .readonly) }
+        case .rev, .self, .access:
+            break
+        }
+
+        switch verb {
+        case .rev:
+            var fields = ResponseFields()
+            fields.tag = tag
+            fields.rev = store.rev
+            session.send(fields)
+        case .self:
+            id.bytes.withUnsafeBytes { bytes in
+                var fields = ResponseFields()
+                fields.tag = tag
+                fields.value = bytes
+                session.send(fields)
+            }
+        case .access:
+            let secret = request.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            guard let granted = Rights.granted(by: secret, readWrite: configuration.readWriteSecret,
+                                               readOnly: configuration.readOnlySecret) else {
+                return deny(tag, session)
+            }
+            session.rights.add(granted)
+            respondTagOnly(tag, session)
+        case .get, .stat, .getdir, .walk:
+            read(verb, request, session)
+        case .wait:
+            wait(request, session)
+        case .set, .del:
+            write(verb, request, session)
+        case .nop:
+            commit(Mutation.nop)
+            respondTagOnly(tag, session)
+        }
+    }
+
+    private func deny(_ tag: Int32?, _ session: Session) {
+        permissionDenied.withUTF8Buffer { text in
+            session.sendError(tag: tag, .other, detail: UnsafeRawBufferPointer(text))
+        }
+    }
+
+    private func respondTagOnly(_ tag: Int32?, _ session: Session) {
+        var fields = ResponseFields()
+        fields.tag = tag
+        session.send(fields)
+    }
+
+    private func sendGlobError(_ tag: Int32?, _ pattern: UnsafeRawBufferPointer, _ session: Session) {
+        let detail = Array("invalid glob pattern: ".utf8) + pattern
+        detail.withUnsafeBytes { session.sendError(tag: tag, .other, detail: $0) }
+    }
+
+    // MARK: Reads
+
+    private func read(_ verb: Verb, _ request: RequestView, _ session: Session) {
+        let tag = request.tag
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        var glob: Glob?
+        switch verb {
+        case .get:
+            guard let path = request.path else { return session.sendError(tag: tag, .missingArg) }
+            guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
+        case .getdir:
+            guard let path = request.path, request.offset != nil else { return session.sendError(tag: tag, .missingArg) }
+            guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
+        case .walk:
+            guard let path = request.path, let offset = request.offset else { return session.sendError(tag: tag, .missingArg) }
+            guard let compiled = Glob(path) else { return sendGlobError(tag, path, session) }
+            guard offset >= 0 else { return session.sendError(tag: tag, .range) }
+            glob = compiled
+        default:
+            break   // STAT: an absent or invalid path reads as missing
+        }
+        let path = request.path ?? empty
+        let offset = request.offset ?? 0
+
+        guard let rev = request.rev else {
+            return answerRead(verb, tag: tag, path: path, offset: offset, glob: glob, in: store.current, session: session)
+        }
+        switch store.snapshot(at: max(rev, 1)) {
+        case .snapshot(let snapshot):
+            answerRead(verb, tag: tag, path: path, offset: offset, glob: glob, in: snapshot, session: session)
+        case .tooLate:
+            session.sendError(tag: tag, .tooLate)
+        case .future:
+            let parked = ParkedRead(session: session.token, verb: verb, tag: tag, path: Array(path),
+                                    offset: offset, glob: glob)
+            park(parked, until: rev, session: session)
+        }
+    }
+
+    /// The snapshot-dependent half of GET, STAT, GETDIR and WALK.
+    func answerRead(_ verb: Verb, tag: Int32?, path: UnsafeRawBufferPointer, offset: Int32, glob: Glob?,
+                    in snapshot: Snapshot, session: Session) {
+        var fields = ResponseFields()
+        fields.tag = tag
+        switch verb {
+        case .get:
+            switch snapshot.lookup(path) {
+            case .missing:
+                fields.rev = 0
+                fields.value = UnsafeRawBufferPointer(start: nil, count: 0)
+                session.send(fields)
+            case .file(let body, let rev):
+                fields.rev = rev
+                body.withUnsafeBytes { body in
+                    fields.value = body
+                    session.send(fields)
+                }
+            case .directory:
+                session.sendError(tag: tag, .isDir)
+            }
+        case .stat:
+            let entry = PathSyntax.isValid(path) ? snapshot.lookup(path) : .missing
+            switch entry {
+            case .missing:
+                fields.len = 0
+                fields.rev = 0
+            case .file(let body, let rev):
+                fields.len = Int32(truncatingIfNeeded: body.count)
+                fields.rev = rev
+            case .directory(let count):
+                fields.len = Int32(truncatingIfNeeded: count)
+                fields.rev = -2
+            }
+            session.send(fields)
+        case .getdir:
+            switch snapshot.entry(ofDirectory: path, at: Int(offset)) {
+            case .noEnt: session.sendError(tag: tag, .noEnt)
+            case .notDir: session.sendError(tag: tag, .notDir)
+            case .range: session.sendError(tag: tag, .range)
+            case .name(let name):
+                name.withUnsafeBytes { name in
+                    fields.path = name
+                    session.send(fields)
+                }
+            }
+        case .walk:
+            guard let glob, let hit = snapshot.walk(glob, offset: Int(offset)) else {
+                return session.sendError(tag: tag, .range)
+            }
+            fields.flags = EventFlags.set
+            fields.rev = hit.rev
+            hit.path.withUnsafeBytes { path in
+                hit.body.withUnsafeBytes { body in
+                    fields.path = path
+                    fields.value = body
+                    session.send(fields)
+                }
+            }
+        default:
+            preconditionFailure("answerRead handles GET, STAT, GETDIR and WALK only")
+        }
+    }
+
+    // MARK: WAIT
+
+    private func wait(_ request: RequestView, _ session: Session) {
+        let tag = request.tag
+        guard let pattern = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
+        guard let glob = Glob(pattern) else { return sendGlobError(tag, pattern, session) }
+        switch registerWait(glob, from: max(rev, 1), tag: tag, session: session) {
+        case .fired(let event):
+            respond(to: tag, with: event, on: session)
+        case .tooLate:
+            session.sendError(tag: tag, .tooLate)
+        case .pending:
+            break
+        }
+    }
+
+    /// A WAIT's answer: the event's path, body, seqn and flags.
+    func respond(to tag: Int32?, with event: Event, on session: Session) {
+        event.path.withUnsafeBytes { path in
+            event.body.withUnsafeBytes { body in
+                var fields = ResponseFields()
+                fields.tag = tag
+                fields.flags = event.flags
+                fields.rev = event.seqn
+                fields.path = path
+                fields.value = body
+                session.send(fields)
+            }
+        }
+        markDirty(session)
+    }
+
+    // MARK: SET and DEL
+
+    private func write(_ verb: Verb, _ request: RequestView, _ session: Session) {
+        let tag = request.tag
+        guard let path = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
+        guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
+        let mutation = verb == .set
+            ? Mutation.set(path, rev: rev, body: request.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            : Mutation.delete(path, rev: rev)
+        let event = commit(mutation)
+        if let error = event.error {
+            return session.sendError(tag: tag, Server.errorCode(error))
+        }
+        var fields = ResponseFields()
+        fields.tag = tag
+        if verb == .set { fields.rev = event.seqn }
+        session.send(fields)
+    }
+
+    static func errorCode(_ error: MutationError) -> ErrorCode {
+        switch error {
+        case .revMismatch: .revMismatch
+        case .notDirectory: .notDir
+        case .isDirectory: .isDir
+        case .badPath: .badPath
+        case .badMutation, .badRev: .other
+        }
+    }
+}

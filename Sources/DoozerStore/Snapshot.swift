@@ -1,0 +1,236 @@
+/// An immutable view of the tree right after seqn `rev` (§3.11). Copying is O(1) (one
+/// reference); later writes to the store never change it. Owns nothing mutable and never
+/// blocks: the caller decides which snapshot answers a request.
+/// `@unchecked Sendable`: the only reference it holds is to tree nodes, which are never
+/// mutated after construction.
+public struct Snapshot: @unchecked Sendable {
+    public let rev: Int64
+    @usableFromInline let root: Node?
+
+    @usableFromInline
+    init(rev: Int64, root: Node?) {
+        self.rev = rev
+        self.root = root
+    }
+
+    /// An empty tree (just `/`) labelled `rev`; fill it with `insertFile` to install a clone.
+    public init(emptyAt rev: Int64) {
+        self.init(rev: rev, root: nil)
+    }
+
+    public enum Entry: Equatable, Sendable {
+        case missing
+        case file(body: [UInt8], rev: Int64)
+        /// `count` = number of entries (GETDIR/STAT length); `/` is always a directory.
+        case directory(count: Int)
+    }
+
+    /// Resolves a path (the caller validates it; invalid input reads as missing). Never
+    /// allocates: a file's body is returned by reference.
+    public func lookup(_ path: UnsafeRawBufferPointer) -> Entry {
+        switch Tree.find(root, path) {
+        case .root: return .directory(count: root?.size ?? 0)
+        case .missing: return .missing
+        case .node(let e):
+            switch e.payload {
+            case .file(let body): return .file(body: body, rev: e.rev)
+            case .directory(let c): return .directory(count: c.size)
+            }
+        }
+    }
+
+    public func lookup(_ path: String) -> Entry { path.withBytes { lookup($0) } }
+    public func lookup(_ path: [UInt8]) -> Entry { path.withUnsafeBytes { lookup($0) } }
+
+    /// Number of files and directories below `/` (the root's GETDIR length).
+    public var rootCount: Int { root?.size ?? 0 }
+
+    public enum DirEntry: Equatable, Sendable {
+        case noEnt, notDir, range
+        case name([UInt8])
+    }
+
+    /// GETDIR: the name at `offset` among the directory's entries in bytewise order.
+    /// O(log n) in the directory size.
+    public func entry(ofDirectory path: UnsafeRawBufferPointer, at offset: Int) -> DirEntry {
+        let dir: Node?
+        switch Tree.find(root, path) {
+        case .missing: return .noEnt
+        case .root: dir = root
+        case .node(let e):
+            guard case .directory(let c) = e.payload else { return .notDir }
+            dir = c
+        }
+        guard offset >= 0, offset < (dir?.size ?? 0), let n = Treap.select(dir, offset) else { return .range }
+        return .name(n.nameArray)
+    }
+
+    public func entry(ofDirectory path: String, at offset: Int) -> DirEntry {
+        path.withBytes { entry(ofDirectory: $0, at: offset) }
+    }
+
+    public struct WalkHit: Equatable, Sendable {
+        public let path: [UInt8]
+        public let body: [UInt8]
+        public let rev: Int64
+        public init(path: [UInt8], body: [UInt8], rev: Int64) {
+            self.path = path
+            self.body = body
+            self.rev = rev
+        }
+    }
+
+    /// WALK: the `offset`-th file (0-based) matching `glob`, enumerating files depth-first with
+    /// every directory in bytewise order; nil means RANGE. Only subtrees compatible with the
+    /// glob's literal prefix (and, without `**`, its depth) are visited.
+    public func walk(_ glob: Glob, offset: Int) -> WalkHit? {
+        if offset < 0 { return nil }
+        if glob.kind == .literal {
+            // No wildcard: at most one file can match.
+            guard offset == 0 else { return nil }
+            let r: WalkHit? = glob.pattern.withUnsafeBytes { p in
+                guard case .node(let e) = Tree.find(root, p), case .file(let body) = e.payload else { return nil }
+                return WalkHit(path: glob.pattern, body: body, rev: e.rev)
+            }
+            return r
+        }
+        var w = Walker(glob: glob, remaining: offset)
+        _ = w.directory(root, depth: 1)
+        return w.hit
+    }
+
+    /// Calls `body` for every file at or below `path` (a file path yields just that file),
+    /// depth-first in bytewise order. For exports and the web view, not the hot path.
+    public func forEachFile(under path: UnsafeRawBufferPointer,
+                            _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
+        var buf: [UInt8] = []
+        switch Tree.find(root, path) {
+        case .missing: return
+        case .root: Self.visitAll(root, &buf, body)
+        case .node(let e):
+            buf.append(contentsOf: path)
+            switch e.payload {
+            case .file(let b): body(buf, b, e.rev)
+            case .directory(let c): Self.visitAll(c, &buf, body)
+            }
+        }
+    }
+
+    public func forEachFile(under path: String, _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
+        path.withBytes { forEachFile(under: $0, body) }
+    }
+
+    private static func visitAll(_ t: Node?, _ buf: inout [UInt8],
+                                 _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
+        guard let t else { return }
+        visitAll(t.left, &buf, body)
+        let save = buf.count
+        buf.append(slash)
+        t.withName { buf.append(contentsOf: $0) }
+        switch t.payload {
+        case .file(let b): body(buf, b, t.rev)
+        case .directory(let c): visitAll(c, &buf, body)
+        }
+        buf.removeLast(buf.count - save)
+        visitAll(t.right, &buf, body)
+    }
+
+    /// Writes a file into this snapshot value (for installing a cloned tree, B8). Returns false
+    /// (and changes nothing) if the path is invalid or `/`, an ancestor is a file, or the path
+    /// is a directory. Other snapshot values are unaffected.
+    @discardableResult
+    public mutating func insertFile(_ path: UnsafeRawBufferPointer, body: [UInt8], rev: Int64) -> Bool {
+        guard PathSyntax.isValid(path), path.count > 1, !Tree.ancestorIsFile(root, path) else { return false }
+        if case .node(let e) = Tree.find(root, path), case .directory = e.payload { return false }
+        self = Snapshot(rev: self.rev, root: Tree.set(root, path, from: 1, body: body, rev: rev))
+        return true
+    }
+
+    @discardableResult
+    public mutating func insertFile(_ path: String, body: [UInt8], rev: Int64) -> Bool {
+        path.withBytes { insertFile($0, body: body, rev: rev) }
+    }
+
+    @discardableResult
+    public mutating func insertFile(_ path: [UInt8], body: [UInt8], rev: Int64) -> Bool {
+        path.withUnsafeBytes { insertFile($0, body: body, rev: rev) }
+    }
+}
+
+/// Depth-first WALK enumeration with pruning by the glob's literal prefix and depth.
+struct Walker {
+    let glob: Glob
+    var remaining: Int
+    var buf: [UInt8] = []
+    var hit: Snapshot.WalkHit? = nil
+    let prefix: [UInt8]
+    let deep: Bool
+
+    init(glob: Glob, remaining: Int) {
+        self.glob = glob
+        self.remaining = remaining
+        self.prefix = Array(glob.literalPrefix)
+        self.deep = glob.hasDoubleStar
+        buf.reserveCapacity(128)
+    }
+
+    /// Enumerates a directory whose path is `buf` and whose entries sit at `depth`.
+    /// Returns true once the hit is found.
+    mutating func directory(_ t: Node?, depth: Int) -> Bool {
+        let start = buf.count + 1  // where a child's name begins in a full path
+        if prefix.count <= start {
+            return range(t, depth: depth, lo: 0, hi: 0)
+        }
+        // The prefix constrains this directory's names.
+        var j = start
+        while j < prefix.count && prefix[j] != slash { j += 1 }
+        if j < prefix.count {
+            // The prefix continues below this entry: exactly one name can lead to matches.
+            let found = prefix.withUnsafeBytes { Treap.find(t, UnsafeRawBufferPointer(rebasing: $0[start..<j])) }
+            guard let e = found else { return false }
+            return visit(e, depth: depth)
+        }
+        return range(t, depth: depth, lo: start, hi: prefix.count)
+    }
+
+    /// In-order over the names starting with prefix[lo..<hi] (all names when lo == hi).
+    mutating func range(_ t: Node?, depth: Int, lo: Int, hi: Int) -> Bool {
+        guard let t else { return false }
+        var c = 0
+        if lo < hi {
+            c = prefix.withUnsafeBytes { p in
+                t.withName { compareToPrefix($0, UnsafeRawBufferPointer(rebasing: p[lo..<hi])) }
+            }
+        }
+        if c < 0 { return range(t.right, depth: depth, lo: lo, hi: hi) }
+        if c > 0 { return range(t.left, depth: depth, lo: lo, hi: hi) }
+        if range(t.left, depth: depth, lo: lo, hi: hi) { return true }
+        if visit(t, depth: depth) { return true }
+        return range(t.right, depth: depth, lo: lo, hi: hi)
+    }
+
+    mutating func visit(_ e: Node, depth: Int) -> Bool {
+        let save = buf.count
+        buf.append(slash)
+        e.withName { buf.append(contentsOf: $0) }
+        defer { buf.removeLast(buf.count - save) }
+        switch e.payload {
+        case .file(let body):
+            if deep || depth == glob.slashCount {
+                if buf.withUnsafeBytes({ glob.matches($0) }) {
+                    if remaining == 0 {
+                        hit = Snapshot.WalkHit(path: buf, body: body, rev: e.rev)
+                        return true
+                    }
+                    remaining -= 1
+                }
+            }
+            return false
+        case .directory(let c):
+            if deep || depth < glob.slashCount {
+                return directory(c, depth: depth + 1)
+            }
+            return false
+        }
+    }
+}

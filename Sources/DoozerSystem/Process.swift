@@ -1,0 +1,42 @@
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide facts and signals: the clock, randomness, the host name, termination signals.
+public enum ProcessEnvironment {
+    /// CLOCK_MONOTONIC in nanoseconds.
+    @inlinable public static func monotonicNanoseconds() -> Int64 { cshims_monotonic_ns() }
+
+    /// Cryptographically random bytes from getrandom(2).
+    public static func randomBytes(_ count: Int) throws(SystemError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let status = bytes.withUnsafeMutableBytes { cshims_random_bytes($0.baseAddress, count) }
+        if status != 0 { throw SystemError("getrandom", .current) }
+        return bytes
+    }
+
+    /// The OS host name, or nil when it cannot be read.
+    public static func hostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// SIGINT and SIGTERM delivered as a readable descriptor. Creating it blocks those signals
+/// (and SIGPIPE) for the calling thread: create it on the main thread before any other.
+public struct TerminationSignals {
+    public let fd: FileDescriptor
+
+    public init() throws(SystemError) {
+        fd = FileDescriptor(rawValue: try retryingInterrupts("signalfd") { cshims_signalfd_termination() })
+    }
+
+    /// The next pending signal number, or nil when none is pending.
+    public func next() throws(SystemError) -> Int32? {
+        let signal = cshims_signalfd_read(fd.rawValue)
+        if signal < 0 { throw SystemError("read(signalfd)", .current) }
+        return signal == 0 ? nil : signal
+    }
+}

@@ -1,0 +1,45 @@
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Socket calls over `FileDescriptor`. Every socket it makes is non-blocking and close-on-exec.
+public enum Socket {
+    /// A listening TCP socket bound to `address` (SO_REUSEADDR set).
+    public static func listenTCP(_ address: SocketAddress, backlog: Int32 = 1024) throws(SystemError) -> FileDescriptor {
+        let fd = FileDescriptor(rawValue: try retryingInterrupts("socket") {
+            cshims_socket(address.family, Int32(SOCK_STREAM.rawValue))
+        })
+        do {
+            _ = try retryingInterrupts("setsockopt(SO_REUSEADDR)") { cshims_setsockopt_int(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, 1) }
+            _ = try retryingInterrupts("bind") { address.withSockaddr { Glibc.bind(fd.rawValue, $0, $1) } }
+            _ = try retryingInterrupts("listen") { Glibc.listen(fd.rawValue, backlog) }
+        } catch {
+            fd.close()
+            throw error
+        }
+        return fd
+    }
+
+    /// Accepts one pending connection (non-blocking, close-on-exec) with TCP_NODELAY set.
+    public static func accept(_ listener: FileDescriptor) throws(SystemError) -> IOResult<FileDescriptor> {
+        switch try nonBlocking("accept4", { cshims_accept4(listener.rawValue) }) {
+        case .wouldBlock: return .wouldBlock
+        case .done(let raw):
+            _ = cshims_setsockopt_int(raw, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            return .done(FileDescriptor(rawValue: raw))
+        }
+    }
+
+    /// The address a socket is bound to, as the kernel reports it.
+    public static func localAddress(_ fd: FileDescriptor) throws(SystemError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try retryingInterrupts("getsockname") {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                getsockname(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+            }
+        }
+        return SocketAddress(storage: storage, length: length)
+    }
+}

@@ -1,0 +1,120 @@
+@testable import DoozerServer
+import XCTest
+
+final class FlagSetTests: XCTestCase {
+    private func parse(_ arguments: [String]) throws -> FlagSet {
+        var flags = FlagSet()
+        flags.define("l", .string, usage: "")
+        flags.define("a", .repeated, usage: "")
+        flags.define("v", .boolean, usage: "")
+        try flags.parse(arguments)
+        return flags
+    }
+
+    func testGoStyleForms() throws {
+        let flags = try parse(["-l", "x:1", "--a=p", "-a", "q", "-v"])
+        XCTAssertEqual(flags.value("l"), "x:1")
+        XCTAssertEqual(flags.all("a"), ["p", "q"])
+        XCTAssertTrue(flags.flag("v"))
+        XCTAssertFalse(try parse(["-v=false"]).flag("v"))
+        XCTAssertEqual(try parse(["-l=a=b"]).value("l"), "a=b")
+    }
+
+    func testErrors() {
+        XCTAssertThrowsError(try parse(["-nope"]))
+        XCTAssertThrowsError(try parse(["-l"]))
+        XCTAssertThrowsError(try parse(["-v=maybe"]))
+    }
+
+    func testHelpAndPositional() throws {
+        XCTAssertTrue(try parse(["-h"]).helpRequested)
+        XCTAssertTrue(try parse(["--help"]).helpRequested)
+        XCTAssertEqual(try parse(["-v", "rest", "-l"]).positional, ["rest", "-l"])
+    }
+}
+
+final class DoozerdCommandLineTests: XCTestCase {
+    private func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> Configuration {
+        guard case .run(let configuration) = try DoozerdCommandLine.parse(arguments, environment: environment) else {
+            throw XCTSkip("not a run invocation")
+        }
+        return configuration
+    }
+
+    private func usageError(_ arguments: [String], environment: [String: String] = [:]) -> UsageError? {
+        do {
+            _ = try DoozerdCommandLine.parse(arguments, environment: environment)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testDefaults() throws {
+        let c = try configuration([])
+        XCTAssertEqual(c.listenAddress.description, "127.0.0.1:8046")
+        XCTAssertEqual(c.webAddress?.description, "127.0.0.1:8000")
+        XCTAssertEqual(c.clusterName, "local")
+        XCTAssertEqual(c.history, 2000)
+        XCTAssertEqual(c.pulseInterval, 1_000_000_000)
+        XCTAssertEqual(c.fillDelay, 100_000_000)
+        XCTAssertEqual(c.memberTimeout, 60_000_000_000)
+        XCTAssertEqual(c.maxFrame, 16 << 20)
+    }
+
+    func testValues() throws {
+        let c = try configuration(["-l", "localhost:9000", "-c", "prod-1.x", "-hist", "5", "-pulse", "0.5",
+                                   "-w", "false", "-maxframe", "1024"],
+                                  environment: ["DOOZER_RWSECRET": "rw", "DOOZER_ROSECRET": "ro"])
+        XCTAssertEqual(c.listenAddress.description, "127.0.0.1:9000")
+        XCTAssertEqual(c.clusterName, "prod-1.x")
+        XCTAssertEqual(c.history, 5)
+        XCTAssertEqual(c.pulseInterval, 500_000_000)
+        XCTAssertNil(c.webAddress)
+        XCTAssertEqual(c.maxFrame, 1024)
+        XCTAssertEqual(c.readWriteSecret, Array("rw".utf8))
+        XCTAssertEqual(c.readOnlySecret, Array("ro".utf8))
+    }
+
+    func testVersionAndHelp() throws {
+        guard case .printVersion = try DoozerdCommandLine.parse(["-v"], environment: [:]) else { return XCTFail() }
+        guard case .printUsage = try DoozerdCommandLine.parse(["-h"], environment: [:]) else { return XCTFail() }
+        let usage = DoozerdCommandLine.usage(programName: "doozerd")
+        XCTAssertTrue(usage.hasPrefix("Usage: doozerd [OPTIONS]\n\nOptions:\n"))
+        for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe"] {
+            XCTAssertTrue(usage.contains("  \(flag) ") || usage.contains("  \(flag)\n"), flag)
+        }
+    }
+
+    func testBadValuesAreUsageErrors() {
+        XCTAssertEqual(usageError(["-nope"])?.status, 2)
+        XCTAssertEqual(usageError(["-hist", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-pulse", "-1"])?.status, 2)
+        XCTAssertEqual(usageError(["-pulse", "abc"])?.status, 2)
+        XCTAssertEqual(usageError(["extra"])?.status, 2)
+    }
+
+    func testInvalidSettingsFailClearly() {
+        // B16: the cluster name must be a path component.
+        XCTAssertNotNil(usageError(["-c", ""]))
+        XCTAssertNotNil(usageError(["-c", "bad name"]))
+        XCTAssertNotNil(usageError(["-c", "a/b"]))
+        XCTAssertEqual(usageError(["-l", ""])?.description, "require a listen address")
+        XCTAssertNotNil(usageError(["-l", "nohostport"]))
+        // Features of later releases are refused, never silently ignored.
+        XCTAssertTrue(usageError(["-a", "127.0.0.1:8046"])?.description.contains("not supported yet") ?? false)
+        XCTAssertTrue(usageError(["-b", "doozer:?ca=127.0.0.1:8046"])?.description.contains("not supported yet") ?? false)
+        XCTAssertTrue(usageError([], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x:1"])?.description.contains("not supported yet") ?? false)
+        XCTAssertTrue(usageError(["-tlscert", "c.pem"])?.description.contains("not supported yet") ?? false)
+        XCTAssertTrue(usageError(["-w", "127.0.0.1:8001"])?.description.contains("not supported yet") ?? false)
+    }
+
+    func testNodeIDsAreSixteenBase32Characters() throws {
+        let id = try NodeID.random()
+        XCTAssertEqual(id.bytes.count, 16)
+        XCTAssertTrue(id.bytes.allSatisfy { (65...90).contains($0) || (50...55).contains($0) }, id.description)
+        XCTAssertNotEqual(try NodeID.random(), id)
+        // RFC 4648 test vector: "fooba" → "MZXW6YTB".
+        XCTAssertEqual(String(decoding: NodeID.base32(Array("fooba".utf8)), as: UTF8.self), "MZXW6YTB")
+    }
+}

@@ -1,0 +1,72 @@
+import XCTest
+@testable import DoozerStore
+
+func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+func str(_ a: [UInt8]) -> String { String(decoding: a, as: UTF8.self) }
+
+/// SplitMix64: a tiny deterministic PRNG so the randomized tests are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+}
+
+extension Store {
+    @discardableResult
+    func set(_ path: String, _ body: String, rev: Int64 = -1) -> Store.Applied {
+        apply(Mutation.set(path, rev: rev, body: body))
+    }
+    @discardableResult
+    func del(_ path: String, rev: Int64 = -1) -> Store.Applied {
+        apply(Mutation.delete(path, rev: rev))
+    }
+    @discardableResult
+    func nop() -> Store.Applied { apply(Mutation.nop) }
+
+    func wait(_ glob: String, from: Int64, id: WatchID) -> WaitResult {
+        wait(Glob(glob)!, from: from, id: id)
+    }
+
+    func snap(_ rev: Int64) -> Snapshot? {
+        if case .snapshot(let s) = snapshot(at: rev) { return s }
+        return nil
+    }
+}
+
+extension Snapshot {
+    /// Every file, depth-first, as (path, body, rev).
+    var files: [(String, String, Int64)] {
+        var out: [(String, String, Int64)] = []
+        forEachFile(under: "/") { p, bd, r in out.append((str(p), str(bd), r)) }
+        return out
+    }
+    func names(_ dir: String) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while case .name(let n) = entry(ofDirectory: dir, at: i) {
+            out.append(str(n))
+            i += 1
+        }
+        return out
+    }
+    func walkAll(_ glob: String) -> [String] {
+        let g = Glob(glob)!
+        var out: [String] = []
+        var i = 0
+        while let h = walk(g, offset: i) {
+            out.append(str(h.path))
+            i += 1
+        }
+        return out
+    }
+}
+
+func bytewiseLess(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }

@@ -1,0 +1,164 @@
+import XCTest
+@testable import DoozerStore
+
+final class WaitTests: XCTestCase {
+    func fired(_ r: Store.WaitResult) -> Event? {
+        if case .fired(let e) = r { return e }
+        return nil
+    }
+    func isPending(_ r: Store.WaitResult) -> Bool {
+        if case .pending = r { return true }
+        return false
+    }
+
+    func testPastEventsEarliestFirst() {
+        let s = Store(history: 100)
+        s.set("/ctl/name", "c")  // 1
+        s.set("/x", "1")         // 2
+        s.nop()                  // 3
+        s.set("/x", "2")         // 4
+        XCTAssertEqual(fired(s.wait("/**", from: 1, id: 1))?.path, b("/ctl/name"))
+        XCTAssertEqual(fired(s.wait("/x", from: 1, id: 1))?.seqn, 2)
+        XCTAssertEqual(fired(s.wait("/x", from: 3, id: 1))?.seqn, 4)
+        XCTAssertEqual(fired(s.wait("/x", from: 4, id: 1))?.body, b("2"))
+        // No-ops have path "/" and match "/**" and "/".
+        let n = fired(s.wait("/", from: 1, id: 1))!
+        XCTAssertEqual(n.seqn, 3)
+        XCTAssertEqual(n.flags, 0)
+        XCTAssertEqual(n.path, b("/"))
+        XCTAssertEqual(n.body, [])
+        XCTAssertEqual(fired(s.wait("/**", from: 3, id: 1))?.seqn, 3)
+        XCTAssertEqual(s.pendingWaits, 0)
+    }
+
+    func testPendingFiresOnceInRegistrationOrder() {
+        let s = Store(history: 100)
+        s.nop()
+        XCTAssertTrue(isPending(s.wait("/x", from: 2, id: 10)))
+        XCTAssertTrue(isPending(s.wait("/**", from: 2, id: 11)))
+        XCTAssertTrue(isPending(s.wait("/x*", from: 2, id: 7)))
+        XCTAssertTrue(isPending(s.wait("/y", from: 2, id: 3)))
+        XCTAssertEqual(s.pendingWaits, 4)
+        let a = s.set("/x", "v")
+        XCTAssertEqual(a.fired, [10, 11, 7])
+        XCTAssertEqual(s.pendingWaits, 1)
+        XCTAssertEqual(s.set("/x", "w").fired, [])
+        XCTAssertEqual(s.set("/y", "w").fired, [3])
+        XCTAssertEqual(s.pendingWaits, 0)
+    }
+
+    func testFutureStart() {
+        let s = Store(history: 100)
+        s.nop()
+        XCTAssertTrue(isPending(s.wait("/x", from: 5, id: 1)))
+        XCTAssertEqual(s.set("/x", "2").fired, [])  // seqn 2 < 5
+        s.nop(); s.nop()
+        XCTAssertEqual(s.set("/x", "5").fired, [1])
+    }
+
+    func testCancel() {
+        let s = Store(history: 100)
+        XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 1)))
+        XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 2)))
+        s.cancelWait(1)
+        s.cancelWait(999)  // unknown: no-op
+        XCTAssertEqual(s.set("/x", "v").fired, [2])
+        XCTAssertEqual(s.pendingWaits, 0)
+        // Re-registering an id replaces the earlier watch.
+        XCTAssertTrue(isPending(s.wait("/a", from: 2, id: 5)))
+        XCTAssertTrue(isPending(s.wait("/b", from: 2, id: 5)))
+        XCTAssertEqual(s.pendingWaits, 1)
+        XCTAssertEqual(s.set("/a", "v").fired, [])
+        XCTAssertEqual(s.set("/b", "v").fired, [5])
+    }
+
+    func testEventKindsThroughWait() {
+        let s = Store(history: 100)
+        s.set("/x", "1")
+        XCTAssertTrue(isPending(s.wait("/x", from: 2, id: 1)))
+        XCTAssertTrue(isPending(s.wait("/ctl/err", from: 2, id: 2)))
+        XCTAssertTrue(isPending(s.wait("/", from: 2, id: 3)))
+        let d = s.del("/x", rev: 1)
+        XCTAssertEqual(d.fired, [1])
+        let e = fired(s.wait("/x", from: 2, id: 9))!
+        XCTAssertEqual(e.flags, 8)
+        XCTAssertEqual(e.body, [])
+        XCTAssertEqual(e.seqn, 2)
+        let f = s.set("/x", "v", rev: -2)
+        XCTAssertEqual(f.fired, [2])
+        XCTAssertEqual(f.event.flags, 4)
+        XCTAssertEqual(f.event.body, b("rev mismatch"))
+        XCTAssertEqual(s.nop().fired, [3])
+    }
+
+    func testGlobTableThroughWait() {
+        let s = Store(history: 100)
+        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
+        XCTAssertTrue(isPending(s.wait("/a*", from: 1, id: 2)))
+        XCTAssertEqual(s.set("/a/b", "x").fired, [1])  // /a* does not match /a/b
+        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
+        XCTAssertEqual(s.del("/a/b").fired, [1])
+        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
+        XCTAssertEqual(s.set("/a", "x").fired, [2])    // /a/** does not match /a
+        XCTAssertEqual(s.set("/ab", "x").fired, [])
+        XCTAssertTrue(isPending(s.wait("/*", from: 1, id: 3)))
+        XCTAssertEqual(s.nop().fired, [3])             // "/" matches "/*" too (regex ^/[^/]*$)
+        XCTAssertTrue(isPending(s.wait("/**name", from: 1, id: 4)))
+        XCTAssertTrue(isPending(s.wait("/**/name", from: 1, id: 5)))
+        XCTAssertEqual(s.set("/name", "x").fired, [4])
+        XCTAssertEqual(s.set("/ctl/name", "x").fired, [5])
+    }
+
+    func testRandomWatchersAgainstBruteForce() {
+        var rng = SplitMix64(seed: 1234)
+        let s = Store(history: 50)
+        let globs = ["/**", "/", "/a", "/a/**", "/a*", "/a/b", "/a/*", "/*/b", "/ab*", "/b**", "/a?", "/**/b", "/ctl/err", "/*"]
+        let paths = ["/a", "/ab", "/a/b", "/b", "/b/a/b", "/abc", "/a/bb"]
+        var pending: [(id: WatchID, glob: String, from: Int64)] = []
+        var nextID: WatchID = 1
+        for _ in 0..<1500 {
+            switch rng.below(10) {
+            case 0..<4:
+                let g = rng.pick(globs)
+                let from = max(1, s.rev + Int64(rng.below(8)) - 2)
+                let r = s.wait(g, from: from, id: nextID)
+                // Expected from history: the first retained event ≥ from that matches.
+                var want: Int64? = nil
+                if from >= s.oldestRetained {
+                    var q = from
+                    while q <= s.rev {
+                        if referenceGlob(g, str(s.event(at: q)!.path)) { want = q; break }
+                        q += 1
+                    }
+                }
+                switch r {
+                case .fired(let e): XCTAssertEqual(e.seqn, want)
+                case .pending:
+                    XCTAssertNil(want)
+                    pending.append((nextID, g, from))
+                case .tooLate: XCTAssertLessThan(from, s.oldestRetained)
+                }
+                nextID += 1
+            case 4:
+                if !pending.isEmpty {
+                    let i = rng.below(pending.count)
+                    s.cancelWait(pending[i].id)
+                    pending.remove(at: i)
+                }
+            default:
+                let a: Store.Applied
+                switch rng.below(4) {
+                case 0: a = s.nop()
+                case 1: a = s.del(rng.pick(paths))
+                case 2: a = s.set(rng.pick(paths), "v", rev: rng.pick([-1, -2]))
+                default: a = s.set(rng.pick(paths), "v")
+                }
+                let path = str(a.event.path)
+                let want = pending.filter { a.event.seqn >= $0.from && referenceGlob($0.glob, path) }.map { $0.id }
+                XCTAssertEqual(a.fired, want)
+                pending.removeAll { want.contains($0.id) }
+            }
+            XCTAssertEqual(s.pendingWaits, pending.count)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import DoozerSystem
+import XCTest
+
+final class LZ4Tests: XCTestCase {
+    func testRoundTrip() throws {
+        var input: [UInt8] = []
+        for i in 0..<50_000 { input.append(UInt8(truncatingIfNeeded: i % 251 < 200 ? 65 : i)) }
+        let compressed = try LZ4.compress(input)
+        XCTAssertLessThan(compressed.count, input.count)
+        XCTAssertEqual(try LZ4.decompress(compressed, originalCount: input.count), input)
+    }
+
+    func testEmptyRoundTrip() throws {
+        let compressed = try LZ4.compress([])
+        XCTAssertEqual(try LZ4.decompress(compressed, originalCount: 0), [])
+    }
+
+    func testCorruptInputIsAnErrorNotACrash() throws {
+        let compressed = try LZ4.compress(Array(repeating: 1, count: 1000))
+        XCTAssertThrowsError(try LZ4.decompress(Array(compressed.prefix(compressed.count / 2)), originalCount: 1000))
+        XCTAssertThrowsError(try LZ4.decompress(compressed, originalCount: 999))
+    }
+}
+
+final class SocketAddressTests: XCTestCase {
+    func testResolvesNumericAndNamedHosts() throws {
+        XCTAssertEqual(try SocketAddress.resolve("127.0.0.1:8046").description, "127.0.0.1:8046")
+        XCTAssertEqual(try SocketAddress.resolve("localhost:8046").description, "127.0.0.1:8046")
+        XCTAssertEqual(try SocketAddress.resolve("[::1]:9").description, "[::1]:9")
+        XCTAssertEqual(try SocketAddress.resolve("127.0.0.2:1").withPort(8000).description, "127.0.0.2:8000")
+    }
+
+    func testRejectsMalformedAddresses() {
+        for bad in ["127.0.0.1", "127.0.0.1:http", ":8046", "127.0.0.1:70000", "no.such.host.invalid:1"] {
+            XCTAssertThrowsError(try SocketAddress.resolve(bad), bad)
+        }
+    }
+
+    func testListenerReportsItsBoundAddress() throws {
+        let fd = try Socket.listenTCP(try SocketAddress.resolve("127.0.0.1:0"))
+        defer { fd.close() }
+        let bound = try Socket.localAddress(fd)
+        XCTAssertEqual(bound.host, "127.0.0.1")
+        XCTAssertNotEqual(bound.port, 0)
+        if case .done = try Socket.accept(fd) { XCTFail("nothing should be pending") }
+    }
+
+    func testBindingABusyPortCarriesTheErrno() throws {
+        let first = try Socket.listenTCP(try SocketAddress.resolve("127.0.0.1:0"))
+        defer { first.close() }
+        let taken = try Socket.localAddress(first)
+        XCTAssertThrowsError(try Socket.listenTCP(taken)) { error in
+            let systemError = error as? SystemError
+            XCTAssertEqual(systemError?.call, "bind")
+            XCTAssertEqual(systemError?.errno, .addressInUse)
+        }
+    }
+}
