@@ -20,6 +20,6 @@ extension Server {
         for _ in 0..<Server.initialNoOps { commit(Mutation.nop) }
         commit(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)))
         isWritable = true
-        startPulse()
+        pulse()
     }
 }

@@ -161,6 +161,7 @@ public final class Server {
             let input = session.channel.input.readable
             switch Framing.scan(input, maxFrame: configuration.maxFrame) {
             case .incomplete:
+                session.channel.input.shrinkIfIdle()
                 markDirty(session)
                 return
             case .tooLarge(let length):
@@ -266,7 +267,8 @@ public final class Server {
 
     // MARK: Timers
 
-    private func pulse() {
+    /// Writes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
+    func pulse() {
         let applied = Array(String(store.rev).utf8)
         commit(Mutation.set(nodePath("applied"), rev: -1, body: applied))
         loop.schedule(after: configuration.pulseInterval, timer: Timer.pulse)
@@ -274,10 +276,6 @@ public final class Server {
 
     func nodePath(_ leaf: String) -> [UInt8] {
         Array("/ctl/node/\(id)/\(leaf)".utf8)
-    }
-
-    func startPulse() {
-        pulse()
     }
 }
 

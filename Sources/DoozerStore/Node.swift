@@ -37,6 +37,29 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
     @inline(__always) var size: Int { withUnsafeMutablePointerToHeader { Int($0.pointee.size) } }
     @inline(__always) var prio: UInt32 { withUnsafeMutablePointerToHeader { $0.pointee.prio } }
 
+    // Unretained child references for read-only descents. Invariant: whoever starts a descent
+    // holds the root strongly, and nodes never change, so every node below it stays alive for
+    // the whole descent. This saves an atomic retain/release pair per level of a descent.
+    @inline(__always) var leftRef: Unmanaged<Node>? {
+        withUnsafeMutablePointerToHeader {
+            UnsafeRawPointer($0).load(fromByteOffset: MemoryLayout<NodeHeader>.offset(of: \.left)!,
+                                      as: Unmanaged<Node>?.self)
+        }
+    }
+    @inline(__always) var rightRef: Unmanaged<Node>? {
+        withUnsafeMutablePointerToHeader {
+            UnsafeRawPointer($0).load(fromByteOffset: MemoryLayout<NodeHeader>.offset(of: \.right)!,
+                                      as: Unmanaged<Node>?.self)
+        }
+    }
+    @inline(__always) var leftSize: Int {
+        withUnsafeMutablePointerToHeader {
+            let l = UnsafeRawPointer($0).load(fromByteOffset: MemoryLayout<NodeHeader>.offset(of: \.left)!,
+                                              as: Unmanaged<Node>?.self)
+            return l?._withUnsafeGuaranteedRef { $0.size } ?? 0
+        }
+    }
+
     @inline(__always)
     func withName<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeMutablePointers { hp, ep in
@@ -71,34 +94,39 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
 /// Persistent treap operations. All functions return new roots and leave their inputs intact.
 @usableFromInline
 enum Treap {
-    /// The entry named `name`, or nil. Never allocates.
+    /// The entry named `name`, or nil. Never allocates; retains only the result.
     @inline(__always)
     static func find(_ root: Node?, _ name: UnsafeRawBufferPointer) -> Node? {
-        var t = root
-        while let n = t {
-            let c = n.withName { compareBytes(name, $0) }
-            if c == 0 { return n }
-            t = c < 0 ? n.left : n.right
+        guard let root else { return nil }
+        var u = Unmanaged.passUnretained(root)
+        while true {
+            let (c, next) = u._withUnsafeGuaranteedRef { n -> (Int, Unmanaged<Node>?) in
+                let c = n.withName { compareBytes(name, $0) }
+                return (c, c < 0 ? n.leftRef : (c > 0 ? n.rightRef : nil))
+            }
+            if c == 0 { return u.takeUnretainedValue() }
+            guard let nx = next else { return nil }
+            u = nx
         }
-        return nil
     }
 
-    /// The entry at 0-based position `k` in bytewise name order (requires 0 ≤ k < size).
+    /// The entry at 0-based position `k` in bytewise name order, nil unless 0 ≤ k < size.
     static func select(_ root: Node?, _ k: Int) -> Node? {
-        var t = root
+        guard let root, k >= 0 else { return nil }
+        var u = Unmanaged.passUnretained(root)
         var k = k
-        while let n = t {
-            let ls = n.left?.size ?? 0
-            if k < ls {
-                t = n.left
-            } else if k == ls {
-                return n
-            } else {
+        while true {
+            let (found, next) = u._withUnsafeGuaranteedRef { n -> (Bool, Unmanaged<Node>?) in
+                let ls = n.leftSize
+                if k < ls { return (false, n.leftRef) }
+                if k == ls { return (true, nil) }
                 k -= ls + 1
-                t = n.right
+                return (false, n.rightRef)
             }
+            if found { return u.takeUnretainedValue() }
+            guard let nx = next else { return nil }
+            u = nx
         }
-        return nil
     }
 
     /// Inserts or replaces the entry `name`.

@@ -44,6 +44,7 @@ public final class Store {
 
     /// Number of pending WAITs.
     public var pendingWaits: Int { watches.count }
+    var liveTrieNodes: Int { watches.liveTrieNodes }
 
     public enum At: Sendable {
         case snapshot(Snapshot)

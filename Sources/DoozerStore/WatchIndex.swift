@@ -25,6 +25,8 @@ struct WatchIndex {
     private var nextOrder: UInt64 = 0
 
     var count: Int { location.count }
+    /// Trie nodes in use (the root included); for tests.
+    var liveTrieNodes: Int { nodes.count - freeNodes.count }
 
     private func child(_ node: Int32, _ byte: UInt8) -> Int32? {
         for c in nodes[Int(node)].children where c.byte == byte { return c.node }

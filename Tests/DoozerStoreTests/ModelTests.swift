@@ -98,16 +98,21 @@ final class ModelTests: XCTestCase {
         var model = ModelTree()
         var past: [Int64: ModelTree] = [0: model]
         let comps = ["a", "b", "B", "-", "a.b", "ctl", "err"]
+        // Mostly a fixed depth per top-level name (so most writes are legal), sometimes any depth
+        // (to provoke NOTDIR/ISDIR and B6).
         func randomPath() -> String {
-            var p = ""
-            for _ in 0..<(1 + rng.below(3)) { p += "/" + rng.pick(comps) }
+            let top = rng.below(comps.count)
+            let depth = rng.below(8) == 0 ? 1 + rng.below(3) : 1 + top % 3
+            var p = "/" + comps[top]
+            for _ in 1..<depth { p += "/" + rng.pick(comps) }
             return p
         }
+        var created = 0, removed = 0, failed = 0
         let globs = ["/**", "/a/**", "/*", "/*/*", "/a*", "/**/b", "/?", "/b**", "/ctl/err", "/a/?/*"]
         for step in 0..<3000 {
             let p = randomPath()
             let c = model.cur(p)
-            let revChoices: [Int64] = [-1, -1, 0, c, c - 1, c + 3, -2, -3, Int64(rng.below(Int(s.rev) + 2))]
+            let revChoices: [Int64] = [-1, -1, -1, 0, 0, c, c, c - 1, c + 3, -2, -3, Int64(rng.below(Int(s.rev) + 2))]
             let r = rng.pick(revChoices)
             let m: String
             switch rng.below(20) {
@@ -119,7 +124,9 @@ final class ModelTests: XCTestCase {
             }
             let seqn = s.rev + 1
             let a = s.apply(b(m))
+            let hadFile = model.files[p] != nil
             let (wantPath, wantErr) = model.apply(m, seqn: seqn)
+            if wantErr != nil { failed += 1 } else if a.event.kind == .set { created += 1 } else if a.event.kind == .delete && hadFile { removed += 1 }
             XCTAssertEqual(a.event.seqn, seqn)
             XCTAssertEqual(str(a.event.path), wantPath, m)
             XCTAssertEqual(a.event.error, wantErr, m)
@@ -127,7 +134,13 @@ final class ModelTests: XCTestCase {
             past[seqn] = model
             past[seqn - Int64(history)] = nil
 
-            XCTAssertTrue(same(s.current.files, model.ordered), "step \(step): \(m)")
+            // The touched path and its parent every step; the whole tree every 10 steps.
+            XCTAssertEqual(s.current.lookup(p), model.entry(p), "step \(step): \(m)")
+            let parent = String(p[..<p.lastIndex(of: "/")!])
+            XCTAssertEqual(s.current.lookup(parent.isEmpty ? "/" : parent), model.entry(parent.isEmpty ? "/" : parent))
+            if step % 10 == 0 {
+                XCTAssertTrue(same(s.current.files, model.ordered), "step \(step): \(m)")
+            }
 
             // Lookups and GETDIR on random paths.
             for _ in 0..<3 {
@@ -145,7 +158,7 @@ final class ModelTests: XCTestCase {
             }
 
             // Old snapshots.
-            if step % 7 == 0 {
+            if step % 23 == 0 {
                 let lo = s.oldestRetained
                 XCTAssertEqual(lo, max(1, s.rev - Int64(history) + 1))
                 let old = lo + Int64(rng.below(Int(s.rev - lo) + 1))
@@ -162,5 +175,11 @@ final class ModelTests: XCTestCase {
                 XCTAssertEqual(s.current.walkAll(g), want, g)
             }
         }
+        // The run must exercise every branch substantially.
+        XCTAssertGreaterThan(created, 400)
+        XCTAssertGreaterThan(removed, 100)
+        XCTAssertGreaterThan(failed, 300)
+        XCTAssertGreaterThan(s.current.files.count, 20)
+        print("model run: \(created) sets, \(removed) deletes of files, \(failed) failures, \(s.current.files.count) files left")
     }
 }

@@ -54,6 +54,22 @@ final class ReadTests: XCTestCase {
         XCTAssertNil(snap.walk(Glob("/a/c/d")!, offset: 1))
     }
 
+    func testForEachFile() {
+        let s = Store(history: 10)
+        for p in ["/a/x", "/a/b/y", "/c"] { s.set(p, p + "!") }
+        var seen: [String] = []
+        s.current.forEachFile(under: "/a") { p, bd, r in seen.append("\(str(p)) \(str(bd)) \(r)") }
+        XCTAssertEqual(seen, ["/a/b/y /a/b/y! 2", "/a/x /a/x! 1"])
+        seen = []
+        s.current.forEachFile(under: "/c") { p, _, _ in seen.append(str(p)) }
+        XCTAssertEqual(seen, ["/c"])
+        seen = []
+        s.current.forEachFile(under: "/nope") { p, _, _ in seen.append(str(p)) }
+        s.current.forEachFile(under: "/a/") { p, _, _ in seen.append(str(p)) }
+        XCTAssertEqual(seen, [])
+        XCTAssertEqual(s.current.files.count, 3)
+    }
+
     func testWalkSpecExamples() {
         let s = Store(history: 100)
         s.set("/ctl/name", "c")

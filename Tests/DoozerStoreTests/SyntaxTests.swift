@@ -39,7 +39,15 @@ func referenceGlob(_ pattern: String, _ path: String) -> Bool {
         i += 1
     }
     let s = b(path)
+    var memo: [Int: Bool] = [:]  // keeps the reference polynomial on long patterns
     func m(_ e: Int, _ k: Int) -> Bool {
+        let key = e * (s.count + 1) + k
+        if let r = memo[key] { return r }
+        let r = step(e, k)
+        memo[key] = r
+        return r
+    }
+    func step(_ e: Int, _ k: Int) -> Bool {
         if e == els.count { return k == s.count }
         switch els[e] {
         case .lit(let c): return k < s.count && s[k] == c && m(e + 1, k + 1)

@@ -72,6 +72,26 @@ final class WaitTests: XCTestCase {
         XCTAssertEqual(s.set("/b", "v").fired, [5])
     }
 
+    func testTrieIsPrunedAndReused() {
+        let s = Store(history: 10)
+        for round in 0..<3 {
+            for i in 0..<50 {
+                XCTAssertTrue(isPending(s.wait("/ctl/node/N\(i)/applied*", from: s.rev + 1, id: WatchID(i))))
+            }
+            XCTAssertGreaterThan(s.liveTrieNodes, 50)
+            if round == 0 {
+                for i in 0..<50 { s.cancelWait(WatchID(i)) }
+            } else {
+                XCTAssertEqual(s.set("/ctl/node/N7/applied", "1").fired, [7])
+                XCTAssertEqual(s.set("/ctl/node/N4/appliedX", "1").fired, [4])
+                XCTAssertEqual(s.set("/ctl/node", "1").fired, [])  // prefix of the watches, no match
+                for i in 0..<50 { s.cancelWait(WatchID(i)) }
+            }
+            XCTAssertEqual(s.pendingWaits, 0)
+            XCTAssertEqual(s.liveTrieNodes, 1)
+        }
+    }
+
     func testEventKindsThroughWait() {
         let s = Store(history: 100)
         s.set("/x", "1")
@@ -93,20 +113,22 @@ final class WaitTests: XCTestCase {
 
     func testGlobTableThroughWait() {
         let s = Store(history: 100)
-        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
-        XCTAssertTrue(isPending(s.wait("/a*", from: 1, id: 2)))
+        func watch(_ g: String, _ id: WatchID) { XCTAssertTrue(isPending(s.wait(g, from: s.rev + 1, id: id))) }
+        watch("/a/**", 1)
+        watch("/a*", 2)
         XCTAssertEqual(s.set("/a/b", "x").fired, [1])  // /a* does not match /a/b
-        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
+        watch("/a/**", 1)
         XCTAssertEqual(s.del("/a/b").fired, [1])
-        XCTAssertTrue(isPending(s.wait("/a/**", from: 1, id: 1)))
+        watch("/a/**", 1)
         XCTAssertEqual(s.set("/a", "x").fired, [2])    // /a/** does not match /a
         XCTAssertEqual(s.set("/ab", "x").fired, [])
-        XCTAssertTrue(isPending(s.wait("/*", from: 1, id: 3)))
+        watch("/*", 3)
         XCTAssertEqual(s.nop().fired, [3])             // "/" matches "/*" too (regex ^/[^/]*$)
-        XCTAssertTrue(isPending(s.wait("/**name", from: 1, id: 4)))
-        XCTAssertTrue(isPending(s.wait("/**/name", from: 1, id: 5)))
+        watch("/**name", 4)
+        watch("/**/name", 5)
         XCTAssertEqual(s.set("/name", "x").fired, [4])
         XCTAssertEqual(s.set("/ctl/name", "x").fired, [5])
+        XCTAssertEqual(s.del("/a/q").fired, [1])       // B6: a delete below the file /a
     }
 
     func testRandomWatchersAgainstBruteForce() {

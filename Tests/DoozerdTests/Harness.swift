@@ -660,8 +660,10 @@ final class DoozerdProcess: @unchecked Sendable {
             try waitReady()
         } catch {
             let exit = stop(timeout: 2)
+            let tail = stderrTail()
+            removeLogs()
             throw HarnessError("doozerd \(arguments.joined(separator: " ")) did not become ready: \(error); "
-                + "\(exit); stderr:\n\(stderrTail())")
+                + "\(exit); stderr:\n\(tail)")
         }
     }
 
@@ -831,6 +833,8 @@ final class SharedServers: @unchecked Sendable {
             if existing.isRunning { return existing }
             // It died during an earlier test (reported there); start a fresh one.
             servers[key] = nil
+            existing.stop(timeout: 1)
+            existing.removeLogs()
         }
         do {
             let server = try DoozerdProcess(config)

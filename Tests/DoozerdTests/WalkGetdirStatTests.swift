@@ -60,6 +60,10 @@ final class WalkTests: DoozerdTestCase {
         XCTAssertEqual(second.text, server.address, "12.7 #68 offset 1")
         assertExactly(try c.call(Request(tag: 69, verb: .walk, path: "/**", offset: 2, rev: 2)),
                       Response(tag: 69, errCode: .range), "12.7 #68 offset 2")
+        // §2.6: rev < 1 reads as of revision 1.
+        assertExactly(try c.call(Request(tag: 70, verb: .walk, path: "/**", offset: 0, rev: 0)),
+                      Response(tag: 70, flags: 4, rev: 1, path: "/ctl/name", value: bytes("local")), "§2.6 WALK rev 0")
+        assertError(try c.walk("/**", offset: 1, rev: -3), .range, "§2.6 WALK rev -3 = rev 1")
     }
 
     // 12.7 #69
@@ -166,6 +170,9 @@ final class GetdirTests: DoozerdTestCase {
         assertExactly(try c.call(Request(tag: 2, verb: .getdir, path: "/", offset: 0, rev: 1)),
                       Response(tag: 2, path: "ctl"), "12.8 #76 /")
         assertError(try c.getdir("/ctl", offset: 1, rev: 1), .range, "12.8 #76: only `name` at rev 1")
+        assertExactly(try c.call(Request(tag: 3, verb: .getdir, path: "/ctl", offset: 0, rev: 0)),
+                      Response(tag: 3, path: "name"), "§2.6 GETDIR rev 0 = rev 1")
+        assertError(try c.getdir("/ctl", offset: 1, rev: -5), .range, "§2.6 GETDIR rev -5 = rev 1")
         assertError(try c.getdir("/ctl/cal", offset: 0, rev: 4), .noEnt, "§2.7: /ctl/cal missing at rev 4")
     }
 

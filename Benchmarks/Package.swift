@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+// Benchmarks for Doozer for Swift. A separate package so that the benchmark harness and its
+// malloc interposer never become dependencies of the server itself.
+//
+// Run from this directory:  swift package --disable-sandbox benchmark
+// Layout (ordo-one/benchmark conventions): every executable target whose sources live in
+// `Benchmarks/<Name>/` and that uses `BenchmarkPlugin` is a benchmark suite; static thresholds
+// live in `Thresholds/<Name>.<benchmark>.p90.json`.
+import PackageDescription
+
+let package = Package(
+    name: "DoozerBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "Doozer", path: ".."),
+        // Only the MallocInterposer trait: allocation counts without jemalloc. (The default
+        // traits would also pull ordo-one/swift-runtime-interposer for ARC counts on 6.3.)
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // What every suite shares: an in-process node and a non-allocating blocking client.
+        .target(
+            name: "DoozerBenchmarkSupport",
+            dependencies: [
+                .product(name: "DoozerServer", package: "Doozer"),
+                .product(name: "DoozerWire", package: "Doozer"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+    ]
+)
+
+let benchmarkSuites = [
+    // GET/REV/STAT round trips against an in-process server: allocations per request.
+    "ServerRequests",
+]
+
+for name in benchmarkSuites {
+    package.targets.append(
+        .executableTarget(
+            name: name,
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "DoozerBenchmarkSupport",
+                .product(name: "DoozerWire", package: "Doozer"),
+            ],
+            path: "Benchmarks/\(name)",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]))
+}
