@@ -30,11 +30,13 @@ let package = Package(
         .target(name: "DoozerWire"),
         // the versioned tree: pure state machine, no I/O, no clocks.
         .target(name: "DoozerStore"),
+        // Go-style command-line flags shared by doozerd and doozer.
+        .target(name: "DoozerFlags"),
         // sessions, verbs, access control, start-up layout, pulse.
         .target(
             name: "DoozerServer",
             dependencies: [
-                "DoozerReactor", "DoozerWire", "DoozerStore",
+                "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -44,7 +46,7 @@ let package = Package(
         .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
-        .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerWire", "DoozerStore"]),
+        .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "DoozerWire"]),
     ]
 )

@@ -1,3 +1,4 @@
+import DoozerFlags
 import DoozerSystem
 import DoozerWire
 

@@ -1,3 +1,4 @@
+import DoozerFlags
 @testable import DoozerServer
 import XCTest
 
