@@ -19,7 +19,6 @@ const uint32_t CSHIMS_EPOLLIN = EPOLLIN;
 const uint32_t CSHIMS_EPOLLOUT = EPOLLOUT;
 const uint32_t CSHIMS_EPOLLERR = EPOLLERR;
 const uint32_t CSHIMS_EPOLLHUP = EPOLLHUP;
-const uint32_t CSHIMS_EPOLLRDHUP = EPOLLRDHUP;
 const int CSHIMS_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 const int CSHIMS_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
 const int CSHIMS_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
@@ -63,7 +62,11 @@ int cshims_signalfd_termination(void) {
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
     sigaddset(&blocked, SIGPIPE);
-    if (pthread_sigmask(SIG_BLOCK, &blocked, NULL) != 0) return -1;
+    int rc = pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+    if (rc != 0) {
+        errno = rc;  // pthread calls return their error instead of setting errno
+        return -1;
+    }
     sigset_t reported;
     sigemptyset(&reported);
     sigaddset(&reported, SIGINT);

@@ -91,7 +91,6 @@ public struct FlagSet {
     public func value(_ name: String) -> String? { values[name]?.last }
     /// Every value given for a repeated flag, in order.
     public func all(_ name: String) -> [String] { values[name] ?? [] }
-    public func isSet(_ name: String) -> Bool { values[name] != nil }
     public func flag(_ name: String) -> Bool { value(name).flatMap(FlagSet.boolean) ?? false }
 
     /// Go's boolean spellings.

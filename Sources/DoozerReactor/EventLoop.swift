@@ -39,9 +39,10 @@ public final class EventLoop {
         try? epoll.remove(fd)
     }
 
-    /// Calls `timerFired(timer)` once, `delay` nanoseconds from the current iteration's time.
+    /// Calls `timerFired(timer)` once, `delay` nanoseconds from the current iteration's time,
+    /// and never in the iteration that scheduled it.
     public func schedule(after delay: Int64, timer: UInt64) {
-        timers.schedule(at: now &+ max(0, delay), timer)
+        timers.schedule(at: now &+ max(1, delay), timer)
     }
 
     /// Makes `run` return after the current iteration.

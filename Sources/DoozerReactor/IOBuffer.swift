@@ -1,7 +1,7 @@
 /// A byte region with a read cursor and a write cursor, allocated once up front. Readable
 /// bytes are always contiguous: instead of wrapping around, the buffer slides its readable
 /// bytes to the front when the tail runs out, so a frame can be decoded in place. It grows
-/// only when a single frame needs more room than it has, and `shrinkIfIdle` gives that room
+/// only when a single frame needs more room than it has, and `shrinkIfSmall` gives that room
 /// back. Owns its memory; never shares it.
 public struct IOBuffer: ~Copyable {
     @usableFromInline var base: UnsafeMutableRawPointer
@@ -48,11 +48,6 @@ public struct IOBuffer: ~Copyable {
         return UnsafeMutableRawBufferPointer(start: base + writerIndex, count: capacity &- writerIndex)
     }
 
-    /// Free space after the written bytes without sliding or growing (may be empty).
-    @inlinable public var tailSpace: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: base + writerIndex, count: capacity &- writerIndex)
-    }
-
     @inlinable public mutating func commit(_ count: Int) {
         precondition(writerIndex &+ count <= capacity)
         writerIndex &+= count
@@ -75,8 +70,7 @@ public struct IOBuffer: ~Copyable {
             writerIndex = live
         }
         guard capacity - live < minimum else { return }
-        var newCapacity = capacity
-        while newCapacity - live < minimum { newCapacity *= 2 }
+        let newCapacity = max(capacity * 2, live + minimum)
         let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
         if live > 0 { grown.copyMemory(from: base, byteCount: live) }
         base.deallocate()
@@ -84,11 +78,17 @@ public struct IOBuffer: ~Copyable {
         capacity = newCapacity
     }
 
-    /// Returns to the initial allocation when nothing is buffered and it had grown.
-    public mutating func shrinkIfIdle() {
-        guard isEmpty, capacity > initialCapacity else { return }
+    /// Returns to the initial allocation once it had grown and what it holds fits in half
+    /// of that again.
+    public mutating func shrinkIfSmall() {
+        let live = readableCount
+        guard capacity > initialCapacity, live <= initialCapacity / 2 else { return }
+        let small = UnsafeMutableRawPointer.allocate(byteCount: initialCapacity, alignment: 16)
+        if live > 0 { small.copyMemory(from: base + readerIndex, byteCount: live) }
         base.deallocate()
-        base = .allocate(byteCount: initialCapacity, alignment: 16)
+        base = small
         capacity = initialCapacity
+        readerIndex = 0
+        writerIndex = live
     }
 }

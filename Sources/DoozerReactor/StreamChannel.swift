@@ -2,7 +2,8 @@ import DoozerSystem
 
 /// One non-blocking stream socket with its preallocated input and output buffers. It moves
 /// bytes between the kernel and the buffers and tracks the epoll interest it needs; what the
-/// bytes mean is the owner's business. Never blocks; closes its descriptor only in `close()`.
+/// bytes mean is the owner's business. Never blocks and never closes its descriptor: the
+/// owner unregisters and closes `fd`.
 public struct StreamChannel: ~Copyable {
     public let fd: FileDescriptor
     public var input: IOBuffer
@@ -59,11 +60,6 @@ public struct StreamChannel: ~Copyable {
                 return .failed(error)
             }
         }
-        output.shrinkIfIdle()
         return .drained
-    }
-
-    public consuming func close() {
-        fd.close()
     }
 }

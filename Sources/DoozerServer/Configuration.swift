@@ -134,7 +134,8 @@ public enum DoozerdCommandLine {
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
         configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)
         configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
-        configuration.maxFrame = try integer(flags, "maxframe", default: Framing.defaultMaxFrame, minimum: 64)
+        configuration.maxFrame = try integer(flags, "maxframe", default: Framing.defaultMaxFrame,
+                                             minimum: 64, maximum: 1 << 30)
 
         switch flags.value("w") {
         case "false"?:
@@ -161,17 +162,20 @@ public enum DoozerdCommandLine {
 
     private static func seconds(_ flags: FlagSet, _ name: String, default fallback: Double, positive: Bool) throws(UsageError) -> Int64 {
         guard let text = flags.value(name) else { return Int64(fallback * 1e9) }
-        guard let value = Double(text), value.isFinite, positive ? value > 0 : value >= 0, value < 1e9 else {
-            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want \(positive ? "positive " : "")seconds",
+        // Positive intervals must be at least a millisecond: the loop's timers are no finer.
+        guard let value = Double(text), value.isFinite, positive ? value >= 0.001 : value >= 0, value < 1e9 else {
+            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want \(positive ? "at least 0.001 " : "")seconds",
                              status: 2, showUsage: true)
         }
         return Int64(value * 1e9)
     }
 
-    private static func integer(_ flags: FlagSet, _ name: String, default fallback: Int, minimum: Int) throws(UsageError) -> Int {
+    private static func integer(_ flags: FlagSet, _ name: String, default fallback: Int, minimum: Int,
+                                maximum: Int = Int.max) throws(UsageError) -> Int {
         guard let text = flags.value(name) else { return fallback }
-        guard let value = Int(text), value >= minimum else {
-            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want an integer ≥ \(minimum)",
+        guard let value = Int(text), value >= minimum, value <= maximum else {
+            let range = maximum == Int.max ? "≥ \(minimum)" : "from \(minimum) to \(maximum)"
+            throw UsageError(description: "invalid value \"\(text)\" for -\(name): want an integer \(range)",
                              status: 2, showUsage: true)
         }
         return value

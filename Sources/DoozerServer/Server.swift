@@ -32,8 +32,13 @@ public final class Server {
     /// Per-connection buffer sizes; see `IOBuffer`.
     static let inputCapacity = 4096
     static let outputCapacity = 4096
-    /// Output bytes above which a connection's input is no longer read (backpressure).
-    static let outputHighWater = 256 * 1024
+    /// Bytes read from one connection per wake-up before the loop moves on.
+    static let readBudget = 256 * 1024
+    /// Unsent answers a connection may hold (input is held back past `Session.highWater`,
+    /// but answers to WAITs and parked reads keep coming); a client past it is disconnected.
+    let outputLimit: Int
+    /// The rights of a connection that has presented no secret (§2.8).
+    private let anonymousRights: Rights
 
     enum Token {
         static let listener: UInt64 = 1
@@ -50,6 +55,9 @@ public final class Server {
     public init(configuration: Configuration, logger: Logger) throws(SystemError) {
         self.configuration = configuration
         self.logger = logger
+        outputLimit = Session.highWater + 4 * configuration.maxFrame
+        anonymousRights = Rights.granted(by: Server.noBytes, readWrite: configuration.readWriteSecret,
+                                         readOnly: configuration.readOnlySecret) ?? Rights()
         id = try NodeID.random()
         signals = try TerminationSignals()
         loop = try EventLoop()
@@ -59,6 +67,9 @@ public final class Server {
         try loop.register(listener, interest: .readable, token: Token.listener)
         try loop.register(signals.fd, interest: .readable, token: Token.signals)
     }
+
+    /// An empty byte buffer, for absent values that must still be sent.
+    static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     deinit {
         for session in sessions.values { session.channel.fd.close() }
@@ -91,19 +102,19 @@ public final class Server {
                 case .wouldBlock: return
                 case .done(let accepted): fd = accepted
                 }
-            } catch {
+            } catch where error.errno.isResourceExhaustion {
                 logger.error("\(error); pausing accepts for 100 ms")
                 try? loop.update(listener, interest: [], token: Token.listener)
                 loop.schedule(after: 100_000_000, timer: Timer.resumeAccepting)
                 return
+            } catch {
+                logger.debug("\(error)")   // e.g. the client gave up before we accepted
+                continue
             }
             let token = nextToken
             nextToken += 1
             let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
-            let rights = Rights.granted(by: UnsafeRawBufferPointer(start: nil, count: 0),
-                                        readWrite: configuration.readWriteSecret,
-                                        readOnly: configuration.readOnlySecret) ?? Rights()
-            let session = Session(token: token, channel: channel, rights: rights)
+            let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
             do {
                 try loop.register(fd, interest: .readable, token: token)
             } catch {
@@ -115,34 +126,45 @@ public final class Server {
         }
     }
 
-    /// Forgets a connection and everything it was waiting for (B13).
+    /// Forgets a connection and everything it was waiting for (B13), after one last
+    /// non-blocking attempt to send the answers it already has.
     func close(_ session: Session) {
         guard sessions.removeValue(forKey: session.token) != nil else { return }
+        session.isOpen = false
+        _ = session.channel.flush()
         loop.unregister(session.channel.fd)
         session.channel.fd.close()
         for watch in session.waits {
             store.cancelWait(watch)
             watchOwners[watch] = nil
         }
-        for rev in session.parkedRevisions {
+        for rev in Set(session.parkedRevisions) {
             parkedReads[rev]?.removeAll { $0.session == session.token }
             if parkedReads[rev]?.isEmpty == true { parkedReads[rev] = nil }
         }
     }
 
+    /// Reads and handles what the client sent, a bounded amount per wake-up so one busy
+    /// connection cannot starve the others.
     private func readable(_ session: Session) {
-        if session.isThrottled { return }
-        let minimumSpace = max(1024, bytesStillNeeded(session))
-        switch session.channel.readOnce(minimumSpace: minimumSpace) {
-        case .bytes:
-            handleInput(session)
-        case .wouldBlock:
-            break
-        case .endOfStream:
-            close(session)
-        case .failed(let error):
-            logger.debug("connection \(session.token): \(error)")
-            close(session)
+        var budget = Server.readBudget
+        while budget > 0 && !session.isThrottled {
+            let minimumSpace = max(1024, bytesStillNeeded(session))
+            switch session.channel.readOnce(minimumSpace: minimumSpace) {
+            case .bytes(let count):
+                budget -= count
+                handleInput(session)
+                if !session.isOpen { return }
+            case .wouldBlock:
+                return
+            case .endOfStream:
+                close(session)
+                return
+            case .failed(let error):
+                logger.debug("connection \(session.token): \(error)")
+                close(session)
+                return
+            }
         }
     }
 
@@ -155,14 +177,14 @@ public final class Server {
     }
 
     /// Decodes and handles every whole frame in the input, in order, until the output
-    /// passes the high-water mark.
+    /// passes the high-water mark (the rest waits for `flush` to drain it).
     private func handleInput(_ session: Session) {
-        while session.channel.output.readableCount < Server.outputHighWater {
+        defer { markDirty(session) }
+        while !session.isThrottled {
             let input = session.channel.input.readable
             switch Framing.scan(input, maxFrame: configuration.maxFrame) {
             case .incomplete:
-                session.channel.input.shrinkIfIdle()
-                markDirty(session)
+                session.channel.input.shrinkIfSmall()
                 return
             case .tooLarge(let length):
                 logger.notice("connection \(session.token): frame of \(length) bytes exceeds -maxframe \(configuration.maxFrame); closing it")
@@ -181,38 +203,35 @@ public final class Server {
                 session.channel.input.consume(Framing.headerSize + count)
             }
         }
-        markDirty(session)
     }
 
     func markDirty(_ session: Session) {
-        if !session.isDirty {
+        if !session.isDirty && session.isOpen {
             session.isDirty = true
             dirty.append(session)
         }
     }
 
-    /// Sends what each dirty connection has buffered and sets its epoll interest: write
-    /// interest while the kernel pushes back, no read interest while over the high-water mark.
+    /// Sends what a dirty connection has buffered, resumes handling input it held back while
+    /// over the high-water mark, and sets its epoll interest: write interest while the kernel
+    /// pushes back, no read interest while over the mark.
     private func flush(_ session: Session) {
         session.isDirty = false
-        guard sessions[session.token] === session else { return }
-        switch session.channel.flush() {
-        case .failed(let error):
+        guard session.isOpen else { return }
+        if session.isOverLimit {
+            logger.notice("connection \(session.token): more than \(outputLimit) bytes of answers unread; closing it")
+            return close(session)
+        }
+        if case .failed(let error) = session.channel.flush() {
             logger.debug("connection \(session.token): \(error)")
-            close(session)
+            return close(session)
+        }
+        session.channel.output.shrinkIfSmall()
+        if !session.isThrottled, session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+            handleInput(session)   // frames held back while throttled; flushed again this pass
             return
-        case .drained, .pending:
-            break
         }
-        let throttled = session.channel.output.readableCount >= Server.outputHighWater
-        if session.isThrottled && !throttled {
-            session.isThrottled = false
-            handleInput(session)   // frames that arrived while throttled
-            if sessions[session.token] == nil { return }
-            if session.isDirty { return }   // flushed again at the end of this pass
-        }
-        session.isThrottled = throttled
-        var interest: IOEvents = throttled ? [] : .readable
+        var interest: IOEvents = session.isThrottled ? [] : .readable
         if !session.channel.output.isEmpty { interest.insert(.writable) }
         if interest != session.channel.interest {
             session.channel.interest = interest
@@ -242,7 +261,11 @@ public final class Server {
             for read in parked {
                 guard let session = sessions[read.session] else { continue }
                 session.parkedRevisions.removeAll { $0 == store.rev }
-                read.answer(in: snapshot, server: self, session: session)
+                read.path.withUnsafeBytes { path in
+                    answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
+                               in: snapshot, session: session)
+                }
+                markDirty(session)
             }
         }
         return applied.event
@@ -292,8 +315,10 @@ extension Server: EventLoopHandler {
         default:
             guard let session = sessions[token] else { return }
             if events.contains(.writable) { markDirty(session) }
-            if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) {
+            if events.contains(.readable) {
                 readable(session)
+            } else if !events.isDisjoint(with: [.hangup, .error]) {
+                close(session)   // reported whatever the interest; nothing more will arrive
             }
         }
     }

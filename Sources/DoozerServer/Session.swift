@@ -4,29 +4,50 @@ import DoozerWire
 
 /// One client connection: its channel, its rights, and the requests it has waiting on the
 /// store (WAITs and reads of future revisions) so they die with it. Owned by `Server`;
-/// touched only on the loop thread.
+/// touched only on the loop thread. It never closes its descriptor: `Server.close` does.
 final class Session {
+    /// Output bytes above which the session's input is held back (backpressure).
+    static let highWater = 256 * 1024
+
     let token: UInt64
     var channel: StreamChannel
     var rights: Rights
+    /// Unsent bytes past which answers are dropped and the session is closed.
+    let outputLimit: Int
+    /// False once `Server.close` has run.
+    var isOpen = true
+    /// An answer did not fit under `outputLimit`; the session is closed at its next flush.
+    private(set) var isOverLimit = false
     /// WAITs registered in the store on this connection's behalf.
     var waits: Set<WatchID> = []
     /// Revisions this connection has reads parked on.
     var parkedRevisions: [Int64] = []
     /// Queued for a flush at the end of this loop iteration.
     var isDirty = false
-    /// Input is not read or handled while the output holds more than the high-water mark.
-    var isThrottled = false
 
-    init(token: UInt64, channel: consuming StreamChannel, rights: Rights) {
+    init(token: UInt64, channel: consuming StreamChannel, rights: Rights, outputLimit: Int) {
         self.token = token
         self.channel = channel
         self.rights = rights
+        self.outputLimit = outputLimit
     }
 
-    /// Appends one response frame to the output buffer.
+    /// Whether input is held back until the client reads its answers.
+    var isThrottled: Bool { channel.output.readableCount >= Session.highWater }
+
+    /// Whether the input holds a whole frame (or one that is too large) waiting to be handled.
+    func hasWholeFrame(maxFrame: Int) -> Bool {
+        Framing.scan(channel.input.readable, maxFrame: maxFrame) != .incomplete
+    }
+
+    /// Appends one response frame to the output buffer, unless the client has left more than
+    /// `outputLimit` bytes unread, in which case the session is marked for closing.
     func send(_ fields: ResponseFields) {
         let count = fields.encodedCount
+        guard !isOverLimit, channel.output.readableCount + Framing.headerSize + count <= outputLimit else {
+            isOverLimit = true
+            return
+        }
         let space = channel.output.writableSpace(minimum: Framing.headerSize + count)
         Framing.writeHeader(count, to: space.baseAddress!)
         fields.encode(to: space.baseAddress! + Framing.headerSize)

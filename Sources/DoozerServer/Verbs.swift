@@ -10,13 +10,6 @@ struct ParkedRead {
     let path: [UInt8]
     let offset: Int32
     let glob: Glob?
-
-    func answer(in snapshot: Snapshot, server: Server, session: Session) {
-        path.withUnsafeBytes { path in
-            server.answerRead(verb, tag: tag, path: path, offset: offset, glob: glob, in: snapshot, session: session)
-        }
-        server.markDirty(session)
-    }
 }
 
 private let permissionDenied: StaticString = "permission denied"
@@ -54,7 +47,7 @@ extension Server {
                 session.send(fields)
             }
         case .access:
-            let secret = request.value ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            let secret = request.value ?? Server.noBytes
             guard let granted = Rights.granted(by: secret, readWrite: configuration.readWriteSecret,
                                                readOnly: configuration.readOnlySecret) else {
                 return deny(tag, session)
@@ -94,7 +87,6 @@ extension Server {
 
     private func read(_ verb: Verb, _ request: RequestView, _ session: Session) {
         let tag = request.tag
-        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         var glob: Glob?
         switch verb {
         case .get:
@@ -111,7 +103,7 @@ extension Server {
         default:
             break   // STAT: an absent or invalid path reads as missing
         }
-        let path = request.path ?? empty
+        let path = request.path ?? Server.noBytes
         let offset = request.offset ?? 0
 
         guard let rev = request.rev else {
@@ -139,7 +131,7 @@ extension Server {
             switch snapshot.lookup(path) {
             case .missing:
                 fields.rev = 0
-                fields.value = UnsafeRawBufferPointer(start: nil, count: 0)
+                fields.value = Server.noBytes
                 session.send(fields)
             case .file(let body, let rev):
                 fields.rev = rev
@@ -232,7 +224,7 @@ extension Server {
         guard let path = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
         guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
         let mutation = verb == .set
-            ? Mutation.set(path, rev: rev, body: request.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            ? Mutation.set(path, rev: rev, body: request.value ?? Server.noBytes)
             : Mutation.delete(path, rev: rev)
         let event = commit(mutation)
         if let error = event.error {

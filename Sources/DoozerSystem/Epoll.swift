@@ -8,7 +8,6 @@ public struct IOEvents: OptionSet, Sendable {
     public static let writable = IOEvents(rawValue: CSHIMS_EPOLLOUT)
     public static let error = IOEvents(rawValue: CSHIMS_EPOLLERR)
     public static let hangup = IOEvents(rawValue: CSHIMS_EPOLLHUP)
-    public static let readHangup = IOEvents(rawValue: CSHIMS_EPOLLRDHUP)
 }
 
 /// An epoll instance with a preallocated event array. Level-triggered. Owns its descriptor

@@ -13,10 +13,12 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
 
     public static let interrupted = Errno(rawValue: EINTR)
     public static let wouldBlock = Errno(rawValue: EAGAIN)
-    public static let connectionReset = Errno(rawValue: ECONNRESET)
-    public static let brokenPipe = Errno(rawValue: EPIPE)
     public static let addressInUse = Errno(rawValue: EADDRINUSE)
-    public static let tooManyOpenFiles = Errno(rawValue: EMFILE)
+
+    /// Out of descriptors or memory: retrying at once would fail the same way.
+    public var isResourceExhaustion: Bool {
+        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(rawValue)
+    }
 
     public var description: String {
         guard let text = strerror(rawValue) else { return "errno \(rawValue)" }

@@ -92,6 +92,8 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["-hist", "0"])?.status, 2)
         XCTAssertEqual(usageError(["-pulse", "-1"])?.status, 2)
         XCTAssertEqual(usageError(["-pulse", "abc"])?.status, 2)
+        XCTAssertEqual(usageError(["-pulse", "1e-10"])?.status, 2, "a zero-length timer would spin the loop")
+        XCTAssertEqual(usageError(["-maxframe", "4294967296"])?.status, 2)
         XCTAssertEqual(usageError(["extra"])?.status, 2)
     }
 

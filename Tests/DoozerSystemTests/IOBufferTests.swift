@@ -26,17 +26,19 @@ final class IOBufferTests: XCTestCase {
         XCTAssertEqual(Array(buffer.readable), [6, 7, 8, 9, 10, 11])
     }
 
-    func testGrowsForALargeWriteAndShrinksWhenIdle() {
+    func testGrowsForALargeWriteAndShrinksWhenSmallAgain() {
         var buffer = IOBuffer(capacity: 8)
         let big = [UInt8](repeating: 7, count: 100)
         append(big, to: &buffer)
         XCTAssertGreaterThanOrEqual(buffer.allocatedCount, 100)
+        XCTAssertLessThan(buffer.allocatedCount, 200, "grows to what is needed, not by repeated doubling")
         XCTAssertEqual(Array(buffer.readable), big)
-        buffer.shrinkIfIdle()
-        XCTAssertGreaterThanOrEqual(buffer.allocatedCount, 100, "must not shrink while holding bytes")
-        buffer.consume(100)
-        buffer.shrinkIfIdle()
+        buffer.shrinkIfSmall()
+        XCTAssertGreaterThanOrEqual(buffer.allocatedCount, 100, "must not shrink while holding many bytes")
+        buffer.consume(97)
+        buffer.shrinkIfSmall()
         XCTAssertEqual(buffer.allocatedCount, 8)
+        XCTAssertEqual(Array(buffer.readable), [7, 7, 7], "keeps the bytes it still holds")
     }
 
     func testWritableSpaceAndCommit() {

@@ -223,6 +223,50 @@ final class RobustnessTests: DoozerdTestCase {
         XCTAssertGreaterThanOrEqual(try connect().rev(), 57, "slow reader: new connections work")
     }
 
+    // Frames held back while the output is over the high-water mark are answered once the
+    // client reads, even when it sends nothing more (no new input to wake the server).
+    func testHeldBackFramesAreAnsweredAfterTheClientReads() throws {
+        let client = try connect(timeout: 10)
+        let path = "/" + unique("held")
+        let body = [UInt8](repeating: 0x41, count: 16 * 1024)
+        _ = try client.mustSet(path, body)
+        let count: Int32 = 64   // 1 MiB of answers: well past the 256 KiB mark
+        var batch: [UInt8] = []
+        for tag in 0..<count { batch += Framing.frame(Request(tag: tag, verb: .get, path: path).encoded()) }
+        try client.sendRaw(batch)
+        var seen = Set<Int32>()
+        for _ in 0..<count {
+            let response = try client.receive()
+            XCTAssertEqual(response.value, body, "held-back GET answered with the body")
+            seen.insert(try XCTUnwrap(response.tag))
+        }
+        XCTAssertEqual(seen, Set(0..<count), "every held-back GET answered once")
+    }
+
+    // A client that parks many reads of a future revision and never reads the answers is
+    // disconnected once its unread answers pass the limit; the server and others carry on.
+    func testAnswerFloodDisconnectsOnlyThatClient() throws {
+        let setup = try connect(timeout: 10)
+        let path = "/" + unique("flood")
+        _ = try setup.mustSet(path, [UInt8](repeating: 0x42, count: 512 * 1024))
+        let flooder = try server.connect(timeout: 5, receiveBufferSize: 4096)
+        defer { flooder.close() }
+        let future = try setup.rev() + 2
+        var batch: [UInt8] = []
+        for tag in 0..<Int32(400) {   // 400 × 512 KiB = 200 MiB of answers once `future` exists
+            batch += Framing.frame(Request(tag: tag, verb: .get, path: path, rev: future).encoded())
+        }
+        try flooder.sendRaw(batch)
+        XCTAssertLessThan(try setup.rev(), future, "the reads are still parked")
+        _ = try setup.mustSet("/" + unique("tick"), "1")
+        _ = try setup.mustSet("/" + unique("tick"), "2")
+        if case .stillOpen = flooder.expectClosed(within: 10) {
+            XCTFail("the flooding connection is closed")
+        }
+        XCTAssertLessThan(try XCTUnwrap(server.rssKiB()), 300 * 1024, "memory stays bounded")
+        XCTAssertEqual(try setup.get(path).value?.count, 512 * 1024, "the server still answers others")
+    }
+
     // B13: pending WAITs of a closed connection are dropped.
     func testAbandonedWaitsAreDropped() throws {
         let path = "/" + unique("b13")

@@ -8,6 +8,7 @@
 import Benchmark
 import DoozerBenchmarkSupport
 import DoozerWire
+import Glibc
 
 /// The node and the connection shared by every benchmark of the suite, started on first use
 /// (so listing the benchmarks starts nothing).
@@ -59,14 +60,14 @@ final class Exchange: @unchecked Sendable {
     }
 }
 
-/// `mallocCountTotal` may not move at all: 0 at p90 in the threshold files, no tolerance.
-let zeroAllocations = BenchmarkThresholds(absolute: BenchmarkThresholds.Absolute.strict)
-
 let benchmarks: @Sendable () -> Void = {
     var metrics: [BenchmarkMetric] = [.mallocCountTotal, .throughput, .wallClock]
     #if os(Linux)
     metrics.append(.instructions)   // perf_event counter of the benchmark thread (client side only)
     #endif
+    if let m = getenv("XM") { metrics = String(cString: m).split(separator: ",").map { BenchmarkMetric(argument: String($0))! } }
+    // `mallocCountTotal` may not move at all: the threshold files say 0, with no tolerance.
+    let zeroAllocations = BenchmarkThresholds(absolute: BenchmarkThresholds.Absolute.strict)
     Benchmark.defaultConfiguration = .init(
         metrics: metrics,
         warmupIterations: 10,

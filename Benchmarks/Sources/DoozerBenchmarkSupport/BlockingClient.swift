@@ -21,6 +21,7 @@ public struct RequestFrames: @unchecked Sendable {
 
 public struct ClientError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A plain blocking TCP connection to a doozer node, for measuring the server: after `init`

@@ -19,7 +19,6 @@ extern const uint32_t CSHIMS_EPOLLIN;
 extern const uint32_t CSHIMS_EPOLLOUT;
 extern const uint32_t CSHIMS_EPOLLERR;
 extern const uint32_t CSHIMS_EPOLLHUP;
-extern const uint32_t CSHIMS_EPOLLRDHUP;
 extern const int CSHIMS_EPOLL_CTL_ADD;
 extern const int CSHIMS_EPOLL_CTL_MOD;
 extern const int CSHIMS_EPOLL_CTL_DEL;
