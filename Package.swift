@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "DoozerServer", targets: ["DoozerServer"]),
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
+        .library(name: "DoozerClient", targets: ["DoozerClient"]),
+        .executable(name: "doozer", targets: ["doozer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -32,13 +34,18 @@ let package = Package(
         .target(name: "DoozerStore"),
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
-        // sessions, verbs, access control, start-up layout, pulse.
+        // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
+        .target(name: "DoozerWeb", dependencies: ["DoozerStore"]),
+        // sessions, verbs, access control, start-up layout, pulse, the web listener.
         .target(
             name: "DoozerServer",
             dependencies: [
-                "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags",
+                "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags", "DoozerWeb",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
+        .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
+        .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire"]),
         .executableTarget(
             name: "doozerd",
             dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
@@ -47,6 +54,8 @@ let package = Package(
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
         .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
-        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "DoozerWire"]),
+        .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
+        .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
+        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),
     ]
 )

@@ -1,0 +1,1 @@
+print("doozer: not built yet")

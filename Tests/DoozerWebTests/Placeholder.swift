@@ -1,0 +1,1 @@
+// placeholder: delete when the first real file lands
