@@ -58,7 +58,7 @@ public enum DoozerdCommandLine {
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
-                     usage: "Web view address; 'false' turns it off.")
+                     usage: "Web view (HTTP) address; 'false' turns it off.")
         flags.define("v", .boolean, usage: "Print doozerd's version and exit.")
         flags.define("pulse", .string, placeholder: "seconds", default: "1",
                      usage: "Seconds between writes of /ctl/node/<id>/applied.")
@@ -85,8 +85,8 @@ public enum DoozerdCommandLine {
         Options:
         \(flagSet().usageText)
 
-        The default for -w is the IP of -l with port 8000 (the web view is not served yet by this
-        build). Use '-w false' to turn it off.
+        The default for -w is the IP of -l with port 8000; '-w false' turns the web view off. When a
+        secret is set, the web view asks for the read secret (as the HTTP Basic password or ?token=).
         Environment: DOOZER_RWSECRET and DOOZER_ROSECRET set the read-write and read-only secrets;
         DOOZER_BOOT_URI is the default for -b.
 
@@ -141,7 +141,12 @@ public enum DoozerdCommandLine {
         case "false"?:
             configuration.webAddress = nil
         case let text? where !text.isEmpty:
-            throw fail("the web view (-w \(text)) is not supported yet by this build; use -w false")
+            // B17: only "false" turns it off; anything else (even "true") is an address.
+            do {
+                configuration.webAddress = try SocketAddress.resolve(text)
+            } catch {
+                throw fail("bad -w address \(error)")
+            }
         default:
             configuration.webAddress = configuration.listenAddress.withPort(8000)
         }

@@ -4,9 +4,10 @@ import DoozerSystem
 import DoozerWire
 import Logging
 
-/// A doozerd node: the client listener, every client session, the store, and the timers
-/// that keep the store moving. Runs on one thread inside its `EventLoop`; nothing in it
-/// blocks, locks or is touched from another thread.
+/// A doozerd node: the client listener, every client session, the store, the timers that
+/// keep the store moving, and the web view (`WebListener`, served by `ServerWeb.swift`).
+/// Runs on one thread inside its `EventLoop`; nothing in it blocks, locks or is touched
+/// from another thread.
 public final class Server {
     public let configuration: Configuration
     public let id: NodeID
@@ -25,9 +26,13 @@ public final class Server {
     var isWritable = false
     /// WAITs parked in the store, by watch id.
     var watchOwners: [WatchID: (session: UInt64, tag: Int32?)] = [:]
-    private var nextWatch: WatchID = 1
+    var nextWatch: WatchID = 1
     /// Reads of revisions not applied yet, by the revision they wait for.
     var parkedReads: [Int64: [ParkedRead]] = [:]
+    /// The web view (`-w`), nil when turned off.
+    var web: WebListener?
+    /// Client requests handled since start, for the web view's requests/s.
+    var requestCount: UInt64 = 0
 
     /// Per-connection buffer sizes; see `IOBuffer`.
     static let inputCapacity = 4096
@@ -43,12 +48,17 @@ public final class Server {
     enum Token {
         static let listener: UInt64 = 1
         static let signals: UInt64 = 2
+        static let webListener: UInt64 = 3
         static let firstSession: UInt64 = 16
+        /// Web connections use tokens from here up; client sessions stay below.
+        static let firstWebSession: UInt64 = 1 << 48
     }
 
     enum Timer {
         static let pulse: UInt64 = 1
         static let resumeAccepting: UInt64 = 2
+        static let webTick: UInt64 = 3
+        static let resumeWebAccepting: UInt64 = 4
     }
 
     /// Binds the client port and prepares the store. Nothing is served until `run()`.
@@ -66,6 +76,11 @@ public final class Server {
         boundAddress = try Socket.localAddress(listener)
         try loop.register(listener, interest: .readable, token: Token.listener)
         try loop.register(signals.fd, interest: .readable, token: Token.signals)
+        if let webAddress = configuration.webAddress {
+            let web = try WebListener(address: webAddress)
+            self.web = web
+            try loop.register(web.fd, interest: .readable, token: Token.webListener)
+        }
     }
 
     /// An empty byte buffer, for absent values that must still be sent.
@@ -75,6 +90,7 @@ public final class Server {
         for session in sessions.values { session.channel.fd.close() }
         listener.close()
         signals.fd.close()
+        web?.closeAll()
     }
 
     /// Lays out a new cluster with this node as its seed, then serves clients until SIGINT
@@ -82,8 +98,10 @@ public final class Server {
     public func run() throws(SystemError) {
         seedNewCluster()
         logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev))")
-        if configuration.webAddress != nil {
-            logger.notice("the web view is not served by this build yet")
+        if let web {
+            logger.info("web view on http://\(web.boundAddress)/")
+            web.lastRev = store.rev
+            loop.schedule(after: 1_000_000_000, timer: Timer.webTick)
         }
         if configuration.readWriteSecret.isEmpty && !configuration.readOnlySecret.isEmpty {
             logger.warning("only DOOZER_ROSECRET is set: anonymous clients can still write (original doozer behaviour)")
@@ -194,6 +212,7 @@ public final class Server {
                 let payload = UnsafeRawBufferPointer(rebasing: input[Framing.headerSize..<(Framing.headerSize + count)])
                 do {
                     let request = try RequestView(decoding: payload)
+                    requestCount &+= 1
                     handle(request, from: session)
                 } catch {
                     logger.notice("connection \(session.token): undecodable request (\(error.reason)); closing it")
@@ -252,7 +271,10 @@ public final class Server {
     func commit(_ mutation: [UInt8]) -> Event {
         let applied = store.apply(mutation)
         for watch in applied.fired {
-            guard let owner = watchOwners.removeValue(forKey: watch), let session = sessions[owner.session] else { continue }
+            guard let owner = watchOwners.removeValue(forKey: watch), let session = sessions[owner.session] else {
+                streamFired(watch, applied.event)   // an event stream's watch, if any
+                continue
+            }
             session.waits.remove(watch)
             respond(to: owner.tag, with: applied.event, on: session)
         }
@@ -312,6 +334,10 @@ extension Server: EventLoopHandler {
                 logger.info("signal \(signal): shutting down")
                 loop.stop()
             }
+        case Token.webListener:
+            if let web { acceptWeb(web) }
+        case Token.firstWebSession...:
+            if let web { webReady(web, token: token, events: events) }
         default:
             guard let session = sessions[token] else { return }
             if events.contains(.writable) { markDirty(session) }
@@ -329,6 +355,10 @@ extension Server: EventLoopHandler {
             pulse()
         case Timer.resumeAccepting:
             try? loop.update(listener, interest: .readable, token: Token.listener)
+        case Timer.webTick:
+            webTick()
+        case Timer.resumeWebAccepting:
+            if let web { try? loop.update(web.fd, interest: .readable, token: Token.webListener) }
         default:
             break
         }
@@ -341,5 +371,6 @@ extension Server: EventLoopHandler {
             index += 1
         }
         dirty.removeAll(keepingCapacity: true)
+        flushWebConnections()
     }
 }

@@ -109,7 +109,16 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertTrue(usageError(["-b", "doozer:?ca=127.0.0.1:8046"])?.description.contains("not supported yet") ?? false)
         XCTAssertTrue(usageError([], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x:1"])?.description.contains("not supported yet") ?? false)
         XCTAssertTrue(usageError(["-tlscert", "c.pem"])?.description.contains("not supported yet") ?? false)
-        XCTAssertTrue(usageError(["-w", "127.0.0.1:8001"])?.description.contains("not supported yet") ?? false)
+        // B17: only `false` turns the web view off; any other value must be an address.
+        XCTAssertEqual(usageError(["-w", "true"])?.status, 1)
+        XCTAssertEqual(usageError(["-w", "nohostport"])?.status, 1)
+    }
+
+    func testWebAddress() throws {
+        XCTAssertEqual(try configuration(["-w", "127.0.0.1:8001"]).webAddress?.description, "127.0.0.1:8001")
+        XCTAssertEqual(try configuration(["-l", "127.0.0.5:9000"]).webAddress?.description, "127.0.0.5:8000")
+        XCTAssertNil(try configuration(["-w=false"]).webAddress)
+        XCTAssertTrue(DoozerdCommandLine.usage(programName: "doozerd").contains("-w false"))
     }
 
     func testNodeIDsAreSixteenBase32Characters() throws {

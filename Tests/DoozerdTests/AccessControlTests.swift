@@ -1,5 +1,6 @@
 // §12.10 Access control (secrets from DOOZER_RWSECRET / DOOZER_ROSECRET), items 83–89.
-// These servers are started without `-w false`, so that item 88 can check the web port.
+// These servers are started without `-w false`, so that item 88 can check the web view on its
+// default port (<ip>:8000), which asks for the read secret.
 
 import DoozerWire
 import XCTest
@@ -7,16 +8,46 @@ import XCTest
 private let denied = "permission denied"
 
 extension DoozerdTestCase {
-    /// 12.10 #88: with a secret set, nothing listens on <ip>:8000.
-    func assertNoWebView(_ item: String) throws {
-        // If something accepts on another unused loopback address, port 8000 is taken by a
-        // wildcard listener on this machine and the check would be meaningless.
-        let probe = Loopback.freshHost()
-        if Loopback.isListening(host: probe, port: 8000) {
-            throw XCTSkip("\(item): something listens on \(probe):8000 (wildcard?); cannot check")
+    /// 12.10 #88, changed: with secrets the web view still listens on <ip>:8000 (the default)
+    /// but applies the client port's read rule (§2.8) to the secret a request presents — the
+    /// HTTP Basic password or `?token=` — with the empty secret presented by default.
+    /// `anonymousReads` is what the §2.8 matrix gives a fresh connection.
+    func assertWebViewAccess(anonymousReads: Bool, secrets: [String], _ item: String) throws {
+        let host = server.host
+        func get(_ target: String, _ headers: [String] = []) throws -> HTTPReply {
+            try WebClient.get(host: host, port: 8000, target, headers: headers)
         }
-        XCTAssertFalse(Loopback.isListening(host: server.host, port: 8000),
-                       "\(item): the web view must not listen on \(server.host):8000 when a secret is set")
+        // Assets are not secret.
+        XCTAssertEqual(try get("/$main.js").status, 200, "\(item): /$main.js")
+        for target in ["/", "/ctl/", "/$cluster.json"] {
+            let anonymous = try get(target)
+            if anonymousReads {
+                XCTAssertEqual(anonymous.status, 200, "\(item): \(target) without a secret: \(anonymous)")
+            } else {
+                XCTAssertEqual(anonymous.status, 401, "\(item): \(target) without a secret: \(anonymous)")
+                XCTAssertEqual(anonymous.headers["www-authenticate"]?.hasPrefix("Basic realm=\"doozer\""), true, "\(item): \(anonymous)")
+                XCTAssertFalse(anonymous.text.contains("local"), "\(item): nothing of the tree without the secret")
+                XCTAssertEqual(try get(target, [WebClient.basicAuthorization("wrong")]).status, 401, "\(item): \(target) wrong password")
+                XCTAssertEqual(try get(target + "?token=wrong").status, 401, "\(item): \(target) wrong token")
+            }
+            for secret in secrets {
+                let basic = try get(target, [WebClient.basicAuthorization(secret)])
+                XCTAssertEqual(basic.status, 200, "\(item): \(target) with the password \(secret): \(basic)")
+                let token = try get(target + "?token=" + secret)
+                XCTAssertEqual(token.status, 200, "\(item): \(target) with the token \(secret): \(token)")
+            }
+        }
+        // The event stream is guarded the same way.
+        if !anonymousReads {
+            XCTAssertEqual(try get("/$events/ctl/").status, 401, "\(item): event stream without a secret")
+        }
+        if let secret = secrets.first {
+            let stream = try EventStream(host: host, port: 8000, target: "/$events/ctl/",
+                                         headers: [WebClient.basicAuthorization(secret)])
+            defer { stream.close() }
+            try stream.read(until: { $0.messages.contains { $0["Path"] as? String == "/name" } }, timeout: 5,
+                            what: "\(item): the listing with the secret")
+        }
     }
 }
 
@@ -116,9 +147,9 @@ final class AccessBothSecretsTests: DoozerdTestCase {
         assertError(try other.get(path), .other, detail: denied, "§2.8: a new connection starts with no rights")
     }
 
-    // 12.10 #88
-    func testNoWebViewWithSecrets() throws {
-        try assertNoWebView("12.10 #88 (both secrets)")
+    // 12.10 #88 (changed): the web view asks for a secret
+    func testWebViewNeedsTheReadSecret() throws {
+        try assertWebViewAccess(anonymousReads: false, secrets: ["ro", "rw"], "12.10 #88 (both secrets)")
     }
 
     // 12.10 #89
@@ -166,9 +197,9 @@ final class AccessRWOnlyTests: DoozerdTestCase {
         assertOK(try c.set(path, "x", rev: -1), "12.10 #86: SET works after ACCESS rw")
     }
 
-    // 12.10 #88
-    func testNoWebViewWithSecrets() throws {
-        try assertNoWebView("12.10 #88 (rw secret only)")
+    // 12.10 #88 (changed): anonymous reads are allowed here (§2.8), so the web view is open too
+    func testWebViewFollowsTheReadRule() throws {
+        try assertWebViewAccess(anonymousReads: true, secrets: ["rw"], "12.10 #88 (rw secret only)")
     }
 }
 
@@ -191,8 +222,8 @@ final class AccessROOnlyTests: DoozerdTestCase {
         assertOK(try c.nop(), "12.10 #87: NOP works")
     }
 
-    // 12.10 #88
-    func testNoWebViewWithSecrets() throws {
-        try assertNoWebView("12.10 #88 (ro secret only)")
+    // 12.10 #88 (changed): anonymous reads are allowed here (§2.8), so the web view is open too
+    func testWebViewFollowsTheReadRule() throws {
+        try assertWebViewAccess(anonymousReads: true, secrets: ["ro"], "12.10 #88 (ro secret only)")
     }
 }

@@ -1,0 +1,308 @@
+import DoozerReactor
+import DoozerStore
+import DoozerSystem
+import DoozerWeb
+
+/// The web view's half of the server (spec §7 with B18 fixed): accepting web connections,
+/// answering their one request, and feeding event streams from the store's WAIT machinery.
+/// Everything runs on the loop thread next to the client port; the client-port path only
+/// pays for a request counter and, when a watch it does not own fires, one lookup here.
+extension Server {
+    // MARK: Connections
+
+    func acceptWeb(_ web: WebListener) {
+        while true {
+            let fd: FileDescriptor
+            do {
+                switch try Socket.accept(web.fd) {
+                case .wouldBlock: return
+                case .done(let accepted): fd = accepted
+                }
+            } catch where error.errno.isResourceExhaustion {
+                logger.error("web view: \(error); pausing web accepts for 100 ms")
+                try? loop.update(web.fd, interest: [], token: Token.webListener)
+                loop.schedule(after: 100_000_000, timer: Timer.resumeWebAccepting)
+                return
+            } catch {
+                logger.debug("web view: \(error)")
+                continue
+            }
+            guard web.sessions.count < WebListener.maxConnections else {
+                logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
+                fd.close()
+                continue
+            }
+            let token = web.nextToken
+            web.nextToken += 1
+            let channel = StreamChannel(fd: fd, inputCapacity: WebListener.inputCapacity,
+                                        outputCapacity: WebListener.outputCapacity)
+            let session = WebSession(token: token, channel: channel, openedAt: loop.now)
+            do {
+                try loop.register(fd, interest: .readable, token: token)
+            } catch {
+                logger.error("web view: \(error); dropping new connection")
+                fd.close()
+                continue
+            }
+            web.sessions[token] = session
+        }
+    }
+
+    func webReady(_ web: WebListener, token: UInt64, events: IOEvents) {
+        guard let session = web.sessions[token] else { return }
+        if events.contains(.writable) { markWebDirty(session) }
+        if events.contains(.readable) {
+            readWeb(session)
+        } else if !events.isDisjoint(with: [.hangup, .error]) {
+            closeWeb(session)
+        }
+    }
+
+    /// Closes a web connection and cancels the watch of its stream.
+    func closeWeb(_ session: WebSession) {
+        guard let web, web.sessions.removeValue(forKey: session.token) != nil else { return }
+        session.isOpen = false
+        if session.state == .streaming { web.streamCount -= 1 }
+        if let watch = session.watch {
+            store.cancelWait(watch)
+            web.streams[watch] = nil
+            session.watch = nil
+        }
+        loop.unregister(session.channel.fd)
+        session.channel.fd.close()
+    }
+
+    func markWebDirty(_ session: WebSession) {
+        guard let web, !session.isDirty, session.isOpen else { return }
+        session.isDirty = true
+        web.dirty.append(session)
+    }
+
+    /// Reads the request head (bounded by the parser's limit); after it, reads only to
+    /// notice the client going away, discarding whatever it sends.
+    private func readWeb(_ session: WebSession) {
+        var budget = 64 * 1024
+        while budget > 0 && session.isOpen && !session.peerClosed {
+            switch session.channel.readOnce(minimumSpace: 1024) {
+            case .bytes(let count):
+                budget -= count
+                if session.state == .readingHead {
+                    parseHead(session)
+                } else {
+                    session.channel.input.consume(session.channel.input.readableCount)
+                }
+            case .wouldBlock:
+                return
+            case .endOfStream:
+                if session.state == .answered && !session.channel.output.isEmpty {
+                    session.peerClosed = true   // half-closed: finish sending, then close
+                    markWebDirty(session)
+                } else {
+                    closeWeb(session)
+                }
+                return
+            case .failed(let error):
+                logger.debug("web connection \(session.token): \(error)")
+                closeWeb(session)
+                return
+            }
+        }
+    }
+
+    private func parseHead(_ session: WebSession) {
+        let outcome = session.parser.parse(session.channel.input.readable)
+        switch outcome {
+        case .incomplete:
+            return
+        case .reject(let status):
+            session.channel.input.consume(session.channel.input.readableCount)
+            logger.debug("web connection \(session.token): malformed request (\(status.rawValue))")
+            finish(session, with: HTTPResponse.text(status, "\(status.reason)\n"), includeBody: true)
+        case .head(let head, _):
+            session.channel.input.consume(session.channel.input.readableCount)
+            answer(head, on: session)
+        }
+    }
+
+    // MARK: Answers
+
+    private func answer(_ head: HTTPRequestHead, on session: WebSession) {
+        let readAllowed = WebAccess.readAllowed(head, readWrite: configuration.readWriteSecret,
+                                                readOnly: configuration.readOnlySecret)
+        let includeBody = head.method != "HEAD"
+        switch WebRouter.route(head, readAllowed: readAllowed) {
+        case .asset(let asset):
+            finish(session, with: asset.response, includeBody: includeBody)
+        case .viewer(let directory):
+            let page = ViewerPage.response(clusterName: configuration.clusterName, directory: directory,
+                                           nodeID: id.description, snapshot: store.current, stats: webStats())
+            finish(session, with: page, includeBody: includeBody)
+        case .cluster:
+            let body = ClusterDocument.json(clusterName: configuration.clusterName, nodeID: id.description,
+                                            snapshot: store.current, stats: webStats())
+            finish(session, with: HTTPResponse(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")],
+                                               body: body),
+                   includeBody: includeBody)
+        case .reject(let kind):
+            finish(session, with: kind.response, includeBody: includeBody)
+        case .events(let directory, let glob):
+            if includeBody {
+                startStream(session, directory: directory, glob: glob)
+            } else {
+                session.append(HTTPResponse.eventStreamHead())
+                session.state = .answered
+                markWebDirty(session)
+            }
+        }
+    }
+
+    private func finish(_ session: WebSession, with response: HTTPResponse, includeBody: Bool) {
+        session.append(response.encoded(includeBody: includeBody))
+        session.state = .answered
+        markWebDirty(session)
+    }
+
+    /// The stats panel's numbers as of now (rates as of the last tick).
+    func webStats() -> WebStats {
+        var stats = WebStats()
+        stats.rev = store.rev
+        stats.clientConnections = sessions.count
+        stats.webConnections = web?.sessions.count ?? 0
+        stats.eventStreams = web?.streamCount ?? 0
+        stats.requestsPerSecond = web?.requestsPerSecond ?? 0
+        stats.writesPerSecond = web?.writesPerSecond ?? 0
+        return stats
+    }
+
+    // MARK: Event streams
+
+    /// Sends the stream head and one message per file now under the directory (§7.2), then
+    /// follows the directory from the next revision on.
+    private func startStream(_ session: WebSession, directory: [UInt8], glob: Glob) {
+        guard let web else { return }
+        session.state = .streaming
+        session.directory = directory
+        session.glob = glob
+        web.streamCount += 1
+        session.append(HTTPResponse.eventStreamHead())
+        session.append(HTTPResponse.eventStreamPreamble())
+        let snapshot = store.current
+        let target = directory.count > 1 ? Array(directory.dropLast()) : directory
+        if case .directory = snapshot.lookup(target) {
+            target.withUnsafeBytes { under in
+                snapshot.forEachFile(under: under) { path, body, rev in
+                    session.append(EventStreamEncoding.listing(path: path, body: body, rev: rev, directory: directory))
+                }
+            }
+        } else {
+            session.append(EventStreamEncoding.missingDirectory())
+        }
+        // However large the listing, live events may add only a bounded backlog to it.
+        session.outputLimit = session.channel.output.readableCount + WebListener.streamBacklog
+        armStream(session, from: snapshot.rev + 1)
+        markWebDirty(session)
+    }
+
+    /// Registers the stream's next watch, exactly as a client's WAIT loop would: the first
+    /// matching event at or after `from` fires it, and the stream re-arms at that event + 1,
+    /// so nothing is missed and nothing repeats.
+    private func armStream(_ session: WebSession, from start: Int64) {
+        guard let web, let glob = session.glob else { return }
+        var from = start
+        while true {
+            let watch = nextWatch
+            nextWatch += 1
+            switch store.wait(glob, from: from, id: watch) {
+            case .pending:
+                web.streams[watch] = session
+                session.watch = watch
+                return
+            case .fired(let event):
+                session.append(EventStreamEncoding.message(event, directory: session.directory))
+                from = event.seqn + 1
+            case .tooLate:
+                logger.notice("web connection \(session.token): event stream fell out of history; closing it")
+                closeWeb(session)
+                return
+            }
+        }
+    }
+
+    /// Called from `commit` for a fired watch that no client WAIT owns.
+    func streamFired(_ watch: WatchID, _ event: Event) {
+        guard let web, let session = web.streams.removeValue(forKey: watch) else { return }
+        session.watch = nil
+        session.append(EventStreamEncoding.message(event, directory: session.directory))
+        markWebDirty(session)
+        armStream(session, from: event.seqn + 1)
+    }
+
+    // MARK: Flushing and the tick
+
+    /// Sends what a web connection has buffered; closes it once a finished answer is out,
+    /// when its stream fell too far behind, or on an error.
+    private func flushWeb(_ session: WebSession) {
+        session.isDirty = false
+        guard session.isOpen else { return }
+        if session.isOverLimit {
+            logger.notice("web connection \(session.token): event stream client is not reading; closing it")
+            return closeWeb(session)
+        }
+        switch session.channel.flush() {
+        case .failed(let error):
+            logger.debug("web connection \(session.token): \(error)")
+            return closeWeb(session)
+        case .drained where session.state == .answered:
+            return closeWeb(session)
+        case .drained, .pending:
+            break
+        }
+        session.channel.output.shrinkIfSmall()
+        var interest: IOEvents = session.peerClosed ? [] : .readable
+        if !session.channel.output.isEmpty { interest.insert(.writable) }
+        if interest != session.channel.interest {
+            session.channel.interest = interest
+            do {
+                try loop.update(session.channel.fd, interest: interest, token: session.token)
+            } catch {
+                logger.error("web connection \(session.token): \(error)")
+                closeWeb(session)
+            }
+        }
+    }
+
+    func flushWebConnections() {
+        guard let web, !web.dirty.isEmpty else { return }
+        var index = 0
+        while index < web.dirty.count {
+            flushWeb(web.dirty[index])
+            index += 1
+        }
+        web.dirty.removeAll(keepingCapacity: true)
+    }
+
+    /// Once a second: the rates for the stats panel, deadlines for slow requests and
+    /// answers, and a heartbeat on every stream now and then.
+    func webTick() {
+        guard let web else { return }
+        web.requestsPerSecond = Int64(truncatingIfNeeded: requestCount &- web.lastRequestCount)
+        web.lastRequestCount = requestCount
+        web.writesPerSecond = store.rev - web.lastRev
+        web.lastRev = store.rev
+        web.ticks += 1
+        let heartbeat = web.ticks % WebListener.heartbeatTicks == 0
+        for session in Array(web.sessions.values) {
+            switch session.state {
+            case .readingHead where loop.now - session.openedAt > WebListener.headDeadline,
+                 .answered where loop.now - session.openedAt > WebListener.answerDeadline:
+                closeWeb(session)
+            case .streaming where heartbeat:
+                session.append(EventStreamEncoding.heartbeat)
+                markWebDirty(session)
+            default:
+                break
+            }
+        }
+        loop.schedule(after: 1_000_000_000, timer: Timer.webTick)
+    }
+}

@@ -1,0 +1,201 @@
+import DoozerStore
+@testable import DoozerWeb
+import XCTest
+
+private func basic(_ credentials: String) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    let bytes = Array(credentials.utf8)
+    var out = ""
+    var i = 0
+    while i < bytes.count {
+        let n = min(3, bytes.count - i)
+        var v = UInt32(bytes[i]) << 16
+        if n > 1 { v |= UInt32(bytes[i + 1]) << 8 }
+        if n > 2 { v |= UInt32(bytes[i + 2]) }
+        for k in 0..<4 { out.append(k <= n ? alphabet[Int(v >> UInt32(18 - 6 * k) & 63)] : "=") }
+        i += 3
+    }
+    return "Basic " + out
+}
+
+private func request(_ target: String, method: String = "GET", headers: [String] = []) -> HTTPRequestHead {
+    let text = "\(method) \(target) HTTP/1.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+    guard let h = head(text) else { preconditionFailure("bad test request \(text)") }
+    return h
+}
+
+final class WebAccessTests: XCTestCase {
+    let rw = Array("rw-secret".utf8), ro = Array("ro".utf8)
+
+    func testBase64() {
+        XCTAssertEqual(WebAccess.base64Decode(Array("eDpy".utf8)), Array("x:r".utf8))
+        XCTAssertEqual(WebAccess.base64Decode(Array("YQ==".utf8)), Array("a".utf8))
+        XCTAssertEqual(WebAccess.base64Decode(Array("YWI=".utf8)), Array("ab".utf8))
+        XCTAssertEqual(WebAccess.base64Decode([]), [])
+        for bad in ["YQ=", "Y===", "=QQQ", "YQ==YQ==", "YQ=a", "a b="] {
+            XCTAssertNil(WebAccess.base64Decode(Array(bad.utf8)), bad)
+        }
+    }
+
+    func testBothSecretsNeedOne() {
+        func allowed(_ r: HTTPRequestHead) -> Bool { WebAccess.readAllowed(r, readWrite: rw, readOnly: ro) }
+        XCTAssertFalse(allowed(request("/")))
+        XCTAssertFalse(allowed(request("/?token=wrong")))
+        XCTAssertFalse(allowed(request("/?token=")))
+        XCTAssertTrue(allowed(request("/?token=ro")))
+        XCTAssertTrue(allowed(request("/?token=rw-secret")))
+        XCTAssertTrue(allowed(request("/", headers: ["Authorization: \(basic("anyone:ro"))"])))
+        XCTAssertTrue(allowed(request("/", headers: ["authorization: \(basic(":rw-secret"))"])))
+        // The scheme is case-insensitive; the password is everything after the first colon.
+        XCTAssertTrue(allowed(request("/", headers: ["Authorization: \(basic("u:ro"))".replacingOccurrences(of: "Basic", with: "bAsIc")])))
+        XCTAssertFalse(allowed(request("/", headers: ["Authorization: \(basic("u:p:ro"))"])))
+        XCTAssertTrue(allowed(request("/", headers: ["Authorization: \(basic("u:rw-secret"))"])))
+        XCTAssertFalse(allowed(request("/", headers: ["Authorization: \(basic("u:wrong"))"])))
+        XCTAssertFalse(allowed(request("/", headers: ["Authorization: Basic !!!!"])))
+        XCTAssertFalse(allowed(request("/", headers: ["Authorization: Bearer ro"])))
+        XCTAssertFalse(allowed(request("/", headers: ["Authorization: \(basic("nocolon"))"])))
+        // A wrong Basic password does not hide a good token.
+        XCTAssertTrue(allowed(request("/?token=ro", headers: ["Authorization: \(basic("u:wrong"))"])))
+    }
+
+    func testSameMatrixAsTheClientPort() {
+        // §2.8: the empty secret is presented by default and matches an empty secret.
+        XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: []))
+        XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: rw, readOnly: []))
+        XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: ro))
+        XCTAssertFalse(WebAccess.readAllowed(request("/?token=x"), readWrite: rw, readOnly: []))
+    }
+}
+
+final class WebRouterTests: XCTestCase {
+    func testRoutes() {
+        func route(_ target: String, _ method: String = "GET", read: Bool = true) -> WebRoute {
+            WebRouter.route(request(target, method: method), readAllowed: read)
+        }
+        XCTAssertEqual(route("/"), .viewer(directory: Array("/".utf8)))
+        XCTAssertEqual(route("/ctl/"), .viewer(directory: Array("/ctl/".utf8)))
+        XCTAssertEqual(route("/nope/", "HEAD"), .viewer(directory: Array("/nope/".utf8)))
+        XCTAssertEqual(route("/ctl"), .reject(.notFound))
+        XCTAssertEqual(route("/debug/vars"), .reject(.notFound))
+        XCTAssertEqual(route("/$stats.html"), .reject(.notFound))
+        XCTAssertEqual(route("/$main.js"), .asset(.script))
+        XCTAssertEqual(route("/%24main.css"), .asset(.stylesheet))
+        XCTAssertEqual(route("/$main.js", read: false), .asset(.script))
+        XCTAssertEqual(route("/$cluster.json"), .cluster)
+        XCTAssertEqual(route("/$events/ctl/"), .events(directory: Array("/ctl/".utf8), glob: Glob("/ctl/**")!))
+        XCTAssertEqual(route("/$events/"), .events(directory: Array("/".utf8), glob: Glob("/**")!))
+        XCTAssertEqual(route("/$events/ctl"), .reject(.notFound))
+        XCTAssertEqual(route("/$events"), .reject(.notFound))
+        XCTAssertEqual(route("/$events/a%20b/"), .reject(.badGlob))
+        XCTAssertEqual(route("/", "POST"), .reject(.methodNotAllowed))
+        XCTAssertEqual(route("/", "get"), .reject(.methodNotAllowed))
+        for target in ["/", "/ctl/", "/$cluster.json", "/$events/"] {
+            XCTAssertEqual(route(target, read: false), .reject(.unauthorized), target)
+        }
+    }
+
+    func testResponses() {
+        let unauthorized = String(decoding: HTTPResponse.Kind.unauthorized.response.encoded(), as: UTF8.self)
+        XCTAssertTrue(unauthorized.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"))
+        XCTAssertTrue(unauthorized.contains("\r\nWWW-Authenticate: Basic realm=\"doozer\""))
+        let notFound = String(decoding: HTTPResponse.Kind.notFound.response.encoded(), as: UTF8.self)
+        XCTAssertTrue(notFound.hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+        XCTAssertTrue(notFound.hasSuffix("Content-Length: 0\r\n\r\n"))
+        let asset = WebAsset.script.response
+        let headOnly = asset.encoded(includeBody: false)
+        XCTAssertTrue(String(decoding: headOnly, as: UTF8.self).contains("Content-Length: \(asset.body.count)\r\n\r\n"))
+        XCTAssertEqual(asset.encoded().count, headOnly.count + asset.body.count)
+        let stream = String(decoding: HTTPResponse.eventStreamHead(), as: UTF8.self)
+        XCTAssertTrue(stream.contains("Content-Type: text/event-stream"))
+        XCTAssertFalse(stream.contains("Content-Length"))
+    }
+
+    func testAssetsAreSelfContained() {
+        for asset in [WebAsset.script, .stylesheet] {
+            XCTAssertFalse(asset.text.contains("http:"), "\(asset)")
+            XCTAssertFalse(asset.text.contains("https:"), "\(asset)")
+            XCTAssertFalse(asset.text.contains("//cdn"), "\(asset)")
+        }
+        XCTAssertTrue(WebAsset.script.text.contains("EventSource"))
+        XCTAssertFalse(WebAsset.script.text.contains("innerHTML"))
+        XCTAssertEqual(WebAsset.script.contentType, "application/javascript; charset=utf-8")
+        XCTAssertEqual(WebAsset.stylesheet.contentType, "text/css; charset=utf-8")
+    }
+}
+
+final class WebEncodingTests: XCTestCase {
+    func json(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        JSONWriter.appendString(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func testJSONStrings() {
+        XCTAssertEqual(json(Array("plain".utf8)), "\"plain\"")
+        XCTAssertEqual(json(Array("a\"b\\c\nd\re\tf\u{1}g".utf8)), #""a\"b\\c\nd\re\tf\u0001g""#)
+        XCTAssertEqual(json(Array("</script><&>".utf8)), #""\u003c/script\u003e\u003c\u0026\u003e""#)
+        XCTAssertEqual(json(Array("é\u{2028}".utf8)), "\"é\\u2028\"")
+        XCTAssertEqual(json([0x61, 0xFF, 0x62]), "\"a\u{FFFD}b\"")
+    }
+
+    func testEventMessages() {
+        let set = Event(seqn: 573, path: Array("/ctl/err".utf8), body: Array("rev mismatch".utf8), kind: .set, rev: 573,
+                        error: .revMismatch, mutation: Array("1:/wsy=q".utf8))
+        XCTAssertEqual(String(decoding: EventStreamEncoding.message(set, directory: Array("/ctl/".utf8)), as: UTF8.self),
+                       #"data: {"Seqn":573,"Path":"/err","Body":"rev mismatch","Rev":573,"Mut":"1:/wsy=q","Err":"rev mismatch"}"#
+                           + "\n\n")
+        let nop = Event(seqn: 569, path: Array("/".utf8), body: [], kind: .nop, rev: -3, error: nil, mutation: Array("nop:".utf8))
+        XCTAssertEqual(String(decoding: EventStreamEncoding.json(seqn: nop.seqn, path: nop.path, body: nop.body, rev: nop.rev,
+                                                                  mutation: nop.mutation, error: nil, directory: Array("/".utf8)),
+                              as: UTF8.self),
+                       #"{"Seqn":569,"Path":"/","Body":"","Rev":-3,"Mut":"nop:","Err":null}"#)
+        XCTAssertEqual(String(decoding: EventStreamEncoding.listing(path: Array("/ctl/name".utf8), body: Array("local".utf8), rev: 1,
+                                                                     directory: Array("/ctl/".utf8)), as: UTF8.self),
+                       "data: " + #"{"Seqn":0,"Path":"/name","Body":"local","Rev":1,"Mut":"","Err":null}"# + "\n\n")
+        XCTAssertEqual(String(decoding: EventStreamEncoding.missingDirectory(), as: UTF8.self),
+                       "data: " + #"{"Seqn":0,"Path":"","Body":"","Rev":0,"Mut":"","Err":null}"# + "\n\n")
+        // Line breaks in bodies never break the SSE framing.
+        let multi = EventStreamEncoding.listing(path: Array("/a".utf8), body: Array("x\n\ny\r".utf8), rev: 2, directory: [0x2F])
+        XCTAssertEqual(multi.filter { $0 == 0x0A }.count, 2)
+    }
+
+    func testHTMLEscape() {
+        XCTAssertEqual(HTML.escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;")
+        XCTAssertEqual(HTML.escape([0x3C, 0xFF]), "&lt;\u{FFFD}")
+    }
+
+    func snapshot(_ files: [(String, String)]) -> Snapshot {
+        var s = Snapshot(emptyAt: 10)
+        for (path, body) in files { XCTAssertTrue(s.insertFile(path, body: Array(body.utf8), rev: 3)) }
+        return s
+    }
+
+    func testViewerPageEscapesEverything() {
+        let page = ViewerPage.html(clusterName: "c<1>", directory: Array("/<script>alert(1)</script>/".utf8),
+                                   nodeID: "ID\"x", snapshot: snapshot([]), stats: WebStats())
+        XCTAssertTrue(page.contains("<title>c&lt;1&gt; /&lt;script&gt;alert(1)&lt;/script&gt;/ doozer viewer</title>"), page)
+        XCTAssertFalse(page.contains("<script>alert"))
+        XCTAssertTrue(page.contains("data-path=\"/&lt;script&gt;alert(1)&lt;/script&gt;/\""))
+        XCTAssertTrue(page.contains("ID&quot;x"))
+        XCTAssertFalse(page.contains("http:"))
+        XCTAssertTrue(page.contains("<script src=\"/$main.js\" defer></script>"))
+        XCTAssertTrue(page.contains("href=\"/%3Cscript%3Ealert%281%29%3C/script%3E/\""))
+    }
+
+    func testClusterDocument() throws {
+        let s = snapshot([
+            ("/ctl/name", "local"), ("/ctl/cal/0", "AAA"), ("/ctl/cal/1", ""),
+            ("/ctl/node/AAA/addr", "127.0.0.1:8046"), ("/ctl/node/AAA/applied", "99"),
+            ("/ctl/node/BBB/addr", "127.0.0.2:8046"), ("/ctl/node/BBB/applied", "98"),
+        ])
+        let view = ClusterView(snapshot: s)
+        XCTAssertEqual(view.members, [ClusterNode(id: "AAA", address: "127.0.0.1:8046", applied: "99", slot: "0")])
+        XCTAssertEqual(view.slaves, [ClusterNode(id: "BBB", address: "127.0.0.2:8046", applied: "98", slot: nil)])
+        var stats = WebStats()
+        stats.rev = 10
+        stats.requestsPerSecond = 5
+        let text = String(decoding: ClusterDocument.json(clusterName: "local", nodeID: "BBB", snapshot: s, stats: stats), as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix(#"{"Cluster":"local","Self":"BBB","Role":"slave","Members":[{"Id":"AAA","Addr":"127.0.0.1:8046","Applied":"99","Slot":"0"}],"Slaves":[{"Id":"BBB""#), text)
+        XCTAssertTrue(text.contains(#""Stats":{"Rev":10,"ClientConnections":0,"WebConnections":0,"EventStreams":0,"RequestsPerSecond":5,"WritesPerSecond":0}"#), text)
+    }
+}
