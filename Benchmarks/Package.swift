@@ -2,7 +2,7 @@
 // Benchmarks for Doozer for Swift. A separate package so that the benchmark harness and its
 // malloc interposer never become dependencies of the server itself.
 //
-// Run from this directory:  swift package --disable-sandbox benchmark
+// Run from this directory:  swift package benchmark   (see README.md)
 // Layout (ordo-one/benchmark conventions): every executable target whose sources live in
 // `Benchmarks/<Name>/` and that uses `BenchmarkPlugin` is a benchmark suite; static thresholds
 // live in `Thresholds/<Name>.<benchmark>.p90.json`.

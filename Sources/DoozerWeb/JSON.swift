@@ -43,7 +43,7 @@ public struct JSONWriter: Sendable {
             case "\n": out.append(contentsOf: "\\n".utf8)
             case "\r": out.append(contentsOf: "\\r".utf8)
             case "\t": out.append(contentsOf: "\\t".utf8)
-            case "<", ">", "&", "\u{2028}", "\u{2029}", "\u{7F}", _ where scalar.value < 0x20:
+            case _ where scalar.value < 0x20 || "<>&\u{2028}\u{2029}\u{7F}".unicodeScalars.contains(scalar):
                 let v = scalar.value
                 out.append(contentsOf: "\\u".utf8)
                 out.append(hex[Int(v >> 12 & 0xF)])

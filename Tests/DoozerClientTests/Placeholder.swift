@@ -1,1 +1,0 @@
-// placeholder: delete when the first real file lands
