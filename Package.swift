@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "doozerd", targets: ["doozerd"]),
+        .library(name: "DoozerSystem", targets: ["DoozerSystem"]),
+        .library(name: "DoozerReactor", targets: ["DoozerReactor"]),
         .library(name: "DoozerServer", targets: ["DoozerServer"]),
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
