@@ -33,6 +33,12 @@ let package = Package(
 let benchmarkSuites = [
     // GET/REV/STAT round trips against an in-process server: allocations per request.
     "ServerRequests",
+    // RequestView decode, ResponseFields encode, Framing.scan: allocations per operation (0).
+    "Codec",
+    // Store.apply, snapshot(at:), Glob.matches, WAIT fan-out, lookup: allocations per operation.
+    "Store",
+    // LZ4 compress/decompress of a ~1 MB snapshot-like blob.
+    "Compression",
 ]
 
 for name in benchmarkSuites {
@@ -43,6 +49,8 @@ for name in benchmarkSuites {
                 .product(name: "Benchmark", package: "benchmark"),
                 "DoozerBenchmarkSupport",
                 .product(name: "DoozerWire", package: "Doozer"),
+                .product(name: "DoozerStore", package: "Doozer"),
+                .product(name: "DoozerSystem", package: "Doozer"),
             ],
             path: "Benchmarks/\(name)",
             plugins: [
