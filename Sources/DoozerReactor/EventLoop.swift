@@ -34,6 +34,16 @@ public final class EventLoop {
         try epoll.modify(fd, interest, token: token)
     }
 
+    /// Registers the interest `channel` needs now — readable unless `reading` is false,
+    /// writable while output is pending — when it differs from what is registered.
+    public func updateInterest(of channel: inout StreamChannel, reading: Bool, token: UInt64) throws(SystemError) {
+        var interest: IOEvents = reading ? .readable : []
+        if !channel.output.isEmpty { interest.insert(.writable) }
+        guard interest != channel.interest else { return }
+        channel.interest = interest
+        try epoll.modify(channel.fd, interest, token: token)
+    }
+
     /// Stops watching `fd`; the caller still closes it.
     public func unregister(_ fd: FileDescriptor) {
         try? epoll.remove(fd)

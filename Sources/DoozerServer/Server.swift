@@ -250,16 +250,11 @@ public final class Server {
             handleInput(session)   // frames held back while throttled; flushed again this pass
             return
         }
-        var interest: IOEvents = session.isThrottled ? [] : .readable
-        if !session.channel.output.isEmpty { interest.insert(.writable) }
-        if interest != session.channel.interest {
-            session.channel.interest = interest
-            do {
-                try loop.update(session.channel.fd, interest: interest, token: session.token)
-            } catch {
-                logger.error("connection \(session.token): \(error)")
-                close(session)
-            }
+        do {
+            try loop.updateInterest(of: &session.channel, reading: !session.isThrottled, token: session.token)
+        } catch {
+            logger.error("connection \(session.token): \(error)")
+            close(session)
         }
     }
 

@@ -258,16 +258,11 @@ extension Server {
             break
         }
         session.channel.output.shrinkIfSmall()
-        var interest: IOEvents = session.peerClosed ? [] : .readable
-        if !session.channel.output.isEmpty { interest.insert(.writable) }
-        if interest != session.channel.interest {
-            session.channel.interest = interest
-            do {
-                try loop.update(session.channel.fd, interest: interest, token: session.token)
-            } catch {
-                logger.error("web connection \(session.token): \(error)")
-                closeWeb(session)
-            }
+        do {
+            try loop.updateInterest(of: &session.channel, reading: !session.peerClosed, token: session.token)
+        } catch {
+            logger.error("web connection \(session.token): \(error)")
+            closeWeb(session)
         }
     }
 
