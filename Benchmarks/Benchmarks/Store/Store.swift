@@ -237,7 +237,7 @@ let benchmarks: @Sendable () -> Void = {
 }
 
 extension Benchmark.Configuration {
-    func with(setup: @escaping BenchmarkSetupHook) -> Benchmark.Configuration {
+    func with(setup: @escaping Benchmark.BenchmarkSetupHook) -> Benchmark.Configuration {
         var c = self
         c.setup = setup
         return c
