@@ -20,6 +20,8 @@ final class Session {
     private(set) var isOverLimit = false
     /// WAITs registered in the store on this connection's behalf.
     var waits: Set<WatchID> = []
+    /// The glob of this connection's last WAIT, compiled (watch loops repeat it).
+    var lastWaitGlob: Glob?
     /// Revisions this connection has reads parked on.
     var parkedRevisions: [Int64] = []
     /// Queued for a flush at the end of this loop iteration.

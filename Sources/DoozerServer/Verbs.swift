@@ -190,7 +190,14 @@ extension Server {
     private func wait(_ request: RequestView, _ session: Session) {
         let tag = request.tag
         guard let pattern = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
-        guard let glob = Glob(pattern) else { return sendGlobError(tag, pattern, session) }
+        let glob: Glob
+        if let cached = session.lastWaitGlob, cached.pattern.elementsEqual(pattern) {
+            glob = cached   // a watcher re-issues the same glob at every event
+        } else {
+            guard let compiled = Glob(pattern) else { return sendGlobError(tag, pattern, session) }
+            glob = compiled
+            session.lastWaitGlob = compiled
+        }
         switch registerWait(glob, from: max(rev, 1), tag: tag, session: session) {
         case .fired(let event):
             respond(to: tag, with: event, on: session)

@@ -56,6 +56,25 @@ final class WaitTests: XCTestCase {
         XCTAssertEqual(s.set("/x", "5").fired, [1])
     }
 
+    // Watches that cannot fire before a later seqn (a client pipelining WAITs at consecutive
+    // revs) fire at that seqn, in registration order with the others, and can be cancelled
+    // before it.
+    func testFutureStartsFireAtTheirSeqnInRegistrationOrder() {
+        let s = Store(history: 100)
+        s.nop()                                                  // rev 1
+        XCTAssertTrue(isPending(s.wait("/**", from: 4, id: 1)))
+        XCTAssertTrue(isPending(s.wait("/**", from: 3, id: 2)))
+        XCTAssertTrue(isPending(s.wait("/**", from: 4, id: 3)))  // cancelled below
+        XCTAssertTrue(isPending(s.wait("/x", from: 2, id: 4)))
+        XCTAssertTrue(isPending(s.wait("/**", from: 4, id: 5)))
+        s.cancelWait(3)
+        XCTAssertEqual(s.pendingWaits, 4)
+        XCTAssertEqual(s.set("/y", "2").fired, [])               // seqn 2: /x not written
+        XCTAssertEqual(s.set("/y", "3").fired, [2])              // seqn 3
+        XCTAssertEqual(s.set("/x", "4").fired, [1, 4, 5])        // seqn 4: registration order
+        XCTAssertEqual(s.pendingWaits, 0)
+    }
+
     func testCancel() {
         let s = Store(history: 100)
         XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 1)))
