@@ -17,6 +17,7 @@ let package = Package(
         // traits would also pull ordo-one/swift-runtime-interposer for ARC counts on 6.3.)
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // What every suite shares: an in-process node and a non-allocating blocking client.
@@ -26,6 +27,15 @@ let package = Package(
                 .product(name: "DoozerServer", package: "Doozer"),
                 .product(name: "DoozerWire", package: "Doozer"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The load generator (doozer-bench): one epoll loop, any doozer server. See BENCHMARKS.md.
+        .executableTarget(
+            name: "doozer-bench",
+            dependencies: [
+                .product(name: "DoozerSystem", package: "Doozer"),
+                .product(name: "DoozerReactor", package: "Doozer"),
+                .product(name: "DoozerWire", package: "Doozer"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
     ]
 )

@@ -1,0 +1,54 @@
+// Connecting and the one blocking request the modes need outside the loop (REV at start-up).
+import DoozerSystem
+import DoozerReactor
+import DoozerWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func setNonBlocking(_ fd: FileDescriptor) {
+    let flags = fcntl(fd.rawValue, F_GETFL)
+    _ = fcntl(fd.rawValue, F_SETFL, flags | O_NONBLOCK)
+}
+
+/// Raises RLIMIT_NOFILE (soft and, as far as allowed, hard); returns the soft limit in force.
+@discardableResult
+func raiseFileLimit(_ wanted: UInt64) -> UInt64 {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    if limit.rlim_cur >= wanted { return UInt64(limit.rlim_cur) }
+    var raised = rlimit(rlim_cur: rlim_t(wanted), rlim_max: max(limit.rlim_max, rlim_t(wanted)))
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+        raised = rlimit(rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised)
+    }
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    return UInt64(limit.rlim_cur)
+}
+
+/// One request on a blocking connection; returns the response's rev and error code.
+func blockingRequest(_ address: SocketAddress, verb: UInt64, path: String? = nil) throws -> (rev: Int64, err: Int32) {
+    let fd = try Socket.connect(to: address, timeout: .seconds(2))
+    defer { fd.close() }
+    var out = IOBuffer(capacity: 256)
+    var pathBytes = Array((path ?? "").utf8)
+    pathBytes.withUnsafeBytes { p in
+        appendRequest(&out, tag: 0, verb: verb, path: path == nil ? nil : p, value: nil, rev: nil)
+    }
+    try fd.writeAll(out.readable)
+    var input = IOBuffer(capacity: 4096)
+    var tv = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    while true {
+        if case .frame(let n) = Framing.scan(input.readable, maxFrame: 1 << 24) {
+            let payload = UnsafeRawBufferPointer(rebasing: input.readable[4 ..< 4 + n])
+            guard let r = Resp(payload) else { throw FlagError(description: "undecodable response") }
+            return (r.rev, r.errCode)
+        }
+        let space = input.writableSpace(minimum: 1024)
+        let got = Glibc.read(fd.rawValue, space.baseAddress, space.count)
+        if got <= 0 { throw SystemError("read", Errno.current) }
+        input.commit(got)
+        _ = pathBytes.count
+    }
+}
