@@ -48,17 +48,15 @@ func nextSlash(_ buffer: UnsafeRawBufferPointer, from: Int) -> Int {
     return j
 }
 
-/// Deterministic treap priority of a name (FNV-1a folded through a 64-bit finaliser).
+/// Treap priority of a name: SipHash with the process's random seed (Swift's `Hasher`), so a
+/// client cannot choose names whose priorities degrade a directory's treap into a list. The
+/// tree's shape therefore differs between processes; its contents and order never do.
+/// (`SWIFT_DETERMINISTIC_HASHING=1` fixes the seed, for reproducing a shape.)
 @inline(__always)
 func namePriority(_ name: UnsafeRawBufferPointer) -> UInt32 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in name { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-    h ^= h >> 33
-    h &*= 0xff51_afd7_ed55_8ccd
-    h ^= h >> 33
-    h &*= 0xc4ce_b9fe_1a85_ec53
-    h ^= h >> 33
-    return UInt32(truncatingIfNeeded: h >> 32)
+    var hasher = Hasher()
+    hasher.combine(bytes: name)
+    return UInt32(truncatingIfNeeded: hasher.finalize())
 }
 
 /// Appends the signed decimal form of `v`.
