@@ -2,8 +2,9 @@
 // priorities are a keyed hash of the name (within one process the shape depends only on the
 // set of names), with subtree sizes for order statistics. A treap node *is* the directory
 // entry: it carries the entry's name (tail-allocated, no separate array), and either a file
-// (body + rev) or a directory (the root of the child treap). Nodes are never mutated once built; every update
-// copies the O(log n) nodes on its search path, so any old root is a frozen snapshot.
+// (body + rev) or a directory (the root of the child treap). Nodes are never mutated once
+// built; every update copies the O(log n) nodes on its search path, so any old root is a
+// frozen snapshot.
 
 /// What a directory entry holds.
 @usableFromInline
