@@ -56,41 +56,10 @@ struct CLIResult {
 /// The environment is the test's minus every DOOZER_* variable, plus `environment`.
 func runDoozerCLI(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
                   timeout: Double = 10) throws -> CLIResult {
-    let binary = try DoozerCLIBinary.get()
-    let tmp = FileManager.default.temporaryDirectory
-    let stem = "doozer-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    let inURL = tmp.appendingPathComponent(stem + ".stdin")
-    let outURL = tmp.appendingPathComponent(stem + ".stdout")
-    let errURL = tmp.appendingPathComponent(stem + ".stderr")
-    _ = FileManager.default.createFile(atPath: inURL.path, contents: Data(stdin))
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    defer {
-        for url in [inURL, outURL, errURL] { try? FileManager.default.removeItem(at: url) }
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.environment = DoozerdProcess.environment(with: environment)
-    process.standardInput = try FileHandle(forReadingFrom: inURL)
-    process.standardOutput = try FileHandle(forWritingTo: outURL)
-    process.standardError = try FileHandle(forWritingTo: errURL)
-    let done = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in done.signal() }
-    let start = now()
-    try process.run()
-    var timedOut = false
-    if done.wait(timeout: .now() + timeout) == .timedOut {
-        timedOut = true
-        kill(process.processIdentifier, SIGKILL)
-        _ = done.wait(timeout: .now() + 10)
-    }
-    process.waitUntilExit()
-    let elapsed = now() - start
-    let out = (try? Data(contentsOf: outURL)).map { [UInt8]($0) } ?? []
-    let err = (try? Data(contentsOf: errURL)).map { [UInt8]($0) } ?? []
-    return CLIResult(status: process.terminationStatus, reason: process.terminationReason,
-                     stdout: out, stderr: err, timedOut: timedOut, elapsed: elapsed)
+    let run = try runToExit(try DoozerCLIBinary.get(), arguments, stdin: stdin, environment: environment,
+                            timeout: timeout)
+    return CLIResult(status: run.status, reason: run.reason, stdout: run.stdout, stderr: run.stderr,
+                     timedOut: run.timedOut, elapsed: run.elapsed)
 }
 
 /// A `doozer` left running (watch): stdout is collected by a reader thread as it arrives.

@@ -778,28 +778,41 @@ struct ProcessOutcome {
     }
 }
 
-/// Runs doozerd with exactly `arguments` and waits (up to `timeout`) for it to exit on its own.
-func runDoozerd(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 5) throws -> ProcessOutcome {
-    let binary = try DoozerdBinary.get()
+/// What a child process run to its exit left behind.
+struct RawRun {
+    let status: Int32
+    let reason: Process.TerminationReason
+    let stdout: [UInt8]
+    let stderr: [UInt8]
+    let timedOut: Bool
+    let elapsed: Double
+}
+
+/// Runs `binary arguments` with `stdin` (nil: /dev/null) and the test environment plus
+/// `environment`, and waits up to `timeout` seconds for it to exit (then SIGKILLs it).
+func runToExit(_ binary: String, _ arguments: [String], stdin: [UInt8]?, environment: [String: String],
+               timeout: Double) throws -> RawRun {
     let tmp = FileManager.default.temporaryDirectory
-    let stem = "doozerd-conformance-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let stem = "doozer-tests-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let inURL = tmp.appendingPathComponent(stem + ".stdin")
     let outURL = tmp.appendingPathComponent(stem + ".stdout")
     let errURL = tmp.appendingPathComponent(stem + ".stderr")
+    _ = FileManager.default.createFile(atPath: inURL.path, contents: Data(stdin ?? []))
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer {
-        try? FileManager.default.removeItem(at: outURL)
-        try? FileManager.default.removeItem(at: errURL)
+        for url in [inURL, outURL, errURL] { try? FileManager.default.removeItem(at: url) }
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
     process.environment = DoozerdProcess.environment(with: environment)
-    process.standardInput = FileHandle.nullDevice
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : try FileHandle(forReadingFrom: inURL)
     process.standardOutput = try FileHandle(forWritingTo: outURL)
     process.standardError = try FileHandle(forWritingTo: errURL)
     let done = DispatchSemaphore(value: 0)
     process.terminationHandler = { _ in done.signal() }
+    let start = now()
     try process.run()
     var timedOut = false
     if done.wait(timeout: .now() + timeout) == .timedOut {
@@ -808,10 +821,19 @@ func runDoozerd(_ arguments: [String], environment: [String: String] = [:], time
         _ = done.wait(timeout: .now() + 10)
     }
     process.waitUntilExit()
-    let out = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-    let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-    return ProcessOutcome(status: process.terminationStatus, reason: process.terminationReason,
-                          stdout: out, stderr: err, timedOut: timedOut)
+    let elapsed = now() - start
+    let out = (try? Data(contentsOf: outURL)).map { [UInt8]($0) } ?? []
+    let err = (try? Data(contentsOf: errURL)).map { [UInt8]($0) } ?? []
+    return RawRun(status: process.terminationStatus, reason: process.terminationReason,
+                  stdout: out, stderr: err, timedOut: timedOut, elapsed: elapsed)
+}
+
+/// Runs doozerd with exactly `arguments` and waits (up to `timeout`) for it to exit on its own.
+func runDoozerd(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 5) throws -> ProcessOutcome {
+    let run = try runToExit(try DoozerdBinary.get(), arguments, stdin: nil, environment: environment, timeout: timeout)
+    return ProcessOutcome(status: run.status, reason: run.reason,
+                          stdout: String(decoding: run.stdout, as: UTF8.self),
+                          stderr: String(decoding: run.stderr, as: UTF8.self), timedOut: run.timedOut)
 }
 
 // MARK: - Shared servers and the base test case
