@@ -112,23 +112,29 @@ public final class Server {
 
     // MARK: Connections
 
-    private func acceptAll() {
+    /// The next pending connection on `listener`, or nil when there is none. Out of
+    /// descriptors or memory, it stops watching the listener and schedules `resume` in 100 ms
+    /// instead of spinning; other accept errors (a client that gave up) are skipped.
+    func acceptNext(_ listener: FileDescriptor, token: UInt64, resume: UInt64, what: String) -> FileDescriptor? {
         while true {
-            let fd: FileDescriptor
             do {
                 switch try Socket.accept(listener) {
-                case .wouldBlock: return
-                case .done(let accepted): fd = accepted
+                case .wouldBlock: return nil
+                case .done(let accepted): return accepted
                 }
             } catch where error.errno.isResourceExhaustion {
-                logger.error("\(error); pausing accepts for 100 ms")
-                try? loop.update(listener, interest: [], token: Token.listener)
-                loop.schedule(after: 100_000_000, timer: Timer.resumeAccepting)
-                return
+                logger.error("\(what): \(error); pausing accepts for 100 ms")
+                try? loop.update(listener, interest: [], token: token)
+                loop.schedule(after: 100_000_000, timer: resume)
+                return nil
             } catch {
-                logger.debug("\(error)")   // e.g. the client gave up before we accepted
-                continue
+                logger.debug("\(what): \(error)")
             }
+        }
+    }
+
+    private func acceptAll() {
+        while let fd = acceptNext(listener, token: Token.listener, resume: Timer.resumeAccepting, what: "client port") {
             let token = nextToken
             nextToken += 1
             let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)

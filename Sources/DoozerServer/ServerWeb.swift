@@ -11,22 +11,7 @@ extension Server {
     // MARK: Connections
 
     func acceptWeb(_ web: WebListener) {
-        while true {
-            let fd: FileDescriptor
-            do {
-                switch try Socket.accept(web.fd) {
-                case .wouldBlock: return
-                case .done(let accepted): fd = accepted
-                }
-            } catch where error.errno.isResourceExhaustion {
-                logger.error("web view: \(error); pausing web accepts for 100 ms")
-                try? loop.update(web.fd, interest: [], token: Token.webListener)
-                loop.schedule(after: 100_000_000, timer: Timer.resumeWebAccepting)
-                return
-            } catch {
-                logger.debug("web view: \(error)")
-                continue
-            }
+        while let fd = acceptNext(web.fd, token: Token.webListener, resume: Timer.resumeWebAccepting, what: "web view") {
             guard web.sessions.count < WebListener.maxConnections else {
                 logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
                 fd.close()

@@ -34,15 +34,10 @@ enum DoozerCLIBinary {
     static func get() throws -> String { try path.get() }
 }
 
-struct CLIResult {
-    let status: Int32
-    let reason: Process.TerminationReason
-    let stdout: [UInt8]
-    let stderr: [UInt8]
-    let timedOut: Bool
-    /// Seconds from start to exit.
-    let elapsed: Double
+/// A finished `doozer` run.
+typealias CLIResult = RawRun
 
+extension RawRun {
     var out: String { String(decoding: stdout, as: UTF8.self) }
     var err: String { String(decoding: stderr, as: UTF8.self) }
 
@@ -56,10 +51,7 @@ struct CLIResult {
 /// The environment is the test's minus every DOOZER_* variable, plus `environment`.
 func runDoozerCLI(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
                   timeout: Double = 10) throws -> CLIResult {
-    let run = try runToExit(try DoozerCLIBinary.get(), arguments, stdin: stdin, environment: environment,
-                            timeout: timeout)
-    return CLIResult(status: run.status, reason: run.reason, stdout: run.stdout, stderr: run.stderr,
-                     timedOut: run.timedOut, elapsed: run.elapsed)
+    try runToExit(try DoozerCLIBinary.get(), arguments, stdin: stdin, environment: environment, timeout: timeout)
 }
 
 /// A `doozer` left running (watch): stdout is collected by a reader thread as it arrives.
