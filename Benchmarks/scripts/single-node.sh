@@ -23,5 +23,6 @@ for i in $(seq "$REPEAT"); do
   $B local -q -op get -c 64 -p 16 -d "$D" -label "run$i" | tail -n 1 >>"$OUT/get-c64-p16.jsonl"
   $B local -q -op watch -watchers 100 -writers 1 -rate 10000 -d "$D" -label "run$i"       | tail -n 1 >>"$OUT/watch-100-wp1.jsonl"
   $B local -q -op watch -watchers 100 -writers 1 -rate 10000 -d "$D" -wp 16 -label "run$i" | tail -n 1 >>"$OUT/watch-100-wp16.jsonl"
+  $B local -q -op watch -watchers 100 -writers 1 -rate 10000 -d "$D" -wp 64 -label "run$i" | tail -n 1 >>"$OUT/watch-100-wp64.jsonl"
 done
 $B memory -q -files 1000000 -size 64 -c 16 -p 16 -idle 10000 | tail -n 1 >>"$OUT/memory.jsonl"

@@ -23,12 +23,12 @@ for name, label, rk in [("get-c64-p1.jsonl", "GET, 64 conns, P1", ("P1", "GET"))
     print(f"| {label} | {mr([r['ops_per_s'] for r in rs])} | {m['p50_us']:,.0f} / {m['p99_us']:,.0f} / {m['max_us']:,.0f} | "
           f"{sum(r['errors']['total'] for r in rs)} | {mr(redis.get(rk, []))} |")
 print()
-print("| watch | writes/s achieved | delivered / expected (all runs) | watchers complete | TOO_LATE | delivery p50 / p99 ms | server CPU % |")
-print("|---|---|---|---|---|---|---|")
-for name in ["watch-100-wp1.jsonl", "watch-100-wp16.jsonl"]:
+print("| watch | writes/s achieved | delivered / expected | watchers complete | TOO_LATE | events/s delivered | delivery p50 / p99 ms | server CPU % |")
+print("|---|---|---|---|---|---|---|---|")
+for name in ["watch-100-wp1.jsonl", "watch-100-wp16.jsonl", "watch-100-wp64.jsonl"]:
     for j in load(name):
         r = j["result"]; w = r["watch"]; d = r["delivery_latency"]
         print(f"| {name[:-6]} {r.get('label','')} | {r['writes_per_s']:,.0f} | {w['delivered_total']:,} / {w['expected_total']:,} | "
-              f"{w['watchers_complete']}/{r['watchers']} | {w['too_late']:,} | {d['p50_us']/1000:,.1f} / {d['p99_us']/1000:,.1f} | {r.get('server_cpu_pct',0):.0f} |")
+              f"{w['watchers_complete']}/{r['watchers']} | {w['too_late']:,} | {w['events_per_s']:,.0f} | {d['p50_us']/1000:,.1f} / {d['p99_us']/1000:,.1f} | {r.get('server_cpu_pct',0):.0f} |")
 for j in load("memory.jsonl"):
     print(); print("memory:", json.dumps(j["result"]))

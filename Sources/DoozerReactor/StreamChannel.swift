@@ -18,7 +18,10 @@ public struct StreamChannel: ~Copyable {
     }
 
     public enum ReadOutcome {
-        case bytes(Int)
+        /// `count` bytes arrived; `filled` says they filled the free space, so the kernel may
+        /// hold more. A short read drained the socket: with level-triggered epoll the next
+        /// read can wait for the next readiness report instead of costing an EAGAIN.
+        case bytes(Int, filled: Bool)
         case wouldBlock
         case endOfStream
         case failed(SystemError)
@@ -33,7 +36,7 @@ public struct StreamChannel: ~Copyable {
             case .done(0): return .endOfStream
             case .done(let n):
                 input.commit(n)
-                return .bytes(n)
+                return .bytes(n, filled: n == space.count)
             }
         } catch {
             return .failed(error)

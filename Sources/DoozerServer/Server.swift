@@ -19,14 +19,10 @@ public final class Server {
     /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
     public let boundAddress: SocketAddress
 
-    var sessions: [UInt64: Session] = [:]
-    private var nextToken: UInt64 = Token.firstSession
+    var sessions = SessionTable()
     private var dirty: [Session] = []
     /// Whether this node accepts writes (a member that finished start-up, §2.9).
     var isWritable = false
-    /// WAITs parked in the store, by watch id.
-    var watchOwners: [WatchID: (session: UInt64, tag: Int32?)] = [:]
-    var nextWatch: WatchID = 1
     /// Reads of revisions not applied yet, by the revision they wait for.
     var parkedReads: [Int64: [ParkedRead]] = [:]
     /// The web view (`-w`), nil when turned off.
@@ -87,7 +83,7 @@ public final class Server {
     static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     deinit {
-        for session in sessions.values { session.channel.fd.close() }
+        for session in sessions.all { session.channel.fd.close() }
         listener.close()
         signals.fd.close()
         web?.closeAll()
@@ -135,8 +131,7 @@ public final class Server {
 
     private func acceptAll() {
         while let fd = acceptNext(listener, token: Token.listener, resume: Timer.resumeAccepting, what: "client port") {
-            let token = nextToken
-            nextToken += 1
+            let token = sessions.nextToken
             let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
             let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
             do {
@@ -146,22 +141,19 @@ public final class Server {
                 fd.close()
                 continue
             }
-            sessions[token] = session
+            sessions.insert(session)
         }
     }
 
     /// Forgets a connection and everything it was waiting for (B13), after one last
     /// non-blocking attempt to send the answers it already has.
     func close(_ session: Session) {
-        guard sessions.removeValue(forKey: session.token) != nil else { return }
+        guard sessions.remove(session.token) else { return }
         session.isOpen = false
         _ = session.channel.flush()
         loop.unregister(session.channel.fd)
         session.channel.fd.close()
-        for watch in session.waits {
-            store.cancelWait(watch)
-            watchOwners[watch] = nil
-        }
+        for watch in session.waits { store.cancelWait(watch) }   // fired ones are ignored
         for rev in Set(session.parkedRevisions) {
             parkedReads[rev]?.removeAll { $0.session == session.token }
             if parkedReads[rev]?.isEmpty == true { parkedReads[rev] = nil }
@@ -175,10 +167,10 @@ public final class Server {
         while budget > 0 && !session.isThrottled {
             let minimumSpace = max(1024, bytesStillNeeded(session))
             switch session.channel.readOnce(minimumSpace: minimumSpace) {
-            case .bytes(let count):
+            case .bytes(let count, let filled):
                 budget -= count
                 handleInput(session)
-                if !session.isOpen { return }
+                if !session.isOpen || !filled { return }
             case .wouldBlock:
                 return
             case .endOfStream:
@@ -271,14 +263,7 @@ public final class Server {
     @discardableResult
     func commit(_ mutation: [UInt8]) -> Event {
         let applied = store.apply(mutation)
-        for watch in applied.fired {
-            guard let owner = watchOwners.removeValue(forKey: watch), let session = sessions[owner.session] else {
-                streamFired(watch, applied.event)   // an event stream's watch, if any
-                continue
-            }
-            session.waits.remove(watch)
-            respond(to: owner.tag, with: applied.event, on: session)
-        }
+        if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
         if let parked = parkedReads.removeValue(forKey: store.rev) {
             let snapshot = store.current
             for read in parked {
@@ -296,14 +281,17 @@ public final class Server {
 
     /// Parks a WAIT in the store; it is answered from `commit`.
     func registerWait(_ glob: Glob, from start: Int64, tag: Int32?, session: Session) -> Store.WaitResult {
-        let watch = nextWatch
-        nextWatch += 1
-        let result = store.wait(glob, from: start, id: watch)
-        if case .pending = result {
-            watchOwners[watch] = (session.token, tag)
-            session.waits.insert(watch)
-        }
+        let owner = WatchOwner(token: session.token, cookie: tag.map(Int64.init) ?? Server.noTag)
+        let result = store.wait(glob, from: start, owner: owner)
+        if case .pending(let watch) = result { session.remember(watch, in: store) }
         return result
+    }
+
+    /// A WAIT's tag as its watch's cookie: the tag itself, or this for a request without one.
+    static let noTag = Int64.min
+
+    static func tag(_ cookie: Int64) -> Int32? {
+        cookie == noTag ? nil : Int32(truncatingIfNeeded: cookie)
     }
 
     func park(_ read: ParkedRead, until rev: Int64, session: Session) {

@@ -6,7 +6,7 @@ import DoozerWeb
 /// The web view's half of the server (spec §7 with B18 fixed): accepting web connections,
 /// answering their one request, and feeding event streams from the store's WAIT machinery.
 /// Everything runs on the loop thread next to the client port; the client-port path only
-/// pays for a request counter and, when a watch it does not own fires, one lookup here.
+/// pays for a request counter and, when a web connection's watch fires, one lookup here.
 extension Server {
     // MARK: Connections
 
@@ -50,7 +50,6 @@ extension Server {
         if session.state == .streaming { web.streamCount -= 1 }
         if let watch = session.watch {
             store.cancelWait(watch)
-            web.streams[watch] = nil
             session.watch = nil
         }
         loop.unregister(session.channel.fd)
@@ -69,7 +68,7 @@ extension Server {
         var budget = 64 * 1024
         while budget > 0 && session.isOpen && !session.peerClosed {
             switch session.channel.readOnce(minimumSpace: 1024) {
-            case .bytes(let count):
+            case .bytes(let count, _):
                 budget -= count
                 if session.state == .readingHead {
                     parseHead(session)
@@ -192,14 +191,11 @@ extension Server {
     /// matching event at or after `from` fires it, and the stream re-arms at that event + 1,
     /// so nothing is missed and nothing repeats.
     private func armStream(_ session: WebSession, from start: Int64) {
-        guard let web, let glob = session.glob else { return }
+        guard let glob = session.glob else { return }
         var from = start
         while true {
-            let watch = nextWatch
-            nextWatch += 1
-            switch store.wait(glob, from: from, id: watch) {
-            case .pending:
-                web.streams[watch] = session
+            switch store.wait(glob, from: from, owner: WatchOwner(token: session.token, cookie: 0)) {
+            case .pending(let watch):
                 session.watch = watch
                 return
             case .fired(let event):
@@ -213,9 +209,9 @@ extension Server {
         }
     }
 
-    /// Called from `commit` for a fired watch that no client WAIT owns.
-    func streamFired(_ watch: WatchID, _ event: Event) {
-        guard let web, let session = web.streams.removeValue(forKey: watch) else { return }
+    /// Called from `commit` for a fired watch of the web connection `token`.
+    func streamFired(_ token: UInt64, _ event: Event) {
+        guard let web, let session = web.sessions[token] else { return }
         session.watch = nil
         session.append(EventStreamEncoding.message(event, directory: session.directory))
         markWebDirty(session)

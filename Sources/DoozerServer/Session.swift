@@ -18,8 +18,10 @@ final class Session {
     var isOpen = true
     /// An answer did not fit under `outputLimit`; the session is closed at its next flush.
     private(set) var isOverLimit = false
-    /// WAITs registered in the store on this connection's behalf.
-    var waits: Set<WatchID> = []
+    /// WAITs registered in the store on this connection's behalf, to cancel when it closes.
+    /// Fired ones linger until the list is compacted, which happens when it doubles.
+    private(set) var waits: [WatchID] = []
+    private var compactWaitsAt = 64
     /// The glob of this connection's last WAIT, compiled (watch loops repeat it).
     var lastWaitGlob: Glob?
     /// Revisions this connection has reads parked on.
@@ -32,6 +34,16 @@ final class Session {
         self.channel = channel
         self.rights = rights
         self.outputLimit = outputLimit
+    }
+
+    /// Records a WAIT registered for this connection. Amortised O(1): when the list reaches
+    /// twice its last compacted size it drops the watches that are no longer pending.
+    func remember(_ watch: WatchID, in store: Store) {
+        waits.append(watch)
+        if waits.count >= compactWaitsAt {
+            waits.removeAll { !store.isPending($0) }
+            compactWaitsAt = max(64, 2 * waits.count)
+        }
     }
 
     /// Whether input is held back until the client reads its answers.

@@ -191,7 +191,7 @@ extension Server {
         let tag = request.tag
         guard let pattern = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
         let glob: Glob
-        if let cached = session.lastWaitGlob, cached.pattern.elementsEqual(pattern) {
+        if let cached = session.lastWaitGlob, cached.hasPattern(pattern) {
             glob = cached   // a watcher re-issues the same glob at every event
         } else {
             guard let compiled = Glob(pattern) else { return sendGlobError(tag, pattern, session) }
@@ -210,18 +210,28 @@ extension Server {
 
     /// A WAIT's answer: the event's path, body, seqn and flags.
     func respond(to tag: Int32?, with event: Event, on session: Session) {
-        event.path.withUnsafeBytes { path in
-            event.body.withUnsafeBytes { body in
-                var fields = ResponseFields()
-                fields.tag = tag
-                fields.flags = event.flags
-                fields.rev = event.seqn
-                fields.path = path
-                fields.value = body
-                session.send(fields)
-            }
+        event.withWaitAnswer { answer in
+            var fields = answer
+            fields.tag = tag
+            session.send(fields)
         }
         markDirty(session)
+    }
+
+    /// Answers every WAIT that `event` fired, encoding the event's fields once.
+    func deliver(_ event: Event, to owners: [WatchOwner]) {
+        event.withWaitAnswer { answer in
+            var fields = answer
+            for owner in owners {
+                if owner.token >= Token.firstWebSession {
+                    streamFired(owner.token, event)
+                } else if let session = sessions[owner.token] {
+                    fields.tag = Server.tag(owner.cookie)
+                    session.send(fields)
+                    markDirty(session)
+                }
+            }
+        }
     }
 
     // MARK: SET and DEL
@@ -250,6 +260,23 @@ extension Server {
         case .isDirectory: .isDir
         case .badPath: .badPath
         case .badMutation, .badRev: .other
+        }
+    }
+}
+
+extension Event {
+    /// Calls `use` with the fields of a WAIT answered by this event (everything but the tag),
+    /// pointing into the event's bytes; valid only inside `use`.
+    func withWaitAnswer<R>(_ use: (ResponseFields) -> R) -> R {
+        path.withUnsafeBytes { path in
+            body.withUnsafeBytes { value in
+                var fields = ResponseFields()
+                fields.flags = flags
+                fields.rev = seqn
+                fields.path = path
+                fields.value = value
+                return use(fields)
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ import DoozerSystem
 import DoozerWeb
 
 /// The web view's listening socket and everything hanging off it: the open web connections,
-/// which of them are event streams and which store watch feeds each, the dirty list for the
+/// how many of them are event streams, the dirty list for the
 /// end-of-iteration flush, and the counters behind the stats panel. Owned by `Server` and
 /// used only on its loop thread. It does no HTTP and never touches client-port sessions.
 final class WebListener {
@@ -15,8 +15,6 @@ final class WebListener {
     var sessions: [UInt64: WebSession] = [:]
     var nextToken = Server.Token.firstWebSession
     var dirty: [WebSession] = []
-    /// Event streams by the watch that will feed them next.
-    var streams: [WatchID: WebSession] = [:]
     /// Open event streams.
     var streamCount = 0
 

@@ -90,6 +90,17 @@ public struct Glob: Sendable {
     /// The bytes before the first `*` or `?`: every matching path starts with them.
     public var literalPrefix: ArraySlice<UInt8> { tokens[0..<prefixCount] }
 
+    /// Whether this glob was compiled from exactly `bytes`.
+    public func hasPattern(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        pattern.withUnsafeBytes { bytesEqual($0, bytes) }
+    }
+
+    /// Calls `body` with the literal prefix's bytes, without copying them.
+    @inlinable
+    public func withLiteralPrefix<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try tokens.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<prefixCount])) }
+    }
+
     /// True when the pattern contains `**` (matches may be arbitrarily deep).
     public var hasDoubleStar: Bool { tokens.contains(Glob.anyToken) }
 

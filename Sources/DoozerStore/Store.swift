@@ -69,8 +69,8 @@ public final class Store {
 
     public struct Applied: Sendable {
         public let event: Event
-        /// The WAITs this event fired (now removed), in registration order.
-        public let fired: [WatchID]
+        /// The owners of the WAITs this event fired (now removed), in registration order.
+        public let fired: [WatchOwner]
     }
 
     /// Applies `mutation` (§3.4 bytes) at seqn `rev + 1` exactly as §3.5 — a failure becomes
@@ -135,16 +135,16 @@ public final class Store {
 
     public enum WaitResult: Sendable {
         case fired(Event)
-        case pending
+        /// Registered: `apply` reports the owner in `Applied.fired` when a matching event
+        /// comes; the id cancels it until then.
+        case pending(WatchID)
         case tooLate
     }
 
     /// WAIT (§2.7): the first retained event with seqn ≥ `from` (the caller clamps from < 1
-    /// to 1) whose path matches `glob`. If there is none yet, `id` is registered and will be
-    /// reported in `Applied.fired` by the `apply` whose event matches; it fires once.
-    /// Registering an `id` that is already pending replaces the earlier watch.
-    public func wait(_ glob: Glob, from: Int64, id: WatchID) -> WaitResult {
-        watches.remove(id)
+    /// to 1) whose path matches `glob`. If there is none yet, a watch for `owner` is
+    /// registered; it fires once, on the first matching event.
+    public func wait(_ glob: Glob, from: Int64, owner: WatchOwner) -> WaitResult {
         let oldest = oldestRetained
         if from < oldest { return .tooLate }
         var s = from
@@ -153,13 +153,18 @@ public final class Store {
             if e.path.withUnsafeBytes({ glob.matches($0) }) { return .fired(e) }
             s += 1
         }
-        watches.add(id: id, glob: glob, from: from)
-        return .pending
+        return .pending(watches.add(glob: glob, from: from, next: rev + 1, owner: owner))
     }
 
-    /// B13: drops a pending WAIT (e.g. its connection closed). Unknown ids are ignored.
+    /// B13: drops a pending WAIT (e.g. its connection closed). Ids that already fired or
+    /// were cancelled are ignored.
     public func cancelWait(_ id: WatchID) {
         watches.remove(id)
+    }
+
+    /// Whether the WAIT `id` is still registered (neither fired nor cancelled).
+    public func isPending(_ id: WatchID) -> Bool {
+        watches.isPending(id)
     }
 }
 
@@ -175,24 +180,23 @@ struct HistoryRing {
     private(set) var count = 0
 
     subscript(i: Int64) -> Slot {
-        let k = (head + Int(i)) % slots.count
-        return slots[k]!
+        slots[(head &+ Int(i)) & (slots.count &- 1)]!
     }
 
     mutating func append(_ s: Slot) {
-        if count == slots.count {
+        if count == slots.count {   // capacities are powers of two, so positions are masks
             var grown = ContiguousArray<Slot?>(repeating: nil, count: max(16, slots.count * 2))
-            for i in 0..<count { grown[i] = slots[(head + i) % slots.count] }
+            for i in 0..<count { grown[i] = slots[(head + i) & (slots.count - 1)] }
             slots = grown
             head = 0
         }
-        slots[(head + count) % slots.count] = s
+        slots[(head + count) & (slots.count - 1)] = s
         count += 1
     }
 
     mutating func removeFirst() {
         slots[head] = nil
-        head = (head + 1) % slots.count
+        head = (head + 1) & (slots.count - 1)
         count -= 1
     }
 }

@@ -243,7 +243,7 @@ final class ApplyTests: XCTestCase {
         guard case .pending = s.wait("/**", from: 41, id: 1) else { return XCTFail() }
         let a = s.set("/x/y", "2", rev: 30)
         XCTAssertEqual(a.event.seqn, 41)
-        XCTAssertEqual(a.fired, [1])
+        XCTAssertEqual(a.ids, [1])
         XCTAssertEqual(s.snap(40)?.lookup("/x/y"), nil)  // 40 is now before the history window
         XCTAssertEqual(s.snap(41)?.lookup("/x/y"), .file(body: b("2"), rev: 41))
     }

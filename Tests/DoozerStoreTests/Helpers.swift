@@ -19,6 +19,14 @@ struct SplitMix64: RandomNumberGenerator {
     mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }
 
+/// Store ids of the tests' pending watches, by store and test watch number.
+nonisolated(unsafe) private var testWatchIDs: [ObjectIdentifier: [UInt64: WatchID]] = [:]
+
+extension Store.Applied {
+    /// The test watch numbers of the fired watches, in firing order.
+    var ids: [UInt64] { fired.map(\.token) }
+}
+
 extension Store {
     @discardableResult
     func set(_ path: String, _ body: String, rev: Int64 = -1) -> Store.Applied {
@@ -31,8 +39,16 @@ extension Store {
     @discardableResult
     func nop() -> Store.Applied { apply(Mutation.nop) }
 
-    func wait(_ glob: String, from: Int64, id: WatchID) -> WaitResult {
-        wait(Glob(glob)!, from: from, id: id)
+    /// WAIT on behalf of the test's watch number `id` (the owner's token); a pending watch's
+    /// store id is kept so `cancel(id)` can find it.
+    func wait(_ glob: String, from: Int64, id: UInt64) -> WaitResult {
+        let r = wait(Glob(glob)!, from: from, owner: WatchOwner(token: id, cookie: 0))
+        if case .pending(let watch) = r { testWatchIDs[ObjectIdentifier(self), default: [:]][id] = watch }
+        return r
+    }
+
+    func cancel(_ id: UInt64) {
+        if let watch = testWatchIDs[ObjectIdentifier(self)]?[id] { cancelWait(watch) }
     }
 
     func snap(_ rev: Int64) -> Snapshot? {

@@ -40,10 +40,10 @@ final class WaitTests: XCTestCase {
         XCTAssertTrue(isPending(s.wait("/y", from: 2, id: 3)))
         XCTAssertEqual(s.pendingWaits, 4)
         let a = s.set("/x", "v")
-        XCTAssertEqual(a.fired, [10, 11, 7])
+        XCTAssertEqual(a.ids, [10, 11, 7])
         XCTAssertEqual(s.pendingWaits, 1)
-        XCTAssertEqual(s.set("/x", "w").fired, [])
-        XCTAssertEqual(s.set("/y", "w").fired, [3])
+        XCTAssertEqual(s.set("/x", "w").ids, [])
+        XCTAssertEqual(s.set("/y", "w").ids, [3])
         XCTAssertEqual(s.pendingWaits, 0)
     }
 
@@ -51,9 +51,9 @@ final class WaitTests: XCTestCase {
         let s = Store(history: 100)
         s.nop()
         XCTAssertTrue(isPending(s.wait("/x", from: 5, id: 1)))
-        XCTAssertEqual(s.set("/x", "2").fired, [])  // seqn 2 < 5
+        XCTAssertEqual(s.set("/x", "2").ids, [])  // seqn 2 < 5
         s.nop(); s.nop()
-        XCTAssertEqual(s.set("/x", "5").fired, [1])
+        XCTAssertEqual(s.set("/x", "5").ids, [1])
     }
 
     // Watches that cannot fire before a later seqn (a client pipelining WAITs at consecutive
@@ -67,11 +67,11 @@ final class WaitTests: XCTestCase {
         XCTAssertTrue(isPending(s.wait("/**", from: 4, id: 3)))  // cancelled below
         XCTAssertTrue(isPending(s.wait("/x", from: 2, id: 4)))
         XCTAssertTrue(isPending(s.wait("/**", from: 4, id: 5)))
-        s.cancelWait(3)
+        s.cancel(3)
         XCTAssertEqual(s.pendingWaits, 4)
-        XCTAssertEqual(s.set("/y", "2").fired, [])               // seqn 2: /x not written
-        XCTAssertEqual(s.set("/y", "3").fired, [2])              // seqn 3
-        XCTAssertEqual(s.set("/x", "4").fired, [1, 4, 5])        // seqn 4: registration order
+        XCTAssertEqual(s.set("/y", "2").ids, [])               // seqn 2: /x not written
+        XCTAssertEqual(s.set("/y", "3").ids, [2])              // seqn 3
+        XCTAssertEqual(s.set("/x", "4").ids, [1, 4, 5])        // seqn 4: registration order
         XCTAssertEqual(s.pendingWaits, 0)
     }
 
@@ -79,32 +79,43 @@ final class WaitTests: XCTestCase {
         let s = Store(history: 100)
         XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 1)))
         XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 2)))
-        s.cancelWait(1)
-        s.cancelWait(999)  // unknown: no-op
-        XCTAssertEqual(s.set("/x", "v").fired, [2])
+        s.cancel(1)
+        s.cancelWait(WatchID(999) << 32 | 5)  // never issued: no-op
+        XCTAssertEqual(s.set("/x", "v").ids, [2])
         XCTAssertEqual(s.pendingWaits, 0)
-        // Re-registering an id replaces the earlier watch.
-        XCTAssertTrue(isPending(s.wait("/a", from: 2, id: 5)))
-        XCTAssertTrue(isPending(s.wait("/b", from: 2, id: 5)))
-        XCTAssertEqual(s.pendingWaits, 1)
-        XCTAssertEqual(s.set("/a", "v").fired, [])
-        XCTAssertEqual(s.set("/b", "v").fired, [5])
+    }
+
+    // A fired or cancelled id is stale for good: cancelling it again leaves alone the watch
+    // that reuses its slot.
+    func testStaleIdsCancelNothing() {
+        let s = Store(history: 100)
+        guard case .pending(let first) = s.wait(Glob("/x")!, from: 1, owner: WatchOwner(token: 1, cookie: 0)) else { return XCTFail() }
+        XCTAssertTrue(s.isPending(first))
+        XCTAssertEqual(s.set("/x", "v").ids, [1])
+        XCTAssertFalse(s.isPending(first))
+        guard case .pending(let second) = s.wait(Glob("/x")!, from: 2, owner: WatchOwner(token: 2, cookie: -7)) else { return XCTFail() }
+        XCTAssertNotEqual(first, second)
+        s.cancelWait(first)
+        XCTAssertTrue(s.isPending(second))
+        XCTAssertEqual(s.set("/x", "w").fired, [WatchOwner(token: 2, cookie: -7)])
+        s.cancelWait(second)
+        XCTAssertEqual(s.pendingWaits, 0)
     }
 
     func testTrieIsPrunedAndReused() {
         let s = Store(history: 10)
         for round in 0..<3 {
             for i in 0..<50 {
-                XCTAssertTrue(isPending(s.wait("/ctl/node/N\(i)/applied*", from: s.rev + 1, id: WatchID(i))))
+                XCTAssertTrue(isPending(s.wait("/ctl/node/N\(i)/applied*", from: s.rev + 1, id: UInt64(i))))
             }
             XCTAssertGreaterThan(s.liveTrieNodes, 50)
             if round == 0 {
-                for i in 0..<50 { s.cancelWait(WatchID(i)) }
+                for i in 0..<50 { s.cancel(UInt64(i)) }
             } else {
-                XCTAssertEqual(s.set("/ctl/node/N7/applied", "1").fired, [7])
-                XCTAssertEqual(s.set("/ctl/node/N4/appliedX", "1").fired, [4])
-                XCTAssertEqual(s.set("/ctl/node", "1").fired, [])  // prefix of the watches, no match
-                for i in 0..<50 { s.cancelWait(WatchID(i)) }
+                XCTAssertEqual(s.set("/ctl/node/N7/applied", "1").ids, [7])
+                XCTAssertEqual(s.set("/ctl/node/N4/appliedX", "1").ids, [4])
+                XCTAssertEqual(s.set("/ctl/node", "1").ids, [])  // prefix of the watches, no match
+                for i in 0..<50 { s.cancel(UInt64(i)) }
             }
             XCTAssertEqual(s.pendingWaits, 0)
             XCTAssertEqual(s.liveTrieNodes, 1)
@@ -118,36 +129,36 @@ final class WaitTests: XCTestCase {
         XCTAssertTrue(isPending(s.wait("/ctl/err", from: 2, id: 2)))
         XCTAssertTrue(isPending(s.wait("/", from: 2, id: 3)))
         let d = s.del("/x", rev: 1)
-        XCTAssertEqual(d.fired, [1])
+        XCTAssertEqual(d.ids, [1])
         let e = fired(s.wait("/x", from: 2, id: 9))!
         XCTAssertEqual(e.flags, 8)
         XCTAssertEqual(e.body, [])
         XCTAssertEqual(e.seqn, 2)
         let f = s.set("/x", "v", rev: -2)
-        XCTAssertEqual(f.fired, [2])
+        XCTAssertEqual(f.ids, [2])
         XCTAssertEqual(f.event.flags, 4)
         XCTAssertEqual(f.event.body, b("rev mismatch"))
-        XCTAssertEqual(s.nop().fired, [3])
+        XCTAssertEqual(s.nop().ids, [3])
     }
 
     func testGlobTableThroughWait() {
         let s = Store(history: 100)
-        func watch(_ g: String, _ id: WatchID) { XCTAssertTrue(isPending(s.wait(g, from: s.rev + 1, id: id))) }
+        func watch(_ g: String, _ id: UInt64) { XCTAssertTrue(isPending(s.wait(g, from: s.rev + 1, id: id))) }
         watch("/a/**", 1)
         watch("/a*", 2)
-        XCTAssertEqual(s.set("/a/b", "x").fired, [1])  // /a* does not match /a/b
+        XCTAssertEqual(s.set("/a/b", "x").ids, [1])  // /a* does not match /a/b
         watch("/a/**", 1)
-        XCTAssertEqual(s.del("/a/b").fired, [1])
+        XCTAssertEqual(s.del("/a/b").ids, [1])
         watch("/a/**", 1)
-        XCTAssertEqual(s.set("/a", "x").fired, [2])    // /a/** does not match /a
-        XCTAssertEqual(s.set("/ab", "x").fired, [])
+        XCTAssertEqual(s.set("/a", "x").ids, [2])    // /a/** does not match /a
+        XCTAssertEqual(s.set("/ab", "x").ids, [])
         watch("/*", 3)
-        XCTAssertEqual(s.nop().fired, [3])             // "/" matches "/*" too (regex ^/[^/]*$)
+        XCTAssertEqual(s.nop().ids, [3])             // "/" matches "/*" too (regex ^/[^/]*$)
         watch("/**name", 4)
         watch("/**/name", 5)
-        XCTAssertEqual(s.set("/name", "x").fired, [4])
-        XCTAssertEqual(s.set("/ctl/name", "x").fired, [5])
-        XCTAssertEqual(s.del("/a/q").fired, [1])       // B6: a delete below the file /a
+        XCTAssertEqual(s.set("/name", "x").ids, [4])
+        XCTAssertEqual(s.set("/ctl/name", "x").ids, [5])
+        XCTAssertEqual(s.del("/a/q").ids, [1])       // B6: a delete below the file /a
     }
 
     func testRandomWatchersAgainstBruteForce() {
@@ -155,8 +166,8 @@ final class WaitTests: XCTestCase {
         let s = Store(history: 50)
         let globs = ["/**", "/", "/a", "/a/**", "/a*", "/a/b", "/a/*", "/*/b", "/ab*", "/b**", "/a?", "/**/b", "/ctl/err", "/*"]
         let paths = ["/a", "/ab", "/a/b", "/b", "/b/a/b", "/abc", "/a/bb"]
-        var pending: [(id: WatchID, glob: String, from: Int64)] = []
-        var nextID: WatchID = 1
+        var pending: [(id: UInt64, glob: String, from: Int64)] = []
+        var nextID: UInt64 = 1
         for _ in 0..<1500 {
             switch rng.below(10) {
             case 0..<4:
@@ -183,7 +194,7 @@ final class WaitTests: XCTestCase {
             case 4:
                 if !pending.isEmpty {
                     let i = rng.below(pending.count)
-                    s.cancelWait(pending[i].id)
+                    s.cancel(pending[i].id)
                     pending.remove(at: i)
                 }
             default:
@@ -196,7 +207,7 @@ final class WaitTests: XCTestCase {
                 }
                 let path = str(a.event.path)
                 let want = pending.filter { a.event.seqn >= $0.from && referenceGlob($0.glob, path) }.map { $0.id }
-                XCTAssertEqual(a.fired, want)
+                XCTAssertEqual(a.ids, want)
                 pending.removeAll { want.contains($0.id) }
             }
             XCTAssertEqual(s.pendingWaits, pending.count)

@@ -75,22 +75,22 @@ final class WaitFixture: @unchecked Sendable {
     let count: Int
     let store: DoozerStore.Store
     /// The matching watches, re-registered (outside the measurement) after each apply fires them.
-    let matchingWatches: [(id: WatchID, glob: Glob)]
+    let matchingWatches: [(owner: WatchOwner, glob: Glob)]
 
     init(count: Int) {
         self.count = count
         store = Fixture.makeStore()
-        var matchingWatches: [(id: WatchID, glob: Glob)] = []
+        var matchingWatches: [(owner: WatchOwner, glob: Glob)] = []
         for i in 0..<count {
-            let id = WatchID(i)
+            let owner = WatchOwner(token: UInt64(i), cookie: 0)
             let glob: Glob
             if i % 10 == 0 {
                 glob = Glob(Self.matching[(i / 10) % Self.matching.count])!
-                matchingWatches.append((id, glob))
+                matchingWatches.append((owner, glob))
             } else {
                 glob = Glob(Self.notMatching[i % Self.notMatching.count])!
             }
-            guard case .pending = store.wait(glob, from: store.rev + 1, id: id) else { fatalError("watch fired early") }
+            guard case .pending = store.wait(glob, from: store.rev + 1, owner: owner) else { fatalError("watch fired early") }
         }
         self.matchingWatches = matchingWatches
         guard store.pendingWaits == count, matchingWatches.count == count / 10 else { fatalError("watch fixture is wrong") }
@@ -99,7 +99,7 @@ final class WaitFixture: @unchecked Sendable {
     func rearm() {
         let from = store.rev + 1
         for w in matchingWatches {
-            guard case .pending = store.wait(w.glob, from: from, id: w.id) else { fatalError("watch fired early") }
+            guard case .pending = store.wait(w.glob, from: from, owner: w.owner) else { fatalError("watch fired early") }
         }
     }
 }

@@ -20,6 +20,7 @@ struct Options {
     var writers = 1
     var rate = 10_000.0             // writes/s across the writers (watch)
     var watchPipeline = 1           // WAITs outstanding per watcher
+    var writerWindow = 256          // SETs a paced writer may have in flight
     var prefill = true              // SET every key once before a get/mixed run
     var label = ""
     // local / memory
@@ -55,6 +56,7 @@ func usage() -> String {
       -writers n      watch: writer connections                                  [1]
       -rate n         watch: writes per second across the writers                [10000]
       -wp n           watch: WAITs outstanding per watcher (consecutive revs)     [1]
+      -ww n           watch: SETs in flight per writer (the pace is -rate)       [256]
       -label s        free text copied into the JSON line
       -doozerd path   doozerd binary (local, memory)                             [../.build/release/doozerd]
       -nodes n        local doozerd processes (only 1 until clustering exists)   [1]
@@ -112,6 +114,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "writers": o.writers = max(1, try int(name, value(name, inline)))
         case "rate": o.rate = try double(name, value(name, inline))
         case "wp": o.watchPipeline = max(1, try int(name, value(name, inline)))
+        case "ww": o.writerWindow = max(1, try int(name, value(name, inline)))
         case "label": o.label = try value(name, inline)
         case "doozerd": o.doozerd = try value(name, inline)
         case "nodes": o.nodes = max(1, try int(name, value(name, inline)))

@@ -229,19 +229,25 @@ final class Engine: EventLoopHandler {
             case .wouldBlock: return
             case .endOfStream: fail(index, "connection closed by server"); return
             case .failed(let e): fail(index, "read: \(e)"); return
-            case .bytes:
-                while true {
-                    let buffer = c.ch.input.readable
-                    guard case .frame(let n) = Framing.scan(buffer, maxFrame: 1 << 26) else { break }
-                    let payload = UnsafeRawBufferPointer(rebasing: buffer[4 ..< 4 + n])
-                    if let r = Resp(payload) {
-                        handle(c, r)
-                    } else {
-                        counters.error("undecodable response")
-                    }
-                    c.ch.input.consume(4 + n)
-                }
+            case .bytes(_, let filled):
+                handleFrames(c)
+                if !filled { return }   // a short read drained the socket
             }
+        }
+    }
+
+    /// Handles every whole response frame in the connection's input.
+    func handleFrames(_ c: Conn) {
+        while true {
+            let buffer = c.ch.input.readable
+            guard case .frame(let n) = Framing.scan(buffer, maxFrame: 1 << 26) else { return }
+            let payload = UnsafeRawBufferPointer(rebasing: buffer[4 ..< 4 + n])
+            if let r = Resp(payload) {
+                handle(c, r)
+            } else {
+                counters.error("undecodable response")
+            }
+            c.ch.input.consume(4 + n)
         }
     }
 
@@ -389,7 +395,7 @@ final class Engine: EventLoopHandler {
                 let index = writerIndices[writerRR % writerIndices.count]
                 writerRR += 1
                 let c = conns[index]
-                if c.outstanding < max(o.pipeline, 64) {
+                if c.outstanding < o.writerWindow {
                     let k = writesSent % o.keys
                     // The value carries the send time, so watchers can time each delivery.
                     let stamp = ProcessEnvironment.monotonicNanoseconds()

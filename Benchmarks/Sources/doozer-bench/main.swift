@@ -99,7 +99,7 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
         let (startRev, _) = try blockingRequest(addresses[0], verb: V.rev)
         engine.startRev = startRev
         try engine.connect(addresses, count: o.watchers, role: .watcher, depth: o.watchPipeline)
-        try engine.connect(addresses, count: o.writers, role: .writer, depth: max(o.pipeline, 64))
+        try engine.connect(addresses, count: o.writers, role: .writer, depth: o.writerWindow)
         for c in engine.conns where c.role == .watcher { c.nextWaitRev = startRev + 1 }
         progress(o, "watch: \(o.watchers) watchers on /**, \(o.writers) writer(s) at \(Int(o.rate))/s for \(o.duration)s")
         let cpu0 = selfCPUSeconds(), server0 = node?.cpuSeconds() ?? 0
@@ -107,6 +107,8 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
         let wall = Double(engine.measureEnd - engine.measureStart) / 1e9
         r.add("watchers", o.watchers)
         r.add("writers", o.writers)
+        r.add("waits_per_watcher", o.watchPipeline)
+        r.add("writer_window", o.writerWindow)
         r.add("value_size", o.valueSize)
         r.add("duration_s", wall)
         r.add("target_writes_per_s", o.rate)
