@@ -75,6 +75,29 @@ final class WaitTests: XCTestCase {
         XCTAssertEqual(s.pendingWaits, 0)
     }
 
+    // Watches for later revisions wait in a ring of buckets (the next `WatchIndex.window`
+    // revisions) or, further out, in a table by revision. Either way each fires exactly at its
+    // revision, and a cancelled one never does.
+    func testFutureWatchesNearAndFarFireAtTheirRevision() {
+        let s = Store(history: 10)
+        let window = Int64(WatchIndex.window)
+        let froms: [UInt64: Int64] = [1: 1, 2: 2, 3: window, 4: window + 1, 5: window + 2,
+                                      6: 600, 7: 600, 8: 2, 9: 600, 10: 1 << 40]
+        for id in froms.keys.sorted() { XCTAssertTrue(isPending(s.wait("/**", from: froms[id]!, id: id))) }
+        s.cancel(8)   // near
+        s.cancel(9)   // far
+        var firedAt: [UInt64: Int64] = [:]
+        for _ in 1...700 {
+            let a = s.nop()
+            for id in a.ids {
+                XCTAssertNil(firedAt[id], "watch \(id) fired twice")
+                firedAt[id] = a.event.seqn
+            }
+        }
+        XCTAssertEqual(firedAt, [1: 1, 2: 2, 3: window, 4: window + 1, 5: window + 2, 6: 600, 7: 600])
+        XCTAssertEqual(s.pendingWaits, 1)   // 1 << 40
+    }
+
     func testCancel() {
         let s = Store(history: 100)
         XCTAssertTrue(isPending(s.wait("/x", from: 1, id: 1)))
@@ -172,7 +195,8 @@ final class WaitTests: XCTestCase {
             switch rng.below(10) {
             case 0..<4:
                 let g = rng.pick(globs)
-                let from = max(1, s.rev + Int64(rng.below(8)) - 2)
+                let ahead = rng.below(10) == 0 ? Int64(rng.below(2 * WatchIndex.window)) : Int64(rng.below(8)) - 2
+                let from = max(1, s.rev + ahead)
                 let r = s.wait(g, from: from, id: nextID)
                 // Expected from history: the first retained event ≥ from that matches.
                 var want: Int64? = nil

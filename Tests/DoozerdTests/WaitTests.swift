@@ -141,6 +141,27 @@ final class WaitTests: DoozerdTestCase {
         XCTAssertTrue(a.stash.isEmpty, "§2.7 WAIT: far-future rev is pending, not an error: \(a.stash.map(\.brief))")
     }
 
+    // A watcher pipelining WAITs at consecutive future revisions — more of them than the
+    // store's ring of per-revision buckets spans, and more than a connection remembers before
+    // compacting its list — gets each answered once, with the event of its own revision.
+    func testPipelinedWaitsAtConsecutiveRevisions() throws {
+        let a = try connect()
+        let b = try connect()
+        let count = 300
+        let current = try a.rev()
+        for k in 1...count {
+            try a.send(Request(tag: Int32(100_000 + k), verb: .wait, path: "/**", rev: current + Int64(k)))
+        }
+        _ = try a.rev()
+        let path = "/" + unique("pipelined")
+        for i in 1...count { try b.mustSet(path, "\(i)") }
+        for k in 1...count {
+            let event = try a.receive(tag: Int32(100_000 + k))
+            XCTAssertEqual(event.rev, current + Int64(k), "WAIT \(k) of \(count): \(event.brief)")
+        }
+        XCTAssertTrue(a.stash.isEmpty, "one answer per WAIT: \(a.stash.map(\.brief))")
+    }
+
     // 12.11 #96: the glob table of §3.8, checked through WAIT.
     func testGlobTable() throws {
         let a = try connect()
