@@ -60,6 +60,7 @@ func namePriority(_ name: UnsafeRawBufferPointer) -> UInt32 {
 }
 
 /// Appends the signed decimal form of `v`.
+@usableFromInline
 func appendDecimal(_ v: Int64, to out: inout [UInt8]) {
     if v < 0 { out.append(0x2D) }
     var m = v.magnitude

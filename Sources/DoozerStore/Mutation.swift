@@ -42,6 +42,7 @@ public enum Mutation {
     public static let nop: [UInt8] = [0x6E, 0x6F, 0x70, 0x3A]
 
     /// `REV:PATH=BODY`. The path is copied verbatim (not validated here).
+    @inlinable  // specialised where it is called: the server builds one per write
     public static func set(_ path: some Collection<UInt8>, rev: Int64, body: some Collection<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(path.count + body.count + 22)
@@ -54,6 +55,7 @@ public enum Mutation {
     }
 
     /// `REV:PATH`.
+    @inlinable
     public static func delete(_ path: some Collection<UInt8>, rev: Int64) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(path.count + 21)

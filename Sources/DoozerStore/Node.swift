@@ -1,10 +1,13 @@
-// The persistent tree: every directory's children form a treap keyed by name bytes whose
-// priorities are a keyed hash of the name (within one process the shape depends only on the
-// set of names), with subtree sizes for order statistics. A treap node *is* the directory
-// entry: it carries the entry's name (tail-allocated, no separate array), and either a file
-// (body + rev) or a directory (the root of the child treap). Nodes are never mutated once
-// built; every update copies the O(log n) nodes on its search path, so any old root is a
-// frozen snapshot.
+// The tree: every directory's children form a treap keyed by name bytes whose priorities are
+// a keyed hash of the name (within one process the shape depends only on the set of names),
+// with subtree sizes for order statistics. A treap node *is* the directory entry: it carries
+// the entry's name (tail-allocated, no separate array), and either a file (body + rev) or a
+// directory (the root of the child treap).
+//
+// Nodes are copy-on-write. A write changes a node in place when nothing but the tree being
+// written refers to it, and copies it first otherwise; so a node that a `Snapshot` (or any
+// other holder) can reach never changes, and any old root is a frozen snapshot. The store
+// holds only its current root, so a write normally allocates nothing but new entries.
 
 /// What a directory entry holds.
 @usableFromInline
@@ -25,12 +28,13 @@ struct NodeHeader {
 }
 
 /// One directory entry and treap node; the name bytes follow the header in the same object.
-/// Immutable after construction, hence safe to share between threads (ManagedBuffer is
-/// marked non-Sendable, so `Snapshot` vouches for it with `@unchecked Sendable`).
+/// Changed only through `Treap.modify` and `Treap.merge`, and only while uniquely referenced,
+/// hence safe to share between threads once shared (ManagedBuffer is marked non-Sendable, so
+/// `Snapshot` vouches for it with `@unchecked Sendable`).
 @usableFromInline
 final class Node: ManagedBuffer<NodeHeader, UInt8> {
-    // Reads go through the header pointer: the node is immutable, so the dynamic exclusivity
-    // check that `self.header` would cost on every access buys nothing.
+    // Reads go through the header pointer: a shared node never changes, so the dynamic
+    // exclusivity check that `self.header` would cost on every access buys nothing.
     @inline(__always) var left: Node? { withUnsafeMutablePointerToHeader { $0.pointee.left } }
     @inline(__always) var right: Node? { withUnsafeMutablePointerToHeader { $0.pointee.right } }
     @inline(__always) var payload: Payload { withUnsafeMutablePointerToHeader { $0.pointee.payload } }
@@ -39,8 +43,9 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
     @inline(__always) var prio: UInt32 { withUnsafeMutablePointerToHeader { $0.pointee.prio } }
 
     // Unretained child references for read-only descents. Invariant: whoever starts a descent
-    // holds the root strongly, and nodes never change, so every node below it stays alive for
-    // the whole descent. This saves an atomic retain/release pair per level of a descent.
+    // holds the root strongly, and nodes reachable from a held root never change, so every node
+    // below it stays alive for the whole descent. This saves an atomic retain/release pair per
+    // level of a descent.
     @inline(__always) var leftRef: Unmanaged<Node>? {
         withUnsafeMutablePointerToHeader {
             UnsafeRawPointer($0).load(fromByteOffset: MemoryLayout<NodeHeader>.offset(of: \.left)!,
@@ -85,14 +90,70 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
         return node
     }
 
-    /// A copy of this node with other children (same name, priority and payload).
-    @inline(__always)
-    func with(left: Node?, right: Node?) -> Node {
+    /// A copy of this node (same name, priority, payload and children), for copy-on-write.
+    func copy() -> Node {
         withName { Node.make(name: $0, prio: prio, left: left, right: right, payload: payload, rev: rev) }
+    }
+
+    // In-place changes, for `Treap` only, on a node it holds uniquely. A child or payload is
+    // moved out (its field cleared) so the caller's reference is the only one.
+
+    @inline(__always) func takeLeft() -> Node? {
+        withUnsafeMutablePointerToHeader { h in
+            let l = h.pointee.left
+            h.pointee.left = nil
+            return l
+        }
+    }
+    @inline(__always) func takeRight() -> Node? {
+        withUnsafeMutablePointerToHeader { h in
+            let r = h.pointee.right
+            h.pointee.right = nil
+            return r
+        }
+    }
+    @inline(__always) func setLeft(_ l: Node?) { withUnsafeMutablePointerToHeader { $0.pointee.left = l } }
+    @inline(__always) func setRight(_ r: Node?) { withUnsafeMutablePointerToHeader { $0.pointee.right = r } }
+
+    /// Moves the payload out, leaving an empty file in its place.
+    @inline(__always) func takePayload() -> Payload {
+        withUnsafeMutablePointerToHeader { h in
+            let p = h.pointee.payload
+            h.pointee.payload = .file([])
+            return p
+        }
+    }
+    @inline(__always) func setPayload(_ p: Payload, rev: Int64) {
+        withUnsafeMutablePointerToHeader {
+            $0.pointee.payload = p
+            $0.pointee.rev = rev
+        }
+    }
+    @inline(__always) func updateSize() {
+        withUnsafeMutablePointerToHeader { h in
+            let l = h.pointee.left?.size ?? 0
+            let r = h.pointee.right?.size ?? 0
+            h.pointee.size = UInt32(truncatingIfNeeded: 1 &+ l &+ r)
+        }
     }
 }
 
-/// Persistent treap operations. All functions return new roots and leave their inputs intact.
+/// A directory entry while `Treap.modify` changes it: its payload (nil = absent) and file rev.
+struct EntryChange {
+    var payload: Payload?
+    var rev: Int64
+
+    /// Moves a directory's child treap out (nil for a file or a missing entry, left as is).
+    @inline(__always)
+    mutating func takeDirectory() -> Node? {
+        guard case .directory(let c)? = payload else { return nil }
+        payload = nil
+        return c
+    }
+}
+
+/// Treap operations. Reads never change anything; `modify` and `merge` change nodes in place
+/// where they hold them uniquely and copy them otherwise (copy-on-write).
 @usableFromInline
 enum Treap {
     /// The entry named `name`, or nil. Never allocates; retains only the result.
@@ -130,52 +191,82 @@ enum Treap {
         }
     }
 
-    /// Inserts or replaces the entry `name`.
-    static func upsert(_ root: Node?, _ name: UnsafeRawBufferPointer, prio: UInt32, _ payload: Payload,
-                       rev: Int64) -> Node {
-        guard let t = root else {
-            return Node.make(name: name, prio: prio, left: nil, right: nil, payload: payload, rev: rev)
-        }
-        let c = t.withName { compareBytes(name, $0) }
-        if c == 0 {
-            return Node.make(name: name, prio: t.prio, left: t.left, right: t.right, payload: payload, rev: rev)
-        }
-        if c < 0 {
-            let l = upsert(t.left, name, prio: prio, payload, rev: rev)
-            if l.prio > t.prio {  // rotate right
-                return l.with(left: l.left, right: t.with(left: l.right, right: t.right))
-            }
-            return t.with(left: l, right: t.right)
-        } else {
-            let r = upsert(t.right, name, prio: prio, payload, rev: rev)
-            if r.prio > t.prio {  // rotate left
-                return r.with(left: t.with(left: t.left, right: r.left), right: r.right)
-            }
-            return t.with(left: t.left, right: r)
-        }
+    /// A node the caller may change: `t` itself if nothing else refers to it, else its copy.
+    @inline(__always)
+    static func unique(_ t: inout Node) {
+        if !isKnownUniquelyReferenced(&t) { t = t.copy() }
     }
 
-    /// Removes the entry `name` (unchanged root if absent).
-    static func remove(_ root: Node?, _ name: UnsafeRawBufferPointer) -> Node? {
-        guard let t = root else { return nil }
-        let c = t.withName { compareBytes(name, $0) }
-        if c == 0 { return merge(t.left, t.right) }
-        if c < 0 {
-            let l = remove(t.left, name)
-            return l === t.left ? t : t.with(left: l, right: t.right)
-        } else {
-            let r = remove(t.right, name)
-            return r === t.right ? t : t.with(left: t.left, right: r)
+    /// Finds the entry `name` in the treap at `slot` — creating it when missing (`change`
+    /// then sees a nil payload) and copying shared nodes on the way — and lets `change`
+    /// update its payload and rev. A nil payload afterwards removes the entry. `prio` is the
+    /// name's priority, used only when the entry is created.
+    static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: UInt32,
+                       _ change: (inout EntryChange) -> Void) {
+        guard var t = slot else {
+            var e = EntryChange(payload: nil, rev: 0)
+            change(&e)
+            if let p = e.payload {
+                slot = Node.make(name: name, prio: prio, left: nil, right: nil, payload: p, rev: e.rev)
+            }
+            return
         }
+        slot = nil
+        unique(&t)
+        let c = t.withName { compareBytes(name, $0) }
+        if c == 0 {
+            var e = EntryChange(payload: t.takePayload(), rev: t.rev)
+            change(&e)
+            if let p = e.payload {
+                t.setPayload(p, rev: e.rev)
+                slot = t
+            } else {
+                slot = merge(t.takeLeft(), t.takeRight())
+            }
+            return
+        }
+        if c < 0 {
+            var l = t.takeLeft()
+            modify(&l, name, prio: prio, change)
+            if let risen = l, risen.prio > t.prio {  // a new entry outranks t: rotate right
+                t.setLeft(risen.takeRight())
+                t.updateSize()
+                risen.setRight(t)
+                risen.updateSize()
+                slot = risen
+                return
+            }
+            t.setLeft(l)
+        } else {
+            var r = t.takeRight()
+            modify(&r, name, prio: prio, change)
+            if let risen = r, risen.prio > t.prio {  // rotate left
+                t.setRight(risen.takeLeft())
+                t.updateSize()
+                risen.setLeft(t)
+                risen.updateSize()
+                slot = risen
+                return
+            }
+            t.setRight(r)
+        }
+        t.updateSize()
+        slot = t
     }
 
     /// Joins two treaps where every name in `a` sorts before every name in `b`.
-    static func merge(_ a: Node?, _ b: Node?) -> Node? {
-        guard let a else { return b }
-        guard let b else { return a }
-        if a.prio > b.prio {
-            return a.with(left: a.left, right: merge(a.right, b))
+    static func merge(_ a: consuming Node?, _ b: consuming Node?) -> Node? {
+        guard var x = a else { return b }
+        guard var y = b else { return x }
+        if x.prio > y.prio {
+            unique(&x)
+            x.setRight(merge(x.takeRight(), y))
+            x.updateSize()
+            return x
         }
-        return b.with(left: merge(a, b.left), right: b.right)
+        unique(&y)
+        y.setLeft(merge(x, y.takeLeft()))
+        y.updateSize()
+        return y
     }
 }

@@ -1,8 +1,8 @@
 /// An immutable view of the tree right after seqn `rev` (§3.11). Copying is O(1) (one
 /// reference); later writes to the store never change it. Owns nothing mutable and never
 /// blocks: the caller decides which snapshot answers a request.
-/// `@unchecked Sendable`: the only reference it holds is to tree nodes, which are never
-/// mutated after construction.
+/// `@unchecked Sendable`: the only reference it holds is to tree nodes, which are changed only
+/// while nothing else refers to them (copy-on-write), so none that a snapshot reaches changes.
 public struct Snapshot: @unchecked Sendable {
     public let rev: Int64
     @usableFromInline let root: Node?
@@ -142,7 +142,10 @@ public struct Snapshot: @unchecked Sendable {
     public mutating func insertFile(_ path: UnsafeRawBufferPointer, body: [UInt8], rev: Int64) -> Bool {
         guard PathSyntax.isValid(path), path.count > 1, !Tree.ancestorIsFile(root, path) else { return false }
         if case .node(let e) = Tree.find(root, path), case .directory = e.payload { return false }
-        self = Snapshot(rev: self.rev, root: Tree.set(root, path, from: 1, body: body, rev: rev))
+        var tree = root
+        self = Snapshot(rev: self.rev, root: nil)   // so `tree` is the only holder: no copies
+        Tree.set(&tree, path, body: body, rev: rev)
+        self = Snapshot(rev: self.rev, root: tree)
         return true
     }
 

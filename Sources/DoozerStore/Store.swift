@@ -1,5 +1,10 @@
-/// The replicated state machine (§3): the current tree, the last `history` events with their
-/// snapshots, and the pending WAITs.
+/// The replicated state machine (§3): the current tree, the last `history` events with what
+/// undoes each, and the pending WAITs.
+///
+/// The store holds only the current tree and writes it in place (copy-on-write: nodes that a
+/// snapshot still holds are copied first, so snapshots never change). A snapshot of an older
+/// retained revision is rebuilt by undoing the later events on a copy-on-write view of the
+/// current tree; the last few are cached, so reading one revision many times costs one rebuild.
 ///
 /// Owns all store state; `apply` is its only writer. It is a class used from one thread (the
 /// server's loop) and is deliberately not `Sendable`; hand `Snapshot`s and `Event`s (both
@@ -11,12 +16,16 @@ public final class Store {
     /// The current revision: the last applied seqn (0 for a new store).
     public private(set) var rev: Int64
     /// The tree right after `rev`.
-    public private(set) var current: Snapshot
+    public var current: Snapshot { Snapshot(rev: rev, root: root) }
+    private var root: Node?
     /// The revision the store started from (0, or the clone point of a restored store).
     public let base: Int64
 
     private var ring = HistoryRing()
     private var watches = WatchIndex()
+    /// Recently rebuilt snapshots of older revisions, most recent use last.
+    private var rebuilt: [Snapshot] = []
+    static let rebuiltCacheSize = 4
 
     /// A new, empty store at revision 0 retaining the last `history` revisions (default 2000
     /// at the call site; values below 1 are treated as 1).
@@ -24,7 +33,7 @@ public final class Store {
         self.history = max(1, history)
         self.rev = 0
         self.base = 0
-        self.current = Snapshot(rev: 0, root: nil)
+        self.root = nil
     }
 
     /// A store that starts from `snapshot` *as revision `snapshot.rev`* (B8: installing a clone).
@@ -33,7 +42,7 @@ public final class Store {
         self.history = max(1, history)
         self.rev = snapshot.rev
         self.base = snapshot.rev
-        self.current = snapshot
+        self.root = snapshot.root
     }
 
     /// Oldest revision whose snapshot and event are kept; reads and WAITs naming an earlier
@@ -52,13 +61,43 @@ public final class Store {
         case future
     }
 
-    /// The tree right after `rev` (§2.6; the caller clamps rev < 1 to 1). O(1).
-    /// The current revision is always available, even before any history exists.
+    /// The tree right after `rev` (§2.6; the caller clamps rev < 1 to 1). O(1) for the current
+    /// revision, which is always available, even before any history exists. An older retained
+    /// revision costs one undo per later event, from the nearest cached rebuild or the current
+    /// tree (copying only the paths those events touched), and is then cached.
     public func snapshot(at rev: Int64) -> At {
         if rev > self.rev { return .future }
         if rev == self.rev { return .snapshot(current) }
-        if rev < oldestRetained { return .tooLate }
-        return .snapshot(Snapshot(rev: rev, root: ring[rev - oldestRetained].root))
+        let oldest = oldestRetained
+        if rev < oldest { return .tooLate }
+        rebuilt.removeAll { $0.rev < oldest }
+        var start = current
+        var hit: Int? = nil
+        for (i, s) in rebuilt.enumerated() where s.rev >= rev && s.rev < start.rev {
+            start = s
+            hit = i
+        }
+        if let hit {
+            rebuilt.remove(at: hit)
+            if start.rev == rev {
+                rebuilt.append(start)
+                return .snapshot(start)
+            }
+            rebuilt.append(start)
+        }
+        var tree = start.root
+        var s = start.rev
+        while s > rev {
+            let slot = ring[s - oldest]
+            if let undo = slot.undo {
+                slot.event.path.withUnsafeBytes { Tree.restore(&tree, $0, undo) }
+            }
+            s -= 1
+        }
+        let snapshot = Snapshot(rev: rev, root: tree)
+        if rebuilt.count == Self.rebuiltCacheSize { rebuilt.removeFirst() }
+        rebuilt.append(snapshot)
+        return .snapshot(snapshot)
     }
 
     /// The event of a retained seqn.
@@ -74,55 +113,66 @@ public final class Store {
     }
 
     /// Applies `mutation` (§3.4 bytes) at seqn `rev + 1` exactly as §3.5 — a failure becomes
-    /// an unconditional write of its text to `/ctl/err` — records the event and snapshot,
-    /// trims history to the last `history` revisions, and fires matching WAITs.
+    /// an unconditional write of its text to `/ctl/err` — records the event and what undoes
+    /// it, trims history to the last `history` revisions, and fires matching WAITs.
     @discardableResult
     public func apply(_ mutation: [UInt8]) -> Applied {
         let seqn = rev + 1
-        let (event, root) = mutation.withUnsafeBytes { m in
-            Self.transition(current.root, m, mutation: mutation, seqn: seqn)
+        let (event, undo) = mutation.withUnsafeBytes { m in
+            Self.transition(&root, m, mutation: mutation, seqn: seqn)
         }
         rev = seqn
-        current = Snapshot(rev: seqn, root: root)
-        ring.append(HistoryRing.Slot(event: event, root: root))
+        ring.append(HistoryRing.Slot(event: event, undo: undo))
         while ring.count > history { ring.removeFirst() }
         let fired = watches.fire(event)
         return Applied(event: event, fired: fired)
     }
 
-    /// The pure transition function: old root + mutation → event + new root.
-    static func transition(_ root: Node?, _ m: UnsafeRawBufferPointer, mutation: [UInt8],
-                           seqn: Int64) -> (Event, Node?) {
+    /// The transition function: changes the tree at `root` by `mutation` and returns the
+    /// event, and what undoes the change (nil when nothing changed).
+    static func transition(_ root: inout Node?, _ m: UnsafeRawBufferPointer, mutation: [UInt8],
+                           seqn: Int64) -> (Event, Undo?) {
         do throws(MutationError) {
             switch try Mutation.decode(m) {
             case .nop:
                 return (Event(seqn: seqn, path: Event.rootPath, body: [], kind: .nop, rev: -3,
-                              error: nil, mutation: mutation), root)
+                              error: nil, mutation: mutation), nil)
             case .set(let r, let pr, let br):
                 let path = UnsafeRawBufferPointer(rebasing: m[pr])
                 if Tree.ancestorIsFile(root, path) { throw .notDirectory }
                 try check(r, Tree.currentRev(root, path))
                 let body = Array(UnsafeRawBufferPointer(rebasing: m[br]))
-                let newRoot = Tree.set(root, path, from: 1, body: body, rev: seqn)
+                let undo = Tree.set(&root, path, body: body, rev: seqn)
                 return (Event(seqn: seqn, path: Array(path), body: body, kind: .set, rev: seqn,
-                              error: nil, mutation: mutation), newRoot)
+                              error: nil, mutation: mutation), undo)
             case .delete(let r, let pr):
                 let path = UnsafeRawBufferPointer(rebasing: m[pr])
-                let cur = Tree.currentRev(root, path)
+                // The condition rev as for a write: file rev, 0 when missing (B6 included),
+                // −2 for a directory.
+                var undo: Undo? = nil
+                let cur: Int64
+                switch Tree.find(root, path) {
+                case .node(let e):
+                    if case .file(let old) = e.payload {
+                        cur = e.rev
+                        undo = Undo(end: path.count, previous: .file(old), rev: e.rev)
+                    } else {
+                        cur = -2
+                    }
+                case .root: cur = -2
+                case .missing: cur = 0
+                }
                 try check(r, cur)
-                // cur > 0: an existing file. Missing paths (including B6, below a file) are a
-                // successful delete that changes nothing.
-                let newRoot = cur > 0 ? Tree.delete(root, path, from: 1) : root
+                // Missing paths are a successful delete that changes nothing.
+                if undo != nil { Tree.delete(&root, path, from: 1) }
                 return (Event(seqn: seqn, path: Array(path), body: [], kind: .delete, rev: 0,
-                              error: nil, mutation: mutation), newRoot)
+                              error: nil, mutation: mutation), undo)
             }
         } catch {
             let text = error.textBytes
-            let newRoot = Event.errPath.withUnsafeBytes {
-                Tree.set(root, $0, from: 1, body: text, rev: seqn)
-            }
+            let undo = Event.errPath.withUnsafeBytes { Tree.set(&root, $0, body: text, rev: seqn) }
             return (Event(seqn: seqn, path: Event.errPath, body: text, kind: .set, rev: seqn,
-                          error: error, mutation: mutation), newRoot)
+                          error: error, mutation: mutation), undo)
         }
     }
 
@@ -168,11 +218,12 @@ public final class Store {
     }
 }
 
-/// The retained events and roots, oldest first, in a growable circular buffer.
+/// The retained events and their undos, oldest first, in a growable circular buffer.
 struct HistoryRing {
     struct Slot {
         let event: Event
-        let root: Node?
+        /// Undoes the event's change to the tree; nil if it changed nothing.
+        let undo: Undo?
     }
 
     private var slots: ContiguousArray<Slot?> = []

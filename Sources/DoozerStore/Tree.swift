@@ -60,32 +60,78 @@ enum Tree {
 
     /// Writes a file at the (valid, non-root) path, creating missing directories. Whatever is
     /// in the way is replaced (a file ancestor becomes a directory, a directory target becomes
-    /// the file): callers check first, except for the forced `/ctl/err` write.
-    static func set(_ dir: Node?, _ path: UnsafeRawBufferPointer, from i: Int, body: [UInt8], rev: Int64) -> Node {
+    /// the file): callers check first, except for the forced `/ctl/err` write. Returns what
+    /// undoes it.
+    @discardableResult
+    static func set(_ root: inout Node?, _ path: UnsafeRawBufferPointer, body: [UInt8], rev: Int64) -> Undo {
+        var undo: Undo? = nil
+        set(&root, path, from: 1, body: body, rev: rev, undo: &undo)
+        return undo!
+    }
+
+    private static func set(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int, body: [UInt8],
+                            rev: Int64, undo: inout Undo?) {
         let j = nextSlash(path, from: i)
         let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        let prio = namePriority(name)
-        if j == path.count {
-            return Treap.upsert(dir, name, prio: prio, .file(body), rev: rev)
+        Treap.modify(&dir, name, prio: namePriority(name)) { e in
+            if j == path.count {
+                if undo == nil { undo = Undo(end: j, previous: e.payload, rev: e.rev) }
+                e.payload = .file(body)
+                e.rev = rev
+                return
+            }
+            var child = e.takeDirectory()
+            // Missing, or a file in the way: everything below is new, so undoing means putting
+            // back what was here.
+            if child == nil && undo == nil { undo = Undo(end: j, previous: e.payload, rev: e.rev) }
+            set(&child, path, from: j + 1, body: body, rev: rev, undo: &undo)
+            e.payload = .directory(child!)
+            e.rev = 0
         }
-        var child: Node? = nil
-        if let e = Treap.find(dir, name), case .directory(let c) = e.payload { child = c }
-        let newChild = set(child, path, from: j + 1, body: body, rev: rev)
-        return Treap.upsert(dir, name, prio: prio, .directory(newChild), rev: 0)
     }
 
     /// Removes the file at `path` (which must exist) and prunes directories left empty.
-    /// Returns the new directory treap, nil if it became empty.
-    static func delete(_ dir: Node?, _ path: UnsafeRawBufferPointer, from i: Int) -> Node? {
+    static func delete(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int) {
         let j = nextSlash(path, from: i)
         let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        if j == path.count {
-            return Treap.remove(dir, name)
+        Treap.modify(&dir, name, prio: namePriority(name)) { e in
+            if j == path.count {
+                e.payload = nil
+                return
+            }
+            var child = e.takeDirectory()
+            delete(&child, path, from: j + 1)
+            e.payload = child.map { .directory($0) }   // nil: left empty, pruned
         }
-        guard let e = Treap.find(dir, name), case .directory(let c) = e.payload else { return dir }
-        guard let newChild = delete(c, path, from: j + 1) else {
-            return Treap.remove(dir, name)
-        }
-        return Treap.upsert(dir, name, prio: e.prio, .directory(newChild), rev: 0)
     }
+
+    /// Puts back what one write replaced: the entry at `path[..<undo.end]` becomes
+    /// `undo.previous` again (nil: removed), recreating directories above it as needed.
+    static func restore(_ root: inout Node?, _ path: UnsafeRawBufferPointer, _ undo: Undo) {
+        restore(&root, path, from: 1, undo)
+    }
+
+    private static func restore(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int, _ undo: Undo) {
+        let j = nextSlash(path, from: i)
+        let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
+        Treap.modify(&dir, name, prio: namePriority(name)) { e in
+            if j == undo.end {
+                e.payload = undo.previous
+                e.rev = undo.rev
+                return
+            }
+            var child = e.takeDirectory()
+            restore(&child, path, from: j + 1, undo)
+            e.payload = child.map { .directory($0) }
+        }
+    }
+}
+
+/// What undoes one write, applied to the tree right after it: the entry at the first `end`
+/// bytes of the event's path becomes `previous` again (nil: it did not exist). Everything the
+/// write created lies at or below that entry.
+struct Undo {
+    let end: Int
+    let previous: Payload?
+    let rev: Int64
 }

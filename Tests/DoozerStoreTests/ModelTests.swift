@@ -108,6 +108,7 @@ final class ModelTests: XCTestCase {
             return p
         }
         var created = 0, removed = 0, failed = 0
+        var held: [(Snapshot, [(String, String, Int64)])] = []
         let globs = ["/**", "/a/**", "/*", "/*/*", "/a*", "/**/b", "/?", "/b**", "/ctl/err", "/a/?/*"]
         for step in 0..<3000 {
             let p = randomPath()
@@ -157,14 +158,25 @@ final class ModelTests: XCTestCase {
                 }
             }
 
+            // Snapshots held across later writes never change (the store writes its tree in
+            // place only where no snapshot shares it).
+            if step % 13 == 0 { held.append((s.current, model.ordered)) }
+            if step % 29 == 0 {
+                for (snap, want) in held {
+                    XCTAssertTrue(same(snap.files, want), "held snapshot \(snap.rev) changed by step \(step)")
+                }
+                if held.count > 6 { held.removeFirst(held.count - 6) }
+            }
+
             // Old snapshots.
-            if step % 23 == 0 {
+            if step % 9 == 0 {
                 let lo = s.oldestRetained
                 XCTAssertEqual(lo, max(1, s.rev - Int64(history) + 1))
                 let old = lo + Int64(rng.below(Int(s.rev - lo) + 1))
                 guard case .snapshot(let snap) = s.snapshot(at: old) else { return XCTFail("rev \(old)") }
                 XCTAssertEqual(snap.rev, old)
                 XCTAssertTrue(same(snap.files, past[old]!.ordered), "snapshot \(old) at step \(step)")
+                if step % 2 == 0 { held.append((snap, past[old]!.ordered)) }
                 if lo > 1, case .snapshot = s.snapshot(at: lo - 1) { XCTFail("rev \(lo - 1) should be too late") }
             }
 
