@@ -25,7 +25,8 @@ public final class Store {
     private var watches = WatchIndex()
     /// Recently rebuilt snapshots of older revisions, most recent use last.
     private var rebuilt: [Snapshot] = []
-    static let rebuiltCacheSize = 4
+    /// How many rebuilt snapshots of older revisions are kept.
+    public static let rebuiltCacheSize = 4
 
     /// A new, empty store at revision 0 retaining the last `history` revisions (default 2000
     /// at the call site; values below 1 are treated as 1).

@@ -166,7 +166,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: snapshot(at:)
 
-    // The snapshot 1,000 revisions back (retained history). 1,000 calls per iteration.
+    // The snapshot 1,000 revisions back (retained history), once rebuilt: what a WALK or a
+    // run of GETs at one old revision costs per request. 1,000 calls per iteration.
     let snapStore = LazyStore()
     Benchmark("Snapshot-at-old-rev", configuration: .init(setup: {
         let store = snapStore.store
@@ -179,6 +180,21 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(store.snapshot(at: rev))
         }
+    }
+
+    // Rebuilding a snapshot about 1,000 revisions back from the current tree: one undo per
+    // later revision. Each call asks for a newer revision than any cached rebuild (cycling
+    // through one more than the cache holds), so all but one call in five undo from the
+    // current tree; the p90 is a whole rebuild.
+    let rebuildStore = LazyStore()
+    let rebuildRevs = Box<Int>(0)
+    Benchmark("Snapshot-rebuild-1000-back", configuration: perApply.with(setup: { _ = rebuildStore.store })) { benchmark in
+        let store = rebuildStore.store
+        let cycle = DoozerStore.Store.rebuiltCacheSize + 1
+        rebuildRevs.value = (rebuildRevs.value + 1) % cycle
+        let rev = store.rev - 1000 - Int64(cycle - 1 - rebuildRevs.value)
+        guard case .snapshot(let s) = store.snapshot(at: rev), s.rev == rev else { fatalError("no snapshot") }
+        blackHole(s)
     }
 
     // MARK: Glob.matches (1,000 calls per iteration, each a matching path)
