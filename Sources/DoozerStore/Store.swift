@@ -3,8 +3,9 @@
 ///
 /// The store holds only the current tree and writes it in place (copy-on-write: nodes that a
 /// snapshot still holds are copied first, so snapshots never change). A snapshot of an older
-/// retained revision is rebuilt by undoing the later events on a copy-on-write view of the
-/// current tree; the last few are cached, so reading one revision many times costs one rebuild.
+/// retained revision is rebuilt on a copy-on-write view of the current tree (or of a cached
+/// rebuild) by undoing or replaying the events in between; the last few are cached, so reading
+/// one revision many times, or stepping through revisions in order, stays cheap.
 ///
 /// Owns all store state; `apply` is its only writer. It is a class used from one thread (the
 /// server's loop) and is deliberately not `Sendable`; hand `Snapshot`s and `Event`s (both
@@ -64,8 +65,9 @@ public final class Store {
 
     /// The tree right after `rev` (§2.6; the caller clamps rev < 1 to 1). O(1) for the current
     /// revision, which is always available, even before any history exists. An older retained
-    /// revision costs one undo per later event, from the nearest cached rebuild or the current
-    /// tree (copying only the paths those events touched), and is then cached.
+    /// revision is rebuilt from the nearest of the current tree and the cached rebuilds —
+    /// undoing the events after it, or replaying those up to it from an older rebuild — copying
+    /// only the paths those events touched, and is then cached.
     public func snapshot(at rev: Int64) -> At {
         if rev > self.rev { return .future }
         if rev == self.rev { return .snapshot(current) }
@@ -74,17 +76,14 @@ public final class Store {
         rebuilt.removeAll { $0.rev < oldest }
         var start = current
         var hit: Int? = nil
-        for (i, s) in rebuilt.enumerated() where s.rev >= rev && s.rev < start.rev {
+        for (i, s) in rebuilt.enumerated() where abs(s.rev - rev) < abs(start.rev - rev) {
             start = s
             hit = i
         }
         if let hit {
             rebuilt.remove(at: hit)
-            if start.rev == rev {
-                rebuilt.append(start)
-                return .snapshot(start)
-            }
-            rebuilt.append(start)
+            rebuilt.append(start)   // most recently used
+            if start.rev == rev { return .snapshot(start) }
         }
         var tree = start.root
         var s = start.rev
@@ -94,6 +93,11 @@ public final class Store {
                 slot.event.path.withUnsafeBytes { Tree.restore(&tree, $0, undo) }
             }
             s -= 1
+        }
+        while s < rev {
+            s += 1
+            let mutation = ring[s - oldest].event.mutation
+            _ = mutation.withUnsafeBytes { Self.transition(&tree, $0, mutation: mutation, seqn: s) }
         }
         let snapshot = Snapshot(rev: rev, root: tree)
         if rebuilt.count == Self.rebuiltCacheSize { rebuilt.removeFirst() }

@@ -187,6 +187,14 @@ final class ModelTests: XCTestCase {
                 XCTAssertEqual(s.current.walkAll(g), want, g)
             }
         }
+        // Every retained revision, stepping forward from the oldest (each rebuilt by replaying
+        // one event on the previous rebuild) and then back (undoing one).
+        let lo = s.oldestRetained
+        for r in Array(lo...s.rev) + Array((lo...s.rev).reversed()) {
+            guard case .snapshot(let snap) = s.snapshot(at: r) else { return XCTFail("rev \(r)") }
+            XCTAssertTrue(same(snap.files, past[r]!.ordered), "snapshot \(r) stepping through history")
+        }
+
         // The run must exercise every branch substantially.
         XCTAssertGreaterThan(created, 400)
         XCTAssertGreaterThan(removed, 100)

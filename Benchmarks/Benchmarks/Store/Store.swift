@@ -182,18 +182,38 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // Rebuilding a snapshot about 1,000 revisions back from the current tree: one undo per
-    // later revision. Each call asks for a newer revision than any cached rebuild (cycling
-    // through one more than the cache holds), so all but one call in five undo from the
-    // current tree; the p90 is a whole rebuild.
-    let rebuildStore = LazyStore()
-    let rebuildRevs = Box<Int>(0)
-    Benchmark("Snapshot-rebuild-1000-back", configuration: perApply.with(setup: { _ = rebuildStore.store })) { benchmark in
-        let store = rebuildStore.store
-        let cycle = DoozerStore.Store.rebuiltCacheSize + 1
-        rebuildRevs.value = (rebuildRevs.value + 1) % cycle
-        let rev = store.rev - 1000 - Int64(cycle - 1 - rebuildRevs.value)
-        guard case .snapshot(let s) = store.snapshot(at: rev), s.rev == rev else { fatalError("no snapshot") }
+    // Rebuilding the snapshot 1,000 revisions back from the current tree: 1,000 undos. Each
+    // iteration uses a store that has rebuilt nothing yet, so nothing is cached.
+    let freshStores = Box<[DoozerStore.Store]>([])
+    let rebuildConfiguration = Benchmark.Configuration(
+        metrics: metrics, warmupIterations: 2, scalingFactor: .one, maxDuration: .seconds(10),
+        maxIterations: 30, thresholds: [.mallocCountTotal: exact])
+    Benchmark("Snapshot-rebuild-1000-back", configuration: rebuildConfiguration.with(setup: {
+        freshStores.value = (0..<32).map { _ in Fixture.makeStore() }
+    })) { benchmark in
+        let store = freshStores.value.removeLast()
+        let rev = store.rev - 1000
+        benchmark.startMeasurement()
+        let snapshot = store.snapshot(at: rev)
+        benchmark.stopMeasurement()
+        guard case .snapshot(let s) = snapshot, s.rev == rev else { fatalError("no snapshot") }
+        blackHole(s)
+    }
+
+    // Stepping back through history one revision per call (a client reading each older
+    // revision in turn): one undo from the previous call's cached rebuild.
+    let stepStore = LazyStore()
+    let stepRev = Box<Int64>(0)
+    let stepConfiguration = Benchmark.Configuration(   // a fixed number of steps, so a fixed set of revisions
+        metrics: metrics, warmupIterations: 10, scalingFactor: .one, maxDuration: .seconds(30),
+        maxIterations: 1_000, thresholds: [.mallocCountTotal: exact])
+    Benchmark("Snapshot-step-back", configuration: stepConfiguration.with(setup: {
+        stepRev.value = stepStore.store.rev - 1
+    })) { benchmark in
+        let store = stepStore.store
+        if stepRev.value < store.oldestRetained { stepRev.value = store.rev - 1 }
+        guard case .snapshot(let s) = store.snapshot(at: stepRev.value) else { fatalError("no snapshot") }
+        stepRev.value -= 1
         blackHole(s)
     }
 
