@@ -19,8 +19,9 @@ public struct StreamChannel: ~Copyable {
 
     public enum ReadOutcome {
         /// `count` bytes arrived; `filled` says they filled the free space, so the kernel may
-        /// hold more. A short read drained the socket: with level-triggered epoll the next
-        /// read can wait for the next readiness report instead of costing an EAGAIN.
+        /// hold more. After a short read the socket was empty a moment ago; with
+        /// level-triggered epoll anything arriving later is reported again, so the next read
+        /// can wait for that report instead of costing an EAGAIN.
         case bytes(Int, filled: Bool)
         case wouldBlock
         case endOfStream

@@ -8,7 +8,8 @@ struct SessionTable {
     private var freeSlots: [Int] = []
     private(set) var count = 0
 
-    /// Tokens start here and stay below `Server.Token.firstWebSession` (16 + 2⁴⁸ − 2³²…).
+    /// Tokens start here: `base + generation << 32 + slot`, below `Server.Token.firstWebSession`
+    /// (2⁴⁸) for any slot under 2³² − 16.
     private static let base = Server.Token.firstSession
 
     /// The token the next `insert` will use.
@@ -35,7 +36,7 @@ struct SessionTable {
     }
 
     subscript(token: UInt64) -> Session? {
-        guard token >= Self.base else { return nil }
+        guard token >= Self.base, token < Server.Token.firstWebSession else { return nil }
         let t = token - Self.base
         let slot = Int(t & 0xFFFF_FFFF)
         guard slot < slots.count, generations[slot] == UInt16(truncatingIfNeeded: t >> 32) else { return nil }

@@ -7,7 +7,8 @@
 // Nodes are copy-on-write. A write changes a node in place when nothing but the tree being
 // written refers to it, and copies it first otherwise; so a node that a `Snapshot` (or any
 // other holder) can reach never changes, and any old root is a frozen snapshot. The store
-// holds only its current root, so a write normally allocates nothing but new entries.
+// holds only its current root, so while no snapshot shares the written path a write allocates
+// nothing but new entries.
 
 /// What a directory entry holds.
 @usableFromInline
@@ -200,14 +201,14 @@ enum Treap {
     /// Finds the entry `name` in the treap at `slot` — creating it when missing (`change`
     /// then sees a nil payload) and copying shared nodes on the way — and lets `change`
     /// update its payload and rev. A nil payload afterwards removes the entry. `prio` is the
-    /// name's priority, used only when the entry is created.
-    static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: UInt32,
+    /// name's priority, computed only if the entry is created.
+    static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: @autoclosure () -> UInt32,
                        _ change: (inout EntryChange) -> Void) {
         guard var t = slot else {
             var e = EntryChange(payload: nil, rev: 0)
             change(&e)
             if let p = e.payload {
-                slot = Node.make(name: name, prio: prio, left: nil, right: nil, payload: p, rev: e.rev)
+                slot = Node.make(name: name, prio: prio(), left: nil, right: nil, payload: p, rev: e.rev)
             }
             return
         }
@@ -227,7 +228,7 @@ enum Treap {
         }
         if c < 0 {
             var l = t.takeLeft()
-            modify(&l, name, prio: prio, change)
+            modify(&l, name, prio: prio(), change)
             if let risen = l, risen.prio > t.prio {  // a new entry outranks t: rotate right
                 t.setLeft(risen.takeRight())
                 t.updateSize()
@@ -239,7 +240,7 @@ enum Treap {
             t.setLeft(l)
         } else {
             var r = t.takeRight()
-            modify(&r, name, prio: prio, change)
+            modify(&r, name, prio: prio(), change)
             if let risen = r, risen.prio > t.prio {  // rotate left
                 t.setRight(risen.takeLeft())
                 t.updateSize()
@@ -256,8 +257,8 @@ enum Treap {
 
     /// Joins two treaps where every name in `a` sorts before every name in `b`.
     static func merge(_ a: consuming Node?, _ b: consuming Node?) -> Node? {
-        guard var x = a else { return b }
-        guard var y = b else { return x }
+        guard var x = consume a else { return b }
+        guard var y = consume b else { return x }
         if x.prio > y.prio {
             unique(&x)
             x.setRight(merge(x.takeRight(), y))

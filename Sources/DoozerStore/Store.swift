@@ -7,7 +7,8 @@
 /// rebuild) by undoing or replaying the events in between; the last few are cached, so reading
 /// one revision many times, or stepping through revisions in order, stays cheap.
 ///
-/// Owns all store state; `apply` is its only writer. It is a class used from one thread (the
+/// Owns all store state; `apply` is the only writer of the tree and history (`snapshot(at:)`
+/// only fills its cache of rebuilt snapshots). It is a class used from one thread (the
 /// server's loop) and is deliberately not `Sendable`; hand `Snapshot`s and `Event`s (both
 /// `Sendable`) to other threads instead. It does no I/O, reads no clock and never blocks:
 /// blocking reads (`.future`) and pending WAITs are the caller's to park.

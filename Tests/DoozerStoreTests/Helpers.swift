@@ -19,8 +19,23 @@ struct SplitMix64: RandomNumberGenerator {
     mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }
 
-/// Store ids of the tests' pending watches, by store and test watch number.
-nonisolated(unsafe) private var testWatchIDs: [ObjectIdentifier: [UInt64: WatchID]] = [:]
+/// Store ids of the tests' pending watches, by store and test watch number. The store is held
+/// weakly so that a new store at a freed one's address starts with no ids.
+private final class TestWatches {
+    weak var store: Store?
+    var ids: [UInt64: WatchID] = [:]
+    init(_ store: Store) { self.store = store }
+}
+nonisolated(unsafe) private var testWatches: [ObjectIdentifier: TestWatches] = [:]
+
+extension Store {
+    private var testIDs: TestWatches {
+        if let w = testWatches[ObjectIdentifier(self)], w.store === self { return w }
+        let w = TestWatches(self)
+        testWatches[ObjectIdentifier(self)] = w
+        return w
+    }
+}
 
 extension Store.Applied {
     /// The test watch numbers of the fired watches, in firing order.
@@ -43,12 +58,12 @@ extension Store {
     /// store id is kept so `cancel(id)` can find it.
     func wait(_ glob: String, from: Int64, id: UInt64) -> WaitResult {
         let r = wait(Glob(glob)!, from: from, owner: WatchOwner(token: id, cookie: 0))
-        if case .pending(let watch) = r { testWatchIDs[ObjectIdentifier(self), default: [:]][id] = watch }
+        if case .pending(let watch) = r { testIDs.ids[id] = watch }
         return r
     }
 
     func cancel(_ id: UInt64) {
-        if let watch = testWatchIDs[ObjectIdentifier(self)]?[id] { cancelWait(watch) }
+        if let watch = testIDs.ids[id] { cancelWait(watch) }
     }
 
     func snap(_ rev: Int64) -> Snapshot? {
