@@ -68,6 +68,9 @@ struct WatchIndex {
     private var far: [Int64: [Int32]] = [:]
     private var nextOrder: UInt64 = 0
     private(set) var count = 0
+    /// The hits of the event being fired, kept between events so firing allocates only its
+    /// result.
+    private var hits: [(order: UInt64, slot: Int32)] = []
 
     /// Trie nodes in use (the root included); for tests.
     var liveTrieNodes: Int { nodes.count - freeNodes.count }
@@ -223,7 +226,7 @@ struct WatchIndex {
         if !far.isEmpty, let due = far.removeValue(forKey: event.seqn) {
             for slot in due { arm(slot) }
         }
-        var hits: [(order: UInt64, slot: Int32)] = []
+        hits.removeAll(keepingCapacity: true)
         event.path.withUnsafeBytes { path in
             var node: Int32 = 0
             var i = 0
