@@ -4,9 +4,9 @@ import DoozerSystem
 import DoozerWeb
 
 /// The web view's listening socket and everything hanging off it: the open web connections,
-/// how many of them are event streams, the dirty list for the
-/// end-of-iteration flush, and the counters behind the stats panel. Owned by `Server` and
-/// used only on its loop thread. It does no HTTP and never touches client-port sessions.
+/// how many of them are event streams, the dirty list for the end-of-iteration flush, and the
+/// counters behind the stats panel. Owned by `Server` and used only on its loop thread. It
+/// does no HTTP and never touches client-port sessions.
 final class WebListener {
     let fd: FileDescriptor
     /// The address actually bound (the `-w` address, with a real port if it asked for 0).
