@@ -113,6 +113,12 @@ void cshims_mmsghdr_set(struct mmsghdr *msgs, unsigned int i, struct iovec *iov,
 
 unsigned int cshims_mmsghdr_len(const struct mmsghdr *msgs, unsigned int i) { return msgs[i].msg_len; }
 
+int cshims_mmsghdr_flags(const struct mmsghdr *msgs, unsigned int i) { return msgs[i].msg_hdr.msg_flags; }
+
+uint32_t cshims_mmsghdr_namelen(const struct mmsghdr *msgs, unsigned int i) { return msgs[i].msg_hdr.msg_namelen; }
+
+size_t cshims_mmsghdr_size(void) { return sizeof(struct mmsghdr); }
+
 ssize_t cshims_readv(int fd, const struct iovec *iov, int iovcnt) { return readv(fd, iov, iovcnt); }
 
 ssize_t cshims_writev(int fd, const struct iovec *iov, int iovcnt) { return writev(fd, iov, iovcnt); }

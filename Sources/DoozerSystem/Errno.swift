@@ -17,7 +17,19 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
 
     /// Out of descriptors or memory: retrying at once would fail the same way.
     public var isResourceExhaustion: Bool {
-        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(rawValue)
+        switch rawValue {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM: true
+        default: false
+        }
+    }
+
+    /// A bad descriptor or bad memory (EBADF, ENOTSOCK, EFAULT): a bug in the caller, not a
+    /// condition of the network; every later call on that descriptor fails the same way.
+    public var isMisuse: Bool {
+        switch rawValue {
+        case EBADF, ENOTSOCK, EFAULT: true
+        default: false
+        }
     }
 
     public var description: String {

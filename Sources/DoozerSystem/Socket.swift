@@ -21,6 +21,25 @@ public enum Socket {
         return fd
     }
 
+    /// A UDP socket bound to `address` (port 0: the kernel picks one; `localAddress` tells it).
+    /// `receiveBuffer` and `sendBuffer` are asked for as SO_RCVBUF and SO_SNDBUF, best effort:
+    /// the kernel doubles them and caps them at net.core.rmem_max/wmem_max, and a refusal is
+    /// not an error.
+    public static func bindUDP(_ address: SocketAddress, receiveBuffer: Int, sendBuffer: Int) throws(SystemError) -> FileDescriptor {
+        let fd = FileDescriptor(rawValue: try retryingInterrupts("socket") {
+            cshims_socket(address.family, Int32(SOCK_DGRAM.rawValue))
+        })
+        _ = cshims_setsockopt_int(fd.rawValue, SOL_SOCKET, SO_RCVBUF, Int32(clamping: receiveBuffer))
+        _ = cshims_setsockopt_int(fd.rawValue, SOL_SOCKET, SO_SNDBUF, Int32(clamping: sendBuffer))
+        do {
+            _ = try retryingInterrupts("bind") { address.withSockaddr { Glibc.bind(fd.rawValue, $0, $1) } }
+        } catch {
+            fd.close()
+            throw error
+        }
+        return fd
+    }
+
     /// Accepts one pending connection (non-blocking, close-on-exec) with TCP_NODELAY set.
     public static func accept(_ listener: FileDescriptor) throws(SystemError) -> IOResult<FileDescriptor> {
         switch try nonBlocking("accept4", { cshims_accept4(listener.rawValue) }) {

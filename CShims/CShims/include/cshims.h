@@ -66,6 +66,12 @@ void cshims_mmsghdr_set(struct mmsghdr *msgs, unsigned int i, struct iovec *iov,
                         void *addr, uint32_t addrlen);
 /// Bytes received/sent for message `i` after recvmmsg/sendmmsg.
 unsigned int cshims_mmsghdr_len(const struct mmsghdr *msgs, unsigned int i);
+/// msg_flags of message `i` after recvmmsg (MSG_TRUNC: the datagram was cut to its buffer).
+int cshims_mmsghdr_flags(const struct mmsghdr *msgs, unsigned int i);
+/// msg_namelen of message `i`: the length it was set with, or the sender's after recvmmsg.
+uint32_t cshims_mmsghdr_namelen(const struct mmsghdr *msgs, unsigned int i);
+/// Size in bytes of one struct mmsghdr, for allocating the array.
+size_t cshims_mmsghdr_size(void);
 
 // ---- files -------------------------------------------------------------------------------
 ssize_t cshims_readv(int fd, const struct iovec *iov, int iovcnt);
