@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
         .library(name: "DoozerClient", targets: ["DoozerClient"]),
+        .library(name: "DoozerSnapshot", targets: ["DoozerSnapshot"]),
         .executable(name: "doozer", targets: ["doozer"]),
     ],
     dependencies: [
@@ -42,6 +43,8 @@ let package = Package(
         .target(name: "DoozerWire"),
         // the versioned tree: pure state machine, no I/O, no clocks.
         .target(name: "DoozerStore", swiftSettings: hotPath),
+        // the store at one revision as a checksummed, lz4-compressed, chunked byte stream.
+        .target(name: "DoozerSnapshot", dependencies: ["DoozerStore", "DoozerSystem"]),
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
+        .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
         .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),

@@ -103,36 +103,21 @@ public struct Snapshot: @unchecked Sendable {
     /// depth-first in bytewise order. For exports and the web view, not the hot path.
     public func forEachFile(under path: UnsafeRawBufferPointer,
                             _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
-        var buf: [UInt8] = []
+        let files: FileCursor
         switch Tree.find(root, path) {
         case .missing: return
-        case .root: Self.visitAll(root, &buf, body)
+        case .root: files = fileCursor()
         case .node(let e):
-            buf.append(contentsOf: path)
             switch e.payload {
-            case .file(let b): body(buf, b, e.rev)
-            case .directory(let c): Self.visitAll(c, &buf, body)
+            case .file(let b): return body(Array(path), b, e.rev)
+            case .directory(let c): files = FileCursor(directory: c, prefix: Array(path))
             }
         }
+        for f in files { body(f.path, f.body, f.rev) }
     }
 
     public func forEachFile(under path: String, _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
         path.withBytes { forEachFile(under: $0, body) }
-    }
-
-    private static func visitAll(_ t: Node?, _ buf: inout [UInt8],
-                                 _ body: (_ path: [UInt8], _ body: [UInt8], _ rev: Int64) -> Void) {
-        guard let t else { return }
-        visitAll(t.left, &buf, body)
-        let save = buf.count
-        buf.append(slash)
-        t.withName { buf.append(contentsOf: $0) }
-        switch t.payload {
-        case .file(let b): body(buf, b, t.rev)
-        case .directory(let c): visitAll(c, &buf, body)
-        }
-        buf.removeLast(buf.count - save)
-        visitAll(t.right, &buf, body)
     }
 
     /// Writes a file into this snapshot value (for installing a cloned tree, B8). Returns false

@@ -20,6 +20,27 @@ final class LZ4Tests: XCTestCase {
         XCTAssertThrowsError(try LZ4.decompress(Array(compressed.prefix(compressed.count / 2)), originalCount: 1000))
         XCTAssertThrowsError(try LZ4.decompress(compressed, originalCount: 999))
     }
+
+    func testBufferForms() throws {
+        let input = [UInt8]((0..<3000).map { UInt8(truncatingIfNeeded: $0 % 37) })
+        let bound = try XCTUnwrap(LZ4.compressBound(input.count))
+        var block = [UInt8](repeating: 0, count: bound)
+        let written = try input.withUnsafeBytes { src in
+            try block.withUnsafeMutableBytes { try LZ4.compress(src, into: $0) }
+        }
+        XCTAssertEqual(Array(block.prefix(written)), try LZ4.compress(input))
+        var output = [UInt8](repeating: 0, count: input.count)
+        try block.withUnsafeBytes { b in
+            try output.withUnsafeMutableBytes { try LZ4.decompress(UnsafeRawBufferPointer(rebasing: b.prefix(written)), into: $0) }
+        }
+        XCTAssertEqual(output, input)
+        // An output buffer smaller than the bound is refused, not overrun.
+        var small = [UInt8](repeating: 0, count: bound - 1)
+        XCTAssertThrowsError(try input.withUnsafeBytes { src in
+            try small.withUnsafeMutableBytes { try LZ4.compress(src, into: $0) }
+        })
+        XCTAssertNil(LZ4.compressBound(LZ4.maxInputCount + 1))
+    }
 }
 
 final class SocketAddressTests: XCTestCase {
