@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "DoozerServer", targets: ["DoozerServer"]),
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
+        .library(name: "DoozerConsensus", targets: ["DoozerConsensus"]),
         .library(name: "DoozerClient", targets: ["DoozerClient"]),
         .library(name: "DoozerSnapshot", targets: ["DoozerSnapshot"]),
         .executable(name: "doozer", targets: ["doozer"]),
@@ -45,6 +46,8 @@ let package = Package(
         .target(name: "DoozerStore", swiftSettings: hotPath),
         // the store at one revision as a checksummed, lz4-compressed, chunked byte stream.
         .target(name: "DoozerSnapshot", dependencies: ["DoozerStore", "DoozerSystem"]),
+        // Multi-Paxos over batches of writes: pure state machine, no I/O, no clocks.
+        .target(name: "DoozerConsensus", dependencies: ["DoozerStore"]),
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
         .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
+        .testTarget(name: "DoozerConsensusTests", dependencies: ["DoozerConsensus", "DoozerStore"]),
         .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),

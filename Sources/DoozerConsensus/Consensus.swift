@@ -1,0 +1,909 @@
+/// # Consensus: Multi-Paxos with a stable leader
+///
+/// **Choice.** One leader per ballot runs phase 1 once, for every instance from its first
+/// undecided one on, then drives phase 2 for a pipeline of instances. Each instance decides a
+/// `Batch` of proposals; each proposal later takes its own store revision, so one instance
+/// carries many client writes. Members that are not the leader forward their proposals to it.
+/// Followers elect a new leader after an election timeout without hearing from it.
+///
+/// **Model.** A pure state machine: inputs are `propose`, `receive(_:from:)`, `tick(now:)`,
+/// `applied(through:members:)` and `flush()`; outputs (`Output`: messages to send, decided
+/// batches) are taken with `takeOutputs`. No sockets, no clock, no randomness except the seed
+/// it is given, so a simulator and the server drive the same code and one seed replays a run.
+///
+/// **Invariants.**
+/// 1. Safety (classic Paxos): an acceptor votes for `(instance, ballot)` only if it has not
+///    promised a higher ballot; a leader proposes at an instance only after a quorum of that
+///    instance's members promised its ballot, and then proposes the value of the highest
+///    ballot they reported (any value if none). So at most one batch is ever chosen per
+///    instance.
+/// 2. Membership (α): the members of instance `i` are the members after applying instance
+///    `i − α` (`ScheduleEntry`); a leader proposes only up to `applied + α`, so it always
+///    knows the members of what it proposes. Messages from peers outside every known member
+///    set are dropped (B4, B5); nothing on the wire can make a node decide or propose.
+/// 3. Order: batches are handed to the host strictly in instance order, each exactly once;
+///    every replica admits the same proposals of a batch (de-duplication by `(origin, seq)`
+///    watermarks, themselves replicated state), so all apply the same revisions.
+/// 4. Exactly once for acknowledged writes: a proposal is re-sent (same `seq`) while it may
+///    have been lost, and re-proposed under a new `seq` only once its old `seq` can never be
+///    admitted (the origin's watermark passed it), so no write is applied twice or dropped
+///    while a quorum lives.
+/// 5. Bounds: pending proposals (`maxPending`), the leader's queue (`maxQueueBytes`), votes
+///    held (`maxVotes`), early decided entries (`maxEarly`), the decided log kept for
+///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed.
+///
+/// **Acceptor state** is `promised` plus `votes` (instance → ballot and batch): everything a
+/// restarted acceptor must remember to keep its promises. The durable log will persist
+/// exactly the changes to these two (see `AcceptorChange`).
+public struct Consensus {
+    public let me: PeerID
+    public let options: ConsensusOptions
+    public private(set) var now: Int64
+    private var rng: SplitMix64
+
+    // Membership.
+    private var schedule: [ScheduleEntry]
+
+    // Learner.
+    /// The decided prefix: every instance up to here is decided and handed to the host.
+    public private(set) var decided: Int64
+    /// The last instance the host reported applied.
+    public private(set) var applied: Int64
+    private var log = DecidedLog()
+    private var watermarks: [PeerID: UInt64]
+    private var commitHint = (ballot: Ballot.zero, upTo: Int64(0))
+    private var early: [Int64: Batch] = [:]
+    private var lastFetchAt: Int64 = .min / 2
+    private var lastEntriesAt: Int64
+    /// A member to learn from when this node is not a member (a slave): set by the host.
+    public var upstream: PeerID?
+    private var followers: [PeerID: Int64] = [:]
+    private var pushFrom: Int64
+
+    // Acceptor.
+    public private(set) var promised: Ballot = .zero
+    private var votes: [Int64: AcceptedEntry] = [:]
+
+    // Leadership.
+    private enum Role { case follower, candidate, leader }
+    private var role = Role.follower
+    private var ballot = Ballot.zero
+    private var highestRound: UInt64 = 0
+    /// The leader this node follows (itself when leading), nil while unknown.
+    public private(set) var leader: PeerID?
+    private var electionDeadline: Int64
+    private var promisers: Set<PeerID> = []
+    private var candidateFrom: Int64 = 0
+    private var recovered: [Int64: AcceptedEntry] = [:]
+    private var recoveredEnd: Int64 = 0
+    private var slots: [Int64: LeaderSlot] = [:]
+    private var nextInstance: Int64 = 0
+    private var queue: [Proposal] = []
+    private var queueHead = 0
+    private var queueBytes = 0
+    private var lastHeartbeatAt: Int64 = .min / 2
+    private var lastAck: [PeerID: Int64] = [:]
+    private var commitDirty = false
+
+    // Proposer.
+    private var nextSeq: UInt64
+    private var pending: [UInt64: PendingProposal] = [:]
+    private var forwards: [Proposal] = []
+    private var lastPendingScan: Int64
+
+    /// Time (ns) each peer was last heard from with a valid message: failure detection reads it.
+    public private(set) var lastHeard: [PeerID: Int64] = [:]
+    /// Messages dropped: from peers outside every member set, for another ballot, or malformed.
+    public private(set) var dropped = 0
+
+    private var outputs: [Output] = []
+    private var selfInbox: [Message] = []
+
+    /// A node starting from `bootstrap`: a seed (`Bootstrap.seed`) or a joiner that installed a
+    /// snapshot with its consensus state. `seed` feeds the election-timeout randomness.
+    public init(me: PeerID, options: ConsensusOptions = ConsensusOptions(), bootstrap: Bootstrap,
+                now: Int64, seed: UInt64) {
+        self.me = me
+        self.options = options
+        self.now = now
+        rng = SplitMix64(seed: seed)
+        schedule = bootstrap.schedule
+        decided = bootstrap.instance
+        applied = bootstrap.instance
+        watermarks = bootstrap.watermarks
+        nextSeq = (bootstrap.watermarks[me] ?? 0) + 1
+        log.reset(after: bootstrap.instance)
+        pushFrom = bootstrap.instance + 1
+        electionDeadline = now
+        lastEntriesAt = now
+        lastPendingScan = now
+        electionDeadline = now + randomElectionTimeout(base: options.electionTimeout / 4)
+    }
+
+    // MARK: Queries
+
+    /// The members of `instance` (sorted), from the membership schedule.
+    public func members(at instance: Int64) -> [PeerID] {
+        var result = schedule[0].members
+        for entry in schedule where entry.from <= instance { result = entry.members }
+        return result
+    }
+
+    /// Whether this node is a member of the next instance to decide: it may take writes.
+    public var isMember: Bool { members(at: decided + 1).contains(me) }
+
+    /// Whether this node is the leader.
+    public var isLeader: Bool { role == .leader }
+
+    /// Every peer of every member set still in force or scheduled.
+    public var knownMembers: [PeerID] {
+        var all: [PeerID] = []
+        for entry in schedule { for p in entry.members where !all.contains(p) { all.append(p) } }
+        return all.sorted()
+    }
+
+    /// The member sets in force and scheduled, oldest first.
+    public var scheduleEntries: [ScheduleEntry] { schedule }
+
+    /// Proposals of this node not yet applied.
+    public var pendingCount: Int { pending.count }
+
+    /// What a joiner needs besides the store to continue from `applied`: travels with snapshots.
+    public var bootstrapState: Bootstrap {
+        Bootstrap(instance: applied, schedule: schedule, watermarks: watermarks)
+    }
+
+    /// The earliest time `tick` has something to do.
+    public var nextDeadline: Int64 {
+        var t = min(electionDeadline, lastPendingScan + options.forwardTimeout / 2)
+        if role == .leader { t = min(t, lastHeartbeatAt + options.heartbeatInterval) }
+        if !isMember || commitHint.upTo > decided { t = min(t, lastFetchAt + options.fetchInterval) }
+        return t
+    }
+
+    // MARK: Inputs
+
+    public enum ProposeResult: Equatable, Sendable {
+        case accepted
+        /// This node is not a member of the next instance (B11, B12): answer READONLY.
+        case notMember
+        /// `maxPending` proposals are already in flight.
+        case overloaded
+    }
+
+    /// Hands a write to the cluster. Exactly one `Output.decided` batch will later contain it
+    /// (with this `tag` and this node as origin) while a quorum of members lives.
+    public mutating func propose(_ payload: [UInt8], tag: UInt64) -> ProposeResult {
+        guard isMember else { return .notMember }
+        guard pending.count < options.maxPending else { return .overloaded }
+        enqueueOwn(PendingProposal(tag: tag, payload: payload, handedAt: nil))
+        return .accepted
+    }
+
+    /// A message from `sender`, already authenticated by the transport as that peer.
+    public mutating func receive(_ message: Message, from sender: PeerID) {
+        handle(message, from: sender)
+        drainSelf()
+    }
+
+    /// Advances the clock and runs what is due: elections, heartbeats, retransmissions,
+    /// re-sending of proposals that may have been lost, fetches.
+    public mutating func tick(now: Int64) {
+        self.now = max(self.now, now)
+        let now = self.now
+        switch role {
+        case .leader:
+            if !members(at: decided + 1).contains(me) || !hasQuorumContact() {
+                stepDown()
+            } else {
+                if now >= lastHeartbeatAt + options.heartbeatInterval { heartbeat(invite: true) }
+                retransmit()
+            }
+        case .candidate, .follower:
+            if now >= electionDeadline {
+                if members(at: decided + 1).contains(me) {
+                    startCandidacy()
+                } else {
+                    electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
+                }
+            }
+        }
+        if now >= lastPendingScan + options.forwardTimeout / 2 { resendStale() }
+        followIfNeeded()
+        drainSelf()
+    }
+
+    /// The host applied every decided instance up to `instance`; `members` is the member set
+    /// in the store after it. A change takes effect α instances later.
+    public mutating func applied(through instance: Int64, members: [PeerID]) {
+        precondition(instance <= decided, "applied an undecided instance")
+        guard instance > applied else { return }
+        applied = instance
+        let sorted = members.sorted()
+        if !sorted.isEmpty && sorted != schedule[schedule.count - 1].members {
+            schedule.append(ScheduleEntry(from: instance + options.alpha, members: sorted))
+        }
+        while schedule.count > 1 && schedule[1].from <= decided + 1 { schedule.removeFirst() }
+        if !isMember && !pending.isEmpty {
+            // Removed (B11): nothing will carry these any more. They may still be applied if
+            // a leader already holds them; the host reports the outcome as unknown.
+            outputs.append(.abandoned(pending.values.map(\.tag).sorted()))
+            pending.removeAll()
+        }
+        proposeMore()
+        drainSelf()
+    }
+
+    /// End of a batch of inputs (one reactor iteration): forms batches from what was proposed,
+    /// forwards proposals, announces the decided prefix, pushes entries to followers.
+    public mutating func flush() {
+        proposeMore()
+        if !forwards.isEmpty, let leader, leader != me {
+            send(.forward(forwards), to: leader)
+        }
+        forwards.removeAll(keepingCapacity: true)
+        if commitDirty && role == .leader {
+            commitDirty = false
+            heartbeat(invite: false)
+        }
+        pushToFollowers()
+        drainSelf()
+    }
+
+    /// The host replaced its store with a snapshot taken after `bootstrap.instance` (this node
+    /// fell behind what its peers keep). The learner continues from there; the acceptor keeps
+    /// its promise and its votes above it, so no promise is broken.
+    public mutating func install(_ bootstrap: Bootstrap) {
+        guard bootstrap.instance > decided else { return }
+        if role != .follower { stepDown() }
+        schedule = bootstrap.schedule
+        decided = bootstrap.instance
+        applied = bootstrap.instance
+        watermarks = bootstrap.watermarks
+        log.reset(after: decided)
+        pushFrom = decided + 1
+        votes = votes.filter { $0.key > decided }
+        early = early.filter { $0.key > decided }
+        // Own proposals at or below the new watermark may or may not be among the instances
+        // skipped: their outcome is unknown.
+        let own = watermarks[me] ?? 0
+        nextSeq = max(nextSeq, own + 1)
+        let unknown = pending.filter { $0.key <= own }
+        if !unknown.isEmpty {
+            outputs.append(.abandoned(unknown.values.map(\.tag).sorted()))
+            for seq in unknown.keys { pending[seq] = nil }
+        }
+        learn()
+    }
+
+    /// The outputs produced since the last call, in order.
+    public mutating func takeOutputs() -> [Output] {
+        defer { outputs.removeAll(keepingCapacity: true) }
+        return outputs
+    }
+
+    // MARK: Messages
+
+    private mutating func handle(_ message: Message, from sender: PeerID) {
+        let configured = isConfigured(sender)
+        switch message {
+        case .fetch, .entries, .tooOld:
+            break   // learners include slaves: any peer the transport let through
+        default:
+            guard configured else {
+                dropped += 1
+                // A node removed while away (B11) learns it is behind and catches up.
+                send(.entries(decided: decided, leader: leader, []), to: sender)
+                return
+            }
+        }
+        lastHeard[sender] = now
+        switch message {
+        case .prepare(let b, let from):
+            onPrepare(b, from: from, sender: sender)
+        case .promise(let b, let from, let theirDecided, let accepted):
+            onPromise(b, from: from, decided: theirDecided, accepted: accepted, sender: sender)
+        case .reject(let b, let theirPromise, let theirDecided):
+            highestRound = max(highestRound, theirPromise.round)
+            if theirDecided > decided { requestFetch(from: sender) }
+            if b == ballot && role != .follower && theirPromise > ballot { stepDown() }
+        case .accept(let b, let instance, let batch, let commit):
+            onAccept(b, instance: instance, batch: batch, commit: commit, sender: sender)
+        case .accepted(let b, let instance):
+            onAccepted(b, instance: instance, sender: sender)
+        case .commit(let b, let upTo):
+            guard b.leader == sender else { dropped += 1; return }
+            if b < promised {
+                send(.reject(ballot: b, promised: promised, decided: decided), to: sender)
+                return
+            }
+            follow(b)
+            if isAcceptor { send(.accepted(ballot: b, instance: 0), to: sender) }
+            noteCommit(b, upTo)
+        case .forward(let proposals):
+            guard role == .leader else { dropped += 1; return }
+            for p in proposals where p.origin == sender { enqueueForLeader(p) }
+        case .fetch(let from):
+            onFetch(from: from, sender: sender)
+        case .entries(let theirDecided, let theirLeader, let entries):
+            onEntries(decided: theirDecided, leader: theirLeader, entries: entries, sender: sender)
+        case .tooOld:
+            outputs.append(.snapshotNeeded(from: sender))
+        }
+    }
+
+    private mutating func onPrepare(_ b: Ballot, from: Int64, sender: PeerID) {
+        guard b.leader == sender, isAcceptor else { dropped += 1; return }
+        highestRound = max(highestRound, b.round)
+        // Stickiness: while a leader is heard from, a candidate that cannot hear it (one-way
+        // loss, the original's #59) must not depose it.
+        let leaderAlive = role == .leader
+            || (leader != nil && leader != sender && now < lastLeaderContact + options.electionTimeout)
+        if b < promised || from <= decided || (b > promised && leaderAlive) {
+            send(.reject(ballot: b, promised: promised, decided: decided), to: sender)
+            return
+        }
+        promise(b)
+        if sender != me {
+            if role != .follower { stepDown() }
+            leader = nil
+            electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
+        }
+        var reported: [AcceptedEntry] = []
+        for (instance, vote) in votes where instance >= from { reported.append(vote) }
+        reported.sort { $0.instance < $1.instance }
+        send(.promise(ballot: b, from: from, decided: decided, accepted: reported), to: sender)
+    }
+
+    private var lastLeaderContact: Int64 = .min / 2
+
+    private mutating func onPromise(_ b: Ballot, from: Int64, decided theirDecided: Int64,
+                                    accepted: [AcceptedEntry], sender: PeerID) {
+        guard b == ballot, role == .leader || (role == .candidate && from == candidateFrom) else { return }
+        guard !promisers.contains(sender) else { return }
+        promisers.insert(sender)
+        lastAck[sender] = now
+        // After taking office, only instances not started yet can still use a late report.
+        let start = role == .leader ? nextInstance : candidateFrom
+        for entry in accepted where entry.instance >= start {
+            if let known = recovered[entry.instance], known.ballot >= entry.ballot { continue }
+            recovered[entry.instance] = entry
+            recoveredEnd = max(recoveredEnd, entry.instance)
+        }
+        if role == .candidate && hasPromiseQuorum(at: candidateFrom) { becomeLeader() }
+        if role == .leader { proposeMore() }
+    }
+
+    private mutating func onAccept(_ b: Ballot, instance: Int64, batch: Batch, commit: Int64, sender: PeerID) {
+        guard b.leader == sender, isAcceptor else { dropped += 1; return }
+        if b < promised {
+            send(.reject(ballot: b, promised: promised, decided: decided), to: sender)
+            return
+        }
+        follow(b)
+        if instance > decided {
+            if votes[instance] == nil && votes.count >= options.maxVotes {
+                requestFetch(from: sender)   // too far behind to hold more votes: catch up first
+                return
+            }
+            vote(AcceptedEntry(instance: instance, ballot: b, batch: batch))
+        }
+        send(.accepted(ballot: b, instance: instance), to: sender)
+        noteCommit(b, commit)
+    }
+
+    private mutating func onAccepted(_ b: Ballot, instance: Int64, sender: PeerID) {
+        guard role == .leader, b == ballot else { return }
+        lastAck[sender] = now
+        guard instance > decided, var slot = slots[instance] else { return }
+        let members = members(at: instance)
+        guard members.contains(sender), !slot.acks.contains(sender) else { return }
+        slot.acks.append(sender)
+        if !slot.chosen && slot.acks.count >= quorum(members.count) { slot.chosen = true }
+        slots[instance] = slot
+        while let next = slots[decided + 1], next.chosen {
+            slots[decided + 1] = nil
+            decide(decided + 1, next.batch)
+            commitDirty = true
+        }
+    }
+
+    private mutating func onFetch(from: Int64, sender: PeerID) {
+        if sender != me { followers[sender] = now }
+        if from <= decided && from < log.first {
+            send(.tooOld(oldest: log.first), to: sender)
+            return
+        }
+        var entries: [DecidedEntry] = []
+        var bytes = 0
+        var i = max(from, log.first)
+        while i <= decided && entries.count < options.fetchLimit && bytes < options.fetchBytes {
+            let entry = log[i]
+            bytes += entry.batch.reduce(0) { $0 + $1.payload.count + 32 }
+            entries.append(entry)
+            i += 1
+        }
+        send(.entries(decided: decided, leader: leader, entries), to: sender)
+    }
+
+    private mutating func onEntries(decided theirDecided: Int64, leader theirLeader: PeerID?,
+                                    entries: [DecidedEntry], sender: PeerID) {
+        lastEntriesAt = now
+        if leader == nil, let theirLeader, isConfigured(theirLeader), theirLeader != me { leader = theirLeader }
+        for entry in entries where entry.instance > decided {
+            if entry.instance == decided + 1 {
+                decide(entry.instance, entry.batch)
+            } else if early.count < options.maxEarly {
+                early[entry.instance] = entry.batch
+            }
+        }
+        learn()
+        if theirDecided > decided {
+            lastFetchAt = .min / 2   // more to fetch: ask again at once
+            requestFetch(from: sender)
+        }
+    }
+
+    // MARK: Acceptor
+
+    /// The acceptor's two state changes; the durable log (next release) records each before
+    /// the reply that depends on it leaves the node.
+    public enum AcceptorChange: Equatable, Sendable {
+        case promised(Ballot)
+        case voted(AcceptedEntry)
+    }
+
+    private var isAcceptor: Bool { schedule.contains { $0.members.contains(me) } }
+
+    private mutating func promise(_ b: Ballot) {
+        if b > promised { promised = b }
+    }
+
+    private mutating func vote(_ entry: AcceptedEntry) {
+        votes[entry.instance] = entry
+    }
+
+    // MARK: Learner
+
+    private mutating func noteCommit(_ b: Ballot, _ upTo: Int64) {
+        if b > commitHint.ballot || (b == commitHint.ballot && upTo > commitHint.upTo) {
+            commitHint = (b, upTo)
+        }
+        learn()
+        if commitHint.upTo > decided, let leader { requestFetch(from: leader) }
+    }
+
+    /// Decides every instance it can from votes matching the known commit, and early entries.
+    private mutating func learn() {
+        while true {
+            let next = decided + 1
+            if let batch = early.removeValue(forKey: next) {
+                decide(next, batch)
+            } else if next <= commitHint.upTo, let vote = votes[next], vote.ballot == commitHint.ballot {
+                decide(next, vote.batch)
+            } else {
+                return
+            }
+        }
+    }
+
+    /// Hands instance `instance` (= decided + 1) to the host: admits the proposals whose seq
+    /// passes their origin's watermark, resolves or re-proposes this node's own.
+    private mutating func decide(_ instance: Int64, _ batch: Batch) {
+        precondition(instance == decided + 1, "decisions out of order")
+        let ownBefore = watermarks[me] ?? 0
+        var admitted: Batch = []
+        admitted.reserveCapacity(batch.count)
+        for p in batch where p.seq > (watermarks[p.origin] ?? 0) {
+            watermarks[p.origin] = p.seq
+            admitted.append(p)
+            if p.origin == me { pending[p.seq] = nil }
+        }
+        decided = instance
+        votes[instance] = nil
+        early[instance] = nil
+        log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances)
+        outputs.append(.decided(instance: instance, batch: admitted))
+        // Own proposals the watermark passed without admitting can never be admitted now:
+        // propose them again under a new seq.
+        let ownAfter = watermarks[me] ?? 0
+        if ownAfter > ownBefore + 1 {
+            for seq in (ownBefore + 1)..<ownAfter {
+                if let lost = pending.removeValue(forKey: seq) { enqueueOwn(lost) }
+            }
+        }
+    }
+
+    private mutating func requestFetch(from peer: PeerID) {
+        guard peer != me, now >= lastFetchAt + options.fetchInterval else { return }
+        lastFetchAt = now
+        send(.fetch(from: decided + 1), to: peer)
+    }
+
+    /// Slaves and members behind the commit point ask for entries; a slave whose upstream
+    /// went quiet moves to another member.
+    private mutating func followIfNeeded() {
+        if commitHint.upTo > decided, let leader, leader != me {
+            requestFetch(from: leader)
+            return
+        }
+        guard !members(at: decided + 1).contains(me) else { return }
+        let quiet = now - lastEntriesAt
+        if quiet > options.followerKeepalive * 2 {
+            // The upstream went quiet: try the next member after it.
+            let candidates = members(at: decided + 1).filter { $0 != me }
+            if !candidates.isEmpty {
+                let current = upstream.flatMap { candidates.firstIndex(of: $0) } ?? -1
+                upstream = candidates[(current + 1) % candidates.count]
+            }
+            lastEntriesAt = now
+        }
+        if let target = upstream ?? leader,
+           now >= lastFetchAt + (quiet > options.followerKeepalive ? options.fetchInterval : options.followerKeepalive) {
+            lastFetchAt = now
+            send(.fetch(from: decided + 1), to: target)
+        }
+    }
+
+    private mutating func pushToFollowers() {
+        guard pushFrom <= decided else { return }
+        defer { pushFrom = decided + 1 }
+        guard !followers.isEmpty else { return }
+        var entries: [DecidedEntry] = []
+        var i = max(pushFrom, log.first)
+        while i <= decided && entries.count < options.fetchLimit {
+            entries.append(log[i])
+            i += 1
+        }
+        for peer in followers.keys.sorted() {
+            if now - followers[peer]! > options.followerExpiry {
+                followers[peer] = nil
+            } else {
+                send(.entries(decided: decided, leader: leader, entries), to: peer)
+            }
+        }
+    }
+
+    // MARK: Leadership
+
+    private mutating func startCandidacy() {
+        role = .candidate
+        highestRound = max(highestRound, promised.round, ballot.round)
+        ballot = Ballot(round: highestRound + 1, leader: me)
+        leader = nil
+        candidateFrom = decided + 1
+        promisers = []
+        recovered = [:]
+        recoveredEnd = 0
+        electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
+        for peer in knownMembers { send(.prepare(ballot: ballot, from: candidateFrom), to: peer) }
+    }
+
+    private mutating func becomeLeader() {
+        role = .leader
+        leader = me
+        nextInstance = decided + 1
+        slots = [:]
+        for peer in promisers { lastAck[peer] = now }
+        heartbeat(invite: true)
+        handPendingToLeader()
+        proposeMore()
+    }
+
+    private mutating func stepDown() {
+        role = .follower
+        leader = nil
+        slots = [:]
+        recovered = [:]
+        promisers = []
+        // Proposals queued for others are theirs to re-send; own ones are re-handed when a
+        // leader is known (same seq, so an earlier copy still in flight is applied once).
+        queue.removeAll()
+        queueHead = 0
+        queueBytes = 0
+        for (seq, var p) in pending { p.handedAt = nil; pending[seq] = p }
+        electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
+    }
+
+    /// Accepts `b`'s leader as the one to follow after a valid accept or commit from it.
+    private mutating func follow(_ b: Ballot) {
+        promise(b)
+        highestRound = max(highestRound, b.round)
+        lastLeaderContact = now
+        electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
+        if b.leader == me { return }
+        if role != .follower && ballot < b { stepDown() }
+        if leader != b.leader {
+            leader = b.leader
+            handPendingToLeader()
+        }
+    }
+
+    private func hasPromiseQuorum(at instance: Int64) -> Bool {
+        let members = members(at: instance)
+        return members.count { promisers.contains($0) } >= quorum(members.count)
+    }
+
+    private func hasQuorumContact() -> Bool {
+        let members = members(at: decided + 1)
+        let horizon = now - 2 * options.electionTimeout
+        let alive = members.count { $0 == me || (lastAck[$0] ?? .min) >= horizon }
+        return alive >= quorum(members.count)
+    }
+
+    private func quorum(_ n: Int) -> Int { n / 2 + 1 }
+
+    /// Announces the decided prefix to every known member; `invite` also asks members that
+    /// have not promised yet (new members, or ones that were away) for their promise.
+    private mutating func heartbeat(invite: Bool) {
+        lastHeartbeatAt = now
+        for peer in knownMembers where peer != me {
+            send(.commit(ballot: ballot, upTo: decided), to: peer)
+            if invite && !promisers.contains(peer) {
+                send(.prepare(ballot: ballot, from: decided + 1), to: peer)
+            }
+        }
+    }
+
+    /// Starts instances while the window allows: recovered votes first, then queued
+    /// proposals; empty batches where a recovered instance must be reached or a membership
+    /// change brought into effect.
+    private mutating func proposeMore() {
+        guard role == .leader else { return }
+        while nextInstance <= applied + options.alpha && slots.count < Int(options.alpha) {
+            let instance = nextInstance
+            let members = members(at: instance)
+            guard members.contains(me), hasPromiseQuorum(at: instance) else { return }
+            let batch: Batch
+            if let vote = recovered.removeValue(forKey: instance) {
+                batch = vote.batch
+            } else if queueHead < queue.count {
+                batch = takeBatch()
+            } else if instance <= recoveredEnd || schedule.last!.from > instance {
+                batch = []
+            } else {
+                return
+            }
+            slots[instance] = LeaderSlot(batch: batch, acks: [], chosen: false, sentAt: now)
+            nextInstance += 1
+            for peer in members {
+                send(.accept(ballot: ballot, instance: instance, batch: batch, commit: decided), to: peer)
+            }
+        }
+    }
+
+    private mutating func takeBatch() -> Batch {
+        var batch: Batch = []
+        var bytes = 0
+        while queueHead < queue.count && batch.count < options.maxBatchProposals {
+            let p = queue[queueHead]
+            if !batch.isEmpty && bytes + p.payload.count > options.maxBatchBytes { break }
+            bytes += p.payload.count
+            batch.append(p)
+            queueHead += 1
+        }
+        queueBytes -= bytes
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueHead = 0
+        }
+        return batch
+    }
+
+    private mutating func enqueueForLeader(_ p: Proposal) {
+        guard p.seq > (watermarks[p.origin] ?? 0) else { return }   // already applied
+        guard queueBytes + p.payload.count <= options.maxQueueBytes else { dropped += 1; return }
+        queue.append(p)
+        queueBytes += p.payload.count
+    }
+
+    private mutating func retransmit() {
+        let due = now - options.heartbeatInterval
+        // In instance order: outputs never depend on a dictionary's iteration order, so a
+        // seed replays exactly.
+        for instance in slots.keys.sorted() {
+            guard var slot = slots[instance], !slot.chosen, slot.sentAt <= due else { continue }
+            slot.sentAt = now
+            slots[instance] = slot
+            for peer in members(at: instance) where !slot.acks.contains(peer) {
+                send(.accept(ballot: ballot, instance: instance, batch: slot.batch, commit: decided), to: peer)
+            }
+        }
+    }
+
+    // MARK: Proposer
+
+    private mutating func enqueueOwn(_ p: PendingProposal) {
+        let seq = nextSeq
+        nextSeq += 1
+        pending[seq] = p
+        hand(seq)
+    }
+
+    /// Gives an own proposal to the leader: into the queue when leading, else forwarded;
+    /// held while no leader is known.
+    private mutating func hand(_ seq: UInt64) {
+        guard var p = pending[seq], let leader else { return }
+        p.handedAt = now
+        pending[seq] = p
+        let proposal = Proposal(origin: me, seq: seq, tag: p.tag, payload: p.payload)
+        if leader == me { enqueueForLeader(proposal) } else { forwards.append(proposal) }
+    }
+
+    private mutating func handPendingToLeader() {
+        for seq in pending.keys.sorted() { hand(seq) }
+    }
+
+    /// Re-hands proposals that were never handed or have waited `forwardTimeout`.
+    private mutating func resendStale() {
+        lastPendingScan = now
+        guard leader != nil else { return }
+        let due = now - options.forwardTimeout
+        var stale: [UInt64] = []
+        for (seq, p) in pending where p.handedAt.map({ $0 <= due }) ?? true { stale.append(seq) }
+        if role == .leader {
+            // Still queued or in an undecided instance: not lost.
+            var inFlight = Set<UInt64>()
+            for p in queue[queueHead...] where p.origin == me { inFlight.insert(p.seq) }
+            for slot in slots.values { for p in slot.batch where p.origin == me { inFlight.insert(p.seq) } }
+            stale.removeAll { inFlight.contains($0) }
+        }
+        for seq in stale.sorted() { hand(seq) }
+    }
+
+    // MARK: Plumbing
+
+    private func isConfigured(_ peer: PeerID) -> Bool {
+        schedule.contains { $0.members.contains(peer) }
+    }
+
+    private mutating func send(_ message: Message, to peer: PeerID) {
+        if peer == me {
+            selfInbox.append(message)
+        } else {
+            outputs.append(.send(to: peer, message))
+        }
+    }
+
+    private mutating func drainSelf() {
+        var i = 0
+        while i < selfInbox.count {
+            handle(selfInbox[i], from: me)
+            i += 1
+        }
+        selfInbox.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func randomElectionTimeout(base: Int64) -> Int64 {
+        base + Int64(rng.next() % UInt64(max(1, base)))
+    }
+}
+
+/// What `Consensus` asks its host to do.
+public enum Output: Equatable, Sendable {
+    case send(to: PeerID, Message)
+    /// Apply these proposals, in order, one revision each, then report `applied(through:)`.
+    case decided(instance: Int64, batch: Batch)
+    /// `from` no longer keeps the instances this node needs: install a snapshot from it.
+    case snapshotNeeded(from: PeerID)
+    /// This node stopped being a member with these own proposals (tags) not applied.
+    case abandoned([UInt64])
+}
+
+/// The member set from instance `from` on.
+public struct ScheduleEntry: Equatable, Sendable {
+    public var from: Int64
+    public var members: [PeerID]
+
+    public init(from: Int64, members: [PeerID]) {
+        self.from = from
+        self.members = members.sorted()
+    }
+}
+
+/// The consensus state a node starts from: the last applied instance, the member schedule
+/// and the de-duplication watermarks. A seed starts with itself as the only member.
+public struct Bootstrap: Equatable, Sendable {
+    public var instance: Int64
+    public var schedule: [ScheduleEntry]
+    public var watermarks: [PeerID: UInt64]
+
+    public init(instance: Int64, schedule: [ScheduleEntry], watermarks: [PeerID: UInt64]) {
+        precondition(!schedule.isEmpty, "a schedule names at least one member set")
+        self.instance = instance
+        self.schedule = schedule
+        self.watermarks = watermarks
+    }
+
+    public static func seed(_ me: PeerID) -> Bootstrap {
+        Bootstrap(instance: 0, schedule: [ScheduleEntry(from: 1, members: [me])], watermarks: [:])
+    }
+}
+
+/// Tunables, in nanoseconds and counts. Defaults suit a LAN or loopback cluster.
+public struct ConsensusOptions: Sendable {
+    /// Instances between a membership change and its effect; also the pipeline depth.
+    public var alpha: Int64 = 50
+    /// Leader heartbeat (commit announcement) and retransmission interval.
+    public var heartbeatInterval: Int64 = 20_000_000
+    /// A follower that hears nothing from its leader for this long (randomised up to twice
+    /// as long) stands for election.
+    public var electionTimeout: Int64 = 150_000_000
+    /// An own proposal not applied after this long is handed to the leader again.
+    public var forwardTimeout: Int64 = 400_000_000
+    /// A learner re-asks for entries no sooner than this.
+    public var fetchInterval: Int64 = 10_000_000
+    /// A slave asks its upstream for entries at least this often while it hears nothing.
+    public var followerKeepalive: Int64 = 250_000_000
+    /// A follower that stopped fetching is no longer pushed entries after this long.
+    public var followerExpiry: Int64 = 3_000_000_000
+    public var maxBatchBytes = 1 << 20
+    public var maxBatchProposals = 4096
+    public var maxQueueBytes = 64 << 20
+    public var maxPending = 65_536
+    public var maxVotes = 4096
+    public var maxEarly = 4096
+    public var retainedInstances = 4096
+    public var fetchLimit = 256
+    public var fetchBytes = 4 << 20
+
+    public init() {}
+}
+
+/// The leader's state for one instance in flight.
+struct LeaderSlot {
+    var batch: Batch
+    var acks: [PeerID]
+    var chosen: Bool
+    var sentAt: Int64
+}
+
+/// An own proposal not applied yet.
+struct PendingProposal {
+    var tag: UInt64
+    var payload: [UInt8]
+    var handedAt: Int64?
+}
+
+/// The last `keep` decided entries, for learners that fell behind.
+struct DecidedLog {
+    private var entries: [DecidedEntry] = []
+    private var head = 0
+    /// The first instance still kept (one past the last when empty).
+    private(set) var first: Int64 = 1
+
+    mutating func reset(after instance: Int64) {
+        entries = []
+        head = 0
+        first = instance + 1
+    }
+
+    subscript(instance: Int64) -> DecidedEntry { entries[head + Int(instance - first)] }
+
+    mutating func append(_ entry: DecidedEntry, keep: Int) {
+        entries.append(entry)
+        if entries.count - head > keep {
+            head += 1
+            first += 1
+            if head > keep {
+                entries.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+}
+
+/// SplitMix64: a small, fast, seedable generator; the only randomness consensus uses.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
