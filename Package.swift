@@ -57,6 +57,7 @@ let package = Package(
             name: "DoozerServer",
             dependencies: [
                 "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags", "DoozerWeb",
+                "DoozerConsensus", "DoozerSnapshot", "DoozerClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath),

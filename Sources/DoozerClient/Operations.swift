@@ -236,6 +236,15 @@ extension DoozerConnection {
     }
     /// REV: the server's current revision.
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
+
+    /// One unit of a node's state for a joiner (`Verb.snapshot`): unit 0 at `rev` 0 pins the
+    /// current revision R and returns the consensus bootstrap; units 1… at R return the
+    /// snapshot stream. `last` marks the final unit.
+    public func snapshotUnit(_ unit: Int32, rev: Int64) throws(DoozerError) -> (rev: Int64, bytes: [UInt8], last: Bool) {
+        let response = try Operations.call(self, Request(verb: .snapshot, offset: unit, rev: rev))
+        guard let at = response.rev else { throw .malformedResponse("SNAPSHOT answer without rev") }
+        return (at, response.value ?? [], (response.flags ?? 0) & 1 != 0)
+    }
     /// SELF: the node's id.
     public func selfID() throws(DoozerError) -> [UInt8] { try Operations.selfID(self) }
     /// The tree walk of spec §10.3 at one rev (see `DoozerClient.walkTree`).

@@ -333,13 +333,15 @@ public struct Consensus {
     }
 
     private mutating func onPrepare(_ b: Ballot, from: Int64, sender: PeerID) {
-        guard b.leader == sender, isAcceptor else { dropped += 1; return }
+        guard b.leader == sender else { dropped += 1; return }
         highestRound = max(highestRound, b.round)
         // Stickiness: while a leader is heard from, a candidate that cannot hear it (one-way
         // loss, the original's #59) must not depose it.
         let leaderAlive = role == .leader
             || (leader != nil && leader != sender && now < lastLeaderContact + options.electionTimeout)
-        if b < promised || from <= decided || (b > promised && leaderAlive) {
+        // A node no longer (or not yet) voting still says how far it has decided, so a
+        // candidate that fell behind learns it and catches up.
+        if !isAcceptor || b < promised || from <= decided || (b > promised && leaderAlive) {
             send(.reject(ballot: b, promised: promised, decided: decided), to: sender)
             return
         }
@@ -375,8 +377,8 @@ public struct Consensus {
     }
 
     private mutating func onAccept(_ b: Ballot, instance: Int64, batch: Batch, commit: Int64, sender: PeerID) {
-        guard b.leader == sender, isAcceptor else { dropped += 1; return }
-        if b < promised {
+        guard b.leader == sender else { dropped += 1; return }
+        if !isAcceptor || b < promised {
             send(.reject(ballot: b, promised: promised, decided: decided), to: sender)
             return
         }

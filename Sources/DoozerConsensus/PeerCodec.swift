@@ -52,6 +52,49 @@ public enum PeerCodec {
         out = w.out
     }
 
+    /// A node's consensus state for a joiner (sent before the snapshot it belongs to):
+    ///
+    ///     bootstrap = instance:int count:uvarint (from:int members:uvarint peer:u64le*)*
+    ///                 count:uvarint (origin:u64le seq:uvarint)*
+    public static func encode(_ bootstrap: Bootstrap) -> [UInt8] {
+        var w = Writer(out: [])
+        w.int(bootstrap.instance)
+        w.uvarint(UInt64(bootstrap.schedule.count))
+        for entry in bootstrap.schedule {
+            w.int(entry.from)
+            w.uvarint(UInt64(entry.members.count))
+            for p in entry.members { w.u64(p.raw) }
+        }
+        w.uvarint(UInt64(bootstrap.watermarks.count))
+        for origin in bootstrap.watermarks.keys.sorted() {
+            w.u64(origin.raw)
+            w.uvarint(bootstrap.watermarks[origin]!)
+        }
+        return w.out
+    }
+
+    public static func decodeBootstrap(_ bytes: [UInt8]) throws(DecodeError) -> Bootstrap {
+        let result: Result<Bootstrap, DecodeError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(DecodeError) -> Bootstrap in
+                var r = Reader(bytes: raw)
+                let instance = try r.int()
+                var schedule: [ScheduleEntry] = []
+                for _ in 0..<(try r.count(minimumBytes: 2)) {
+                    let from = try r.int()
+                    var members: [PeerID] = []
+                    for _ in 0..<(try r.count(minimumBytes: 8)) { members.append(PeerID(raw: try r.u64())) }
+                    schedule.append(ScheduleEntry(from: from, members: members))
+                }
+                var watermarks: [PeerID: UInt64] = [:]
+                for _ in 0..<(try r.count(minimumBytes: 9)) { watermarks[PeerID(raw: try r.u64())] = try r.uvarint() }
+                guard r.offset == raw.count else { throw r.error("end of bootstrap") }
+                guard !schedule.isEmpty, schedule.allSatisfy({ !$0.members.isEmpty }) else { throw r.error("member schedule") }
+                return Bootstrap(instance: instance, schedule: schedule, watermarks: watermarks)
+            }
+        }
+        return try result.get()
+    }
+
     public static func encode(_ message: Message) -> [UInt8] {
         var out: [UInt8] = []
         encode(message, into: &out)

@@ -24,7 +24,7 @@ extension Server {
             return
         }
         switch verb {
-        case .get, .stat, .getdir, .walk, .wait:
+        case .get, .stat, .getdir, .walk, .wait, .snapshot:
             guard session.rights.read else { return deny(tag, session) }
         case .set, .del, .nop:
             guard session.rights.write else { return deny(tag, session) }
@@ -34,6 +34,8 @@ extension Server {
         }
 
         switch verb {
+        case .snapshot:
+            session.sendError(tag: tag, .unknownVerb)
         case .rev:
             var fields = ResponseFields()
             fields.tag = tag

@@ -13,6 +13,9 @@ public enum Verb: Int32, Sendable, CaseIterable {
     case stat = 16
     case `self` = 20
     case access = 99
+    /// Not in the original: one unit of a node's state for a joining node (a consensus
+    /// bootstrap, then the snapshot stream of `DoozerSnapshot`), by `offset`, at `rev`.
+    case snapshot = 200
 }
 
 /// Values of the response `err_code` field (spec §2.3). 0 is reserved and never sent.

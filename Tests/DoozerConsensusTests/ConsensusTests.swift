@@ -115,6 +115,16 @@ final class PeerCodecTests: XCTestCase {
         }
     }
 
+    func testBootstrapRoundTrips() throws {
+        let b = Bootstrap(instance: 1234,
+                          schedule: [ScheduleEntry(from: 1200, members: [PeerID(raw: 1), PeerID(raw: 2)]),
+                                     ScheduleEntry(from: 1250, members: [PeerID(raw: 3)])],
+                          watermarks: [PeerID(raw: 1): 77, PeerID(raw: 9): 1 << 40])
+        let bytes = PeerCodec.encode(b)
+        XCTAssertEqual(try PeerCodec.decodeBootstrap(bytes), b)
+        for cut in 0..<bytes.count { XCTAssertThrowsError(try PeerCodec.decodeBootstrap(Array(bytes[..<cut]))) }
+    }
+
     func testTruncationsAndExtensionsAreRefused() {
         for message in Self.samples {
             let bytes = PeerCodec.encode(message)

@@ -95,6 +95,10 @@ final class Simulation {
     private var progressTags: Range<UInt64> = 0..<0
     private var acknowledged: [UInt64: Int64] = [:]
     private var nextTag: UInt64 = 1
+    /// Membership changes proposed and not applied yet (tags from `changeTags` on): no crash
+    /// is allowed while one is in flight, since the set it makes is not known yet.
+    private var changesInFlight: Set<UInt64> = []
+    private var nextChangeTag: UInt64 = 1 << 62
     private var failure: Failure?
     private(set) var stats = (messages: 0, dropped: 0, decided: 0, crashes: 0, pauses: 0, partitions: 0, changes: 0)
 
@@ -242,8 +246,9 @@ final class Simulation {
                     apply(instance, batch, on: node)
                 case .snapshotNeeded(let from):
                     installSnapshot(on: node, from: from)
-                case .abandoned:
-                    break   // outcome unknown: never counted as acknowledged
+                case .abandoned(let tags):
+                    // Outcome unknown: never counted as acknowledged.
+                    for tag in tags { changesInFlight.remove(tag) }
                 }
             }
             node.consensus.flush()
@@ -264,6 +269,7 @@ final class Simulation {
             } else {
                 canonical[rev] = proposal.payload
             }
+            if proposal.origin == node.peer { changesInFlight.remove(proposal.tag) }
             if proposal.origin == node.peer, written[proposal.tag]?.mutation == proposal.payload {
                 if let earlier = acknowledged[proposal.tag] {
                     fail("write \(proposal.tag) acknowledged twice (revs \(earlier) and \(rev))")
@@ -368,6 +374,7 @@ final class Simulation {
     /// starts a fresh node (new identity, empty memory) that joins from a snapshot.
     private func crashAndReplace(_ live: [Node]) {
         let victim = live[Int(rng.next() % UInt64(live.count))]
+        guard changesInFlight.isEmpty else { return }
         for members in memberSets() {
             let alive = members.filter { p in byPeer[p].map { nodes[$0].alive && nodes[$0] !== victim } ?? false }
             if alive.count < members.count / 2 + 1 { return }
@@ -418,7 +425,9 @@ final class Simulation {
             return
         }
         stats.changes += 1
-        _ = via.consensus.propose(mutation, tag: 0)
+        let tag = nextChangeTag
+        nextChangeTag += 1
+        if case .accepted = via.consensus.propose(mutation, tag: tag) { changesInFlight.insert(tag) }
         via.consensus.flush()
         settle(via)
     }

@@ -1,0 +1,115 @@
+import DoozerClient
+import DoozerConsensus
+import DoozerSnapshot
+import DoozerStore
+import DoozerSystem
+import DoozerWire
+
+/// What a node that attached to a running cluster starts from: the store and the consensus
+/// state at one revision R of the member it attached to (B8: installed *as* R), and that
+/// member, its first upstream.
+struct JoinedCluster {
+    let snapshot: Snapshot
+    let bootstrap: Bootstrap
+    let memberID: [UInt8]
+    let memberAddress: String
+}
+
+/// Why attaching failed; one line for the log.
+struct AttachError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The joiner's start-up (§5.3, §5.4), run before the node serves anything: find a member
+/// among the `-a` addresses (CAL check), record this node in the cluster through it, then
+/// copy its state in one consistent transfer (B27, L2): a consensus bootstrap and the
+/// lz4-compressed snapshot of the store at R, unit by unit (one unit in flight, so the
+/// member's client port is never flooded). Blocking, with bounded waits; never used once the
+/// event loop runs.
+enum Attach {
+    /// How long the CAL check may take over all addresses (the original gave up after 1 s).
+    static let checkBudget: Duration = .seconds(2)
+
+    static func join(addresses: [String], configuration: Configuration, id: NodeID,
+                     boundAddress: SocketAddress) throws(AttachError) -> JoinedCluster {
+        let deadline = ContinuousClock.now + checkBudget
+        var reasons: [String] = []
+        for address in addresses {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            do {
+                let connection = try DoozerConnection.dial(address, timeout: remaining)
+                defer { connection.close() }
+                if !configuration.readWriteSecret.isEmpty { try connection.access(configuration.readWriteSecret) }
+                let member = try calCheck(connection, address: address, clusterName: configuration.clusterName)
+                try register(connection, id: id, boundAddress: boundAddress)
+                let (snapshot, bootstrap) = try copyState(connection)
+                return JoinedCluster(snapshot: snapshot, bootstrap: bootstrap, memberID: member, memberAddress: address)
+            } catch let error as AttachError {
+                reasons.append("\(address): \(error.description)")
+            } catch {
+                reasons.append("\(address): \(error)")
+            }
+        }
+        if reasons.isEmpty { reasons.append("no address answered within \(checkBudget)") }
+        throw AttachError(description: "failed to attach: " + reasons.joined(separator: "; "))
+    }
+
+    /// §5.3: the cluster's name matches, and the dialled address is a member's recorded one.
+    /// Returns that member's id.
+    private static func calCheck(_ c: DoozerConnection, address: String, clusterName: String) throws -> [UInt8] {
+        let name = try c.get("/ctl/name").body
+        guard name == Array(clusterName.utf8) else {
+            throw AttachError(description: "cluster is named \(String(decoding: name, as: UTF8.self)), not \(clusterName)")
+        }
+        let rev = try c.rev()
+        for slot in try c.getdir("/ctl/cal", rev: rev) {
+            let member = try c.get("/ctl/cal/\(slot)", rev: rev).body
+            guard !member.isEmpty else { continue }
+            let recorded = try c.get("/ctl/node/\(String(decoding: member, as: UTF8.self))/addr", rev: rev).body
+            if recorded == Array(address.utf8) { return member }
+        }
+        throw AttachError(description: "not a member's address (use the address the member records in /ctl/node/<id>/addr)")
+    }
+
+    /// §5.4 step 1: this node's `addr`, `hostname` and `version`, through the cluster.
+    private static func register(_ c: DoozerConnection, id: NodeID, boundAddress: SocketAddress) throws {
+        let node = "/ctl/node/\(id)/"
+        _ = try c.set(node + "addr", rev: -1, body: Array(boundAddress.description.utf8))
+        _ = try c.set(node + "hostname", rev: -1, body: Array((ProcessEnvironment.hostName() ?? "unknown").utf8))
+        _ = try c.set(node + "version", rev: -1, body: Array(Configuration.version.utf8))
+    }
+
+    /// Copies the member's state at one revision R: unit 0 pins R and carries the consensus
+    /// bootstrap, the rest is the snapshot stream. If R leaves the member's history before
+    /// the copy ends (TOO_LATE), it starts again at a newer R instead of giving up (B27).
+    private static func copyState(_ c: DoozerConnection) throws -> (Snapshot, Bootstrap) {
+        for _ in 0..<3 {
+            let first = try c.snapshotUnit(0, rev: 0)
+            let bootstrap: Bootstrap
+            do {
+                bootstrap = try PeerCodec.decodeBootstrap(first.bytes)
+            } catch {
+                throw AttachError(description: "bad consensus state from the member: \(error.reason) at byte \(error.offset)")
+            }
+            var reader = SnapshotReader()
+            var unit: Int32 = 1
+            do {
+                while true {
+                    let next = try c.snapshotUnit(unit, rev: first.rev)
+                    try reader.feed(next.bytes)
+                    if next.last { break }
+                    unit += 1
+                }
+            } catch DoozerError.server(code: .tooLate, _) {
+                continue
+            }
+            let snapshot = try reader.finish()
+            guard snapshot.rev == first.rev else {
+                throw AttachError(description: "snapshot is of rev \(snapshot.rev), expected \(first.rev)")
+            }
+            return (snapshot, bootstrap)
+        }
+        throw AttachError(description: "the member's history moved past every snapshot started")
+    }
+}
