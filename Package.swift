@@ -64,7 +64,12 @@ let package = Package(
         .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
-        .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
+        .testTarget(
+            name: "DoozerServerTests",
+            dependencies: [
+                "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),

@@ -22,7 +22,7 @@ struct Registry {
     private var slots: [Slot] = []
     private var freeSlots: [Int] = []
 
-    /// The token the next `insert` returns.
+    /// The token the next `insert` returns, for objects that carry their own token.
     var nextToken: UInt64 {
         if let slot = freeSlots.last { return Self.token(slot: slot, generation: slots[slot].generation) }
         return Self.token(slot: slots.count, generation: 0)

@@ -22,7 +22,6 @@ public final class Server {
     /// What every epoll token names; `ready` dispatches through it.
     var registry = Registry()
     private let listenerToken: UInt64
-    let webListenerToken: UInt64?
     /// Open client connections.
     private(set) var clientCount = 0
     private var dirty: [Session] = []
@@ -74,12 +73,10 @@ public final class Server {
         try loop.register(listener, interest: .readable, token: listenerToken)
         try loop.register(signals.fd, interest: .readable, token: registry.insert(.signals))
         if let webAddress = configuration.webAddress {
-            let web = try WebListener(address: webAddress)
+            let web = try WebListener(address: webAddress, token: registry.nextToken)
             self.web = web
-            webListenerToken = registry.insert(.webListener)
-            try loop.register(web.fd, interest: .readable, token: webListenerToken!)
-        } else {
-            webListenerToken = nil
+            registry.insert(.webListener)
+            try loop.register(web.fd, interest: .readable, token: web.token)
         }
     }
 
@@ -141,19 +138,27 @@ public final class Server {
 
     private func acceptAll() {
         while let fd = acceptNext(listener, token: listenerToken, resume: Timer.resumeAccepting, what: "client port") {
-            let token = registry.nextToken
-            let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
-            let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
-            do {
-                try loop.register(fd, interest: .readable, token: token)
-            } catch {
-                logger.error("\(error); dropping new connection")
-                fd.close()
-                continue
-            }
-            registry.insert(.client(session))
-            clientCount += 1
+            openSession(fd)
         }
+    }
+
+    /// Serves a connected socket as a client session with anonymous rights; nil (and the
+    /// descriptor closed) when epoll refuses it.
+    @discardableResult
+    func openSession(_ fd: FileDescriptor) -> Session? {
+        let token = registry.nextToken
+        let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
+        let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
+        do {
+            try loop.register(fd, interest: .readable, token: token)
+        } catch {
+            logger.error("\(error); dropping new connection")
+            fd.close()
+            return nil
+        }
+        registry.insert(.client(session))
+        clientCount += 1
+        return session
     }
 
     /// Forgets a connection and everything it was waiting for (B13): its WAITs, parked reads
@@ -341,7 +346,7 @@ extension Server: EventLoopHandler {
         case Timer.webTick:
             webTick()
         case Timer.resumeWebAccepting:
-            if let web, let webListenerToken { try? loop.update(web.fd, interest: .readable, token: webListenerToken) }
+            if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
         default:
             break
         }

@@ -11,8 +11,7 @@ extension Server {
     // MARK: Connections
 
     func acceptWeb(_ web: WebListener) {
-        guard let webListenerToken else { return }
-        while let fd = acceptNext(web.fd, token: webListenerToken, resume: Timer.resumeWebAccepting, what: "web view") {
+        while let fd = acceptNext(web.fd, token: web.token, resume: Timer.resumeWebAccepting, what: "web view") {
             guard web.connectionCount < WebListener.maxConnections else {
                 logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
                 fd.close()

@@ -9,6 +9,8 @@ import DoozerWeb
 /// used only on its loop thread. It does no HTTP and never touches client-port sessions.
 final class WebListener {
     let fd: FileDescriptor
+    /// The listener's token in `Server.registry`.
+    let token: UInt64
     /// The address actually bound (the `-w` address, with a real port if it asked for 0).
     let boundAddress: SocketAddress
 
@@ -38,7 +40,8 @@ final class WebListener {
     /// Seconds between comment lines on idle-or-not streams (finds vanished clients).
     static let heartbeatTicks = 15
 
-    init(address: SocketAddress) throws(SystemError) {
+    init(address: SocketAddress, token: UInt64) throws(SystemError) {
+        self.token = token
         do {
             fd = try Socket.listenTCP(address, backlog: 128)
         } catch {
