@@ -53,8 +53,9 @@ struct PendingWrites {
 
     /// Takes the origin of `id` out of the table; nil if `id` is settled or was forgotten.
     mutating func remove(_ id: ProposalID) -> WriteOrigin? {
-        guard id >= oldest, id < next, let origin = entries[slot(id)] else { return nil }
-        entries[slot(id)] = nil
+        let index = slot(id)
+        guard id >= oldest, id < next, let origin = entries[index] else { return nil }
+        entries[index] = nil
         count -= 1
         if id == oldest { advanceOldest() }
         return origin

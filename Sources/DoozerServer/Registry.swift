@@ -1,9 +1,9 @@
 /// What each epoll token (and each WAIT owner's token) names: a slab of handlers indexed by
-/// token. A token is a slot and that slot's generation, so dispatching a ready descriptor or a
-/// fired WAIT hashes nothing, and the token of a closed descriptor finds nothing even once its
-/// slot is reused (2³² times). A new kind of descriptor is a new `Handler` case; the compiler
-/// then points at every dispatch that must handle it. Owned by `Server`; it maps tokens to
-/// handlers and never touches descriptors.
+/// token. A token is a slot (low 32 bits) and that slot's generation (high 32 bits), so
+/// dispatching a ready descriptor or a fired WAIT hashes nothing, and the token of a closed
+/// descriptor finds nothing until its slot has been reused 2³² times. A new kind of descriptor
+/// is a new `Handler` case; the compiler then points at every dispatch that must handle it.
+/// Owned by `Server`; it maps tokens to handlers and never touches descriptors.
 struct Registry {
     /// How to handle a token's readiness, with the object it acts on.
     enum Handler {
@@ -47,22 +47,29 @@ struct Registry {
     }
 
     subscript(token: UInt64) -> Handler? {
-        let slot = Int(token & 0xFFFF_FFFF)
-        guard slot < slots.count, slots[slot].generation == UInt32(truncatingIfNeeded: token >> 32) else { return nil }
+        guard let slot = slot(of: token) else { return nil }
         return slots[slot].handler
     }
 
     /// The client session with `token`, if it is still open.
     func client(_ token: UInt64) -> Session? {
-        if case .client(let session) = self[token] { return session }
-        return nil
+        // Matched in place: copying the whole `Handler` out would cost an outlined copy.
+        guard let slot = slot(of: token), case .client(let session) = slots[slot].handler else { return nil }
+        return session
+    }
+
+    /// The slot `token` names, if its generation is current.
+    @inline(__always)
+    private func slot(of token: UInt64) -> Int? {
+        let slot = Int(token & 0xFFFF_FFFF)
+        guard slot < slots.count, slots[slot].generation == UInt32(truncatingIfNeeded: token >> 32) else { return nil }
+        return slot
     }
 
     /// Forgets `token`, whose slot is then reused under a new generation; false if the token
     /// names nothing.
     mutating func remove(_ token: UInt64) -> Bool {
-        guard self[token] != nil else { return false }
-        let slot = Int(token & 0xFFFF_FFFF)
+        guard let slot = slot(of: token), slots[slot].handler != nil else { return false }
         slots[slot].handler = nil
         slots[slot].generation &+= 1
         freeSlots.append(slot)

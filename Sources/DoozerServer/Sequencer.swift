@@ -26,7 +26,9 @@ protocol Sequencer: AnyObject {
 /// by itself and applies it inside `submit`, at the next revision. Adds no loop iteration,
 /// copy or allocation to a write.
 final class LocalSequencer: Sequencer {
-    private unowned let server: Server
+    /// Unchecked: the server owns its sequencer, so it outlives it (and the check would cost
+    /// an atomic retain on every write).
+    private unowned(unsafe) let server: Server
 
     init(server: Server) {
         self.server = server

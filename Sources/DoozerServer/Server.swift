@@ -299,7 +299,7 @@ public final class Server {
 
     // MARK: Timers
 
-    /// Writes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
+    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
     func pulse() {
         let applied = Array(String(store.rev).utf8)
         propose(Mutation.set(nodePath("applied"), rev: -1, body: applied), origin: .node("pulse"))
@@ -312,6 +312,7 @@ public final class Server {
 }
 
 extension Server: EventLoopHandler {
+    /// Dispatches a ready descriptor by what its token names in `registry`.
     public func ready(token: UInt64, events: IOEvents) {
         switch registry[token] {
         case .client(let session):
