@@ -73,7 +73,12 @@ let package = Package(
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
         .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
         .testTarget(name: "DoozerConsensusTests", dependencies: ["DoozerConsensus", "DoozerStore"]),
-        .testTarget(name: "DoozerServerTests", dependencies: ["DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore"]),
+        .testTarget(
+            name: "DoozerServerTests",
+            dependencies: [
+                "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),

@@ -7,19 +7,21 @@ extension Server {
     static let initialNoOps = 50
 
     /// Writes the start-up layout of a new cluster with this node as its only member
-    /// (spec §3.12): name, node info, CAL slot 0, name-service entry, 50 no-ops; then
-    /// `writable` and the first pulse.
+    /// (spec §3.12, §5.2): name, node info, CAL slot 0, name-service entry and 50 no-ops,
+    /// applied locally (not via consensus); then proposes `writable` and the first pulse.
     func seedNewCluster() {
         let address = Array(boundAddress.description.utf8)
-        commit(Mutation.set(Array("/ctl/name".utf8), rev: 0, body: Array(configuration.clusterName.utf8)))
-        commit(Mutation.set(nodePath("addr"), rev: -1, body: address))
-        commit(Mutation.set(nodePath("hostname"), rev: -1, body: Array((ProcessEnvironment.hostName() ?? "unknown").utf8)))
-        commit(Mutation.set(nodePath("version"), rev: -1, body: Array(Configuration.version.utf8)))
-        commit(Mutation.set(Array("/ctl/cal/0".utf8), rev: -1, body: id.bytes))
-        commit(Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address))
-        for _ in 0..<Server.initialNoOps { commit(Mutation.nop) }
-        commit(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)))
+        let layout = [
+            Mutation.set(Array("/ctl/name".utf8), rev: 0, body: Array(configuration.clusterName.utf8)),
+            Mutation.set(nodePath("addr"), rev: -1, body: address),
+            Mutation.set(nodePath("hostname"), rev: -1, body: Array((ProcessEnvironment.hostName() ?? "unknown").utf8)),
+            Mutation.set(nodePath("version"), rev: -1, body: Array(Configuration.version.utf8)),
+            Mutation.set(Array("/ctl/cal/0".utf8), rev: -1, body: id.bytes),
+            Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address),
+        ] + Array(repeating: Mutation.nop, count: Server.initialNoOps)
+        for mutation in layout { applyDecided(mutation, proposal: nil) }
         isWritable = true
+        propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
         pulse()
     }
 }

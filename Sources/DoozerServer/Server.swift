@@ -4,10 +4,10 @@ import DoozerSystem
 import DoozerWire
 import Logging
 
-/// A doozerd node: the client listener, every client session, the store, the timers that
-/// keep the store moving, and the web view (`WebListener`, served by `ServerWeb.swift`).
-/// Runs on one thread inside its `EventLoop`; nothing in it blocks, locks or is touched
-/// from another thread.
+/// A doozerd node: the client listener, every client session, the store, the writes it has
+/// proposed (`Proposals.swift`), the timers that keep the store moving, and the web view
+/// (`WebListener`, served by `ServerWeb.swift`). Runs on one thread inside its `EventLoop`;
+/// nothing in it blocks, locks or is touched from another thread.
 public final class Server {
     public let configuration: Configuration
     public let id: NodeID
@@ -19,8 +19,16 @@ public final class Server {
     /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
     public let boundAddress: SocketAddress
 
-    var sessions = SessionTable()
+    /// What every epoll token names; `ready` dispatches through it.
+    var registry = Registry()
+    private let listenerToken: UInt64
+    /// Open client connections.
+    private(set) var clientCount = 0
     private var dirty: [Session] = []
+    /// Orders this node's writes; a cluster replaces it (only while no write is pending).
+    lazy var sequencer: any Sequencer = LocalSequencer(server: self)
+    /// This node's proposed writes not yet applied or failed, with whom to answer.
+    var pendingWrites = PendingWrites()
     /// Whether this node accepts writes (a member that finished start-up, §2.9).
     var isWritable = false
     /// Reads of revisions not applied yet, by the revision they wait for.
@@ -40,15 +48,6 @@ public final class Server {
     let outputLimit: Int
     /// The rights of a connection that has presented no secret (§2.8).
     private let anonymousRights: Rights
-
-    enum Token {
-        static let listener: UInt64 = 1
-        static let signals: UInt64 = 2
-        static let webListener: UInt64 = 3
-        static let firstSession: UInt64 = 16
-        /// Web connections use tokens from here up; client sessions stay below.
-        static let firstWebSession: UInt64 = 1 << 48
-    }
 
     enum Timer {
         static let pulse: UInt64 = 1
@@ -70,12 +69,14 @@ public final class Server {
         store = Store(history: configuration.history)
         listener = try Socket.listenTCP(configuration.listenAddress)
         boundAddress = try Socket.localAddress(listener)
-        try loop.register(listener, interest: .readable, token: Token.listener)
-        try loop.register(signals.fd, interest: .readable, token: Token.signals)
+        listenerToken = registry.insert(.clientListener)
+        try loop.register(listener, interest: .readable, token: listenerToken)
+        try loop.register(signals.fd, interest: .readable, token: registry.insert(.signals))
         if let webAddress = configuration.webAddress {
-            let web = try WebListener(address: webAddress)
+            let web = try WebListener(address: webAddress, token: registry.nextToken)
             self.web = web
-            try loop.register(web.fd, interest: .readable, token: Token.webListener)
+            registry.insert(.webListener)
+            try loop.register(web.fd, interest: .readable, token: web.token)
         }
     }
 
@@ -83,10 +84,16 @@ public final class Server {
     static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     deinit {
-        for session in sessions.all { session.channel.fd.close() }
+        for handler in registry.handlers {
+            switch handler {
+            case .client(let session): session.channel.fd.close()
+            case .web(let session): session.channel.fd.close()
+            case .clientListener, .signals, .webListener: break
+            }
+        }
         listener.close()
         signals.fd.close()
-        web?.closeAll()
+        web?.fd.close()
     }
 
     /// Lays out a new cluster with this node as its seed, then serves clients until SIGINT
@@ -130,25 +137,36 @@ public final class Server {
     }
 
     private func acceptAll() {
-        while let fd = acceptNext(listener, token: Token.listener, resume: Timer.resumeAccepting, what: "client port") {
-            let token = sessions.nextToken
-            let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
-            let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
-            do {
-                try loop.register(fd, interest: .readable, token: token)
-            } catch {
-                logger.error("\(error); dropping new connection")
-                fd.close()
-                continue
-            }
-            sessions.insert(session)
+        while let fd = acceptNext(listener, token: listenerToken, resume: Timer.resumeAccepting, what: "client port") {
+            openSession(fd)
         }
     }
 
-    /// Forgets a connection and everything it was waiting for (B13), after one last
-    /// non-blocking attempt to send the answers it already has.
+    /// Serves a connected socket as a client session with anonymous rights; nil (and the
+    /// descriptor closed) when epoll refuses it.
+    @discardableResult
+    func openSession(_ fd: FileDescriptor) -> Session? {
+        let token = registry.nextToken
+        let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
+        let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
+        do {
+            try loop.register(fd, interest: .readable, token: token)
+        } catch {
+            logger.error("\(error); dropping new connection")
+            fd.close()
+            return nil
+        }
+        registry.insert(.client(session))
+        clientCount += 1
+        return session
+    }
+
+    /// Forgets a connection and everything it was waiting for (B13): its WAITs, parked reads
+    /// and pending writes (which still apply, answering nobody), after one last non-blocking
+    /// attempt to send the answers it already has.
     func close(_ session: Session) {
-        guard sessions.remove(session.token) else { return }
+        guard registry.remove(session.token) else { return }
+        clientCount -= 1
         session.isOpen = false
         _ = session.channel.flush()
         loop.unregister(session.channel.fd)
@@ -158,6 +176,7 @@ public final class Server {
             parkedReads[rev]?.removeAll { $0.session == session.token }
             if parkedReads[rev]?.isEmpty == true { parkedReads[rev] = nil }
         }
+        if session.pendingWrites > 0 { pendingWrites.forget(session: session.token) }
     }
 
     /// Reads and handles what the client sent, a bounded amount per wake-up so one busy
@@ -256,30 +275,9 @@ public final class Server {
         }
     }
 
-    // MARK: Writes
+    // MARK: Waiting on the store
 
-    /// Orders a mutation and applies it. A single-member cluster decides every revision by
-    /// itself; consensus among several members will take over this step.
-    @discardableResult
-    func commit(_ mutation: [UInt8]) -> Event {
-        let applied = store.apply(mutation)
-        if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
-        if let parked = parkedReads.removeValue(forKey: store.rev) {
-            let snapshot = store.current
-            for read in parked {
-                guard let session = sessions[read.session] else { continue }
-                session.parkedRevisions.removeAll { $0 == store.rev }
-                read.path.withUnsafeBytes { path in
-                    answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
-                               in: snapshot, session: session)
-                }
-                markDirty(session)
-            }
-        }
-        return applied.event
-    }
-
-    /// Parks a WAIT in the store; it is answered from `commit`.
+    /// Parks a WAIT in the store; it is answered from `applyDecided`.
     func registerWait(_ glob: Glob, from start: Int64, tag: Int32?, session: Session) -> Store.WaitResult {
         let owner = WatchOwner(token: session.token, cookie: tag.map(Int64.init) ?? Server.noTag)
         let result = store.wait(glob, from: start, owner: owner)
@@ -301,10 +299,10 @@ public final class Server {
 
     // MARK: Timers
 
-    /// Writes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
+    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
     func pulse() {
         let applied = Array(String(store.rev).utf8)
-        commit(Mutation.set(nodePath("applied"), rev: -1, body: applied))
+        propose(Mutation.set(nodePath("applied"), rev: -1, body: applied), origin: .node("pulse"))
         loop.schedule(after: configuration.pulseInterval, timer: Timer.pulse)
     }
 
@@ -314,27 +312,29 @@ public final class Server {
 }
 
 extension Server: EventLoopHandler {
+    /// Dispatches a ready descriptor by what its token names in `registry`.
     public func ready(token: UInt64, events: IOEvents) {
-        switch token {
-        case Token.listener:
-            acceptAll()
-        case Token.signals:
-            while let signal = try? signals.next() {
-                logger.info("signal \(signal): shutting down")
-                loop.stop()
-            }
-        case Token.webListener:
-            if let web { acceptWeb(web) }
-        case Token.firstWebSession...:
-            if let web { webReady(web, token: token, events: events) }
-        default:
-            guard let session = sessions[token] else { return }
+        switch registry[token] {
+        case .client(let session):
             if events.contains(.writable) { markDirty(session) }
             if events.contains(.readable) {
                 readable(session)
             } else if !events.isDisjoint(with: [.hangup, .error]) {
                 close(session)   // reported whatever the interest; nothing more will arrive
             }
+        case .web(let session):
+            webReady(session, events: events)
+        case .clientListener:
+            acceptAll()
+        case .signals:
+            while let signal = try? signals.next() {
+                logger.info("signal \(signal): shutting down")
+                loop.stop()
+            }
+        case .webListener:
+            if let web { acceptWeb(web) }
+        case nil:
+            break   // closed earlier in this iteration
         }
     }
 
@@ -343,11 +343,11 @@ extension Server: EventLoopHandler {
         case Timer.pulse:
             pulse()
         case Timer.resumeAccepting:
-            try? loop.update(listener, interest: .readable, token: Token.listener)
+            try? loop.update(listener, interest: .readable, token: listenerToken)
         case Timer.webTick:
             webTick()
         case Timer.resumeWebAccepting:
-            if let web { try? loop.update(web.fd, interest: .readable, token: Token.webListener) }
+            if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
         default:
             break
         }

@@ -11,14 +11,13 @@ extension Server {
     // MARK: Connections
 
     func acceptWeb(_ web: WebListener) {
-        while let fd = acceptNext(web.fd, token: Token.webListener, resume: Timer.resumeWebAccepting, what: "web view") {
-            guard web.sessions.count < WebListener.maxConnections else {
+        while let fd = acceptNext(web.fd, token: web.token, resume: Timer.resumeWebAccepting, what: "web view") {
+            guard web.connectionCount < WebListener.maxConnections else {
                 logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
                 fd.close()
                 continue
             }
-            let token = web.nextToken
-            web.nextToken += 1
+            let token = registry.nextToken
             let channel = StreamChannel(fd: fd, inputCapacity: WebListener.inputCapacity,
                                         outputCapacity: WebListener.outputCapacity)
             let session = WebSession(token: token, channel: channel, openedAt: loop.now)
@@ -29,12 +28,12 @@ extension Server {
                 fd.close()
                 continue
             }
-            web.sessions[token] = session
+            registry.insert(.web(session))
+            web.connectionCount += 1
         }
     }
 
-    func webReady(_ web: WebListener, token: UInt64, events: IOEvents) {
-        guard let session = web.sessions[token] else { return }
+    func webReady(_ session: WebSession, events: IOEvents) {
         if events.contains(.writable) { markWebDirty(session) }
         if events.contains(.readable) {
             readWeb(session)
@@ -45,7 +44,8 @@ extension Server {
 
     /// Closes a web connection and cancels the watch of its stream.
     func closeWeb(_ session: WebSession) {
-        guard let web, web.sessions.removeValue(forKey: session.token) != nil else { return }
+        guard let web, registry.remove(session.token) else { return }
+        web.connectionCount -= 1
         session.isOpen = false
         if session.state == .streaming { web.streamCount -= 1 }
         if let watch = session.watch {
@@ -150,8 +150,8 @@ extension Server {
     func webStats() -> WebStats {
         var stats = WebStats()
         stats.rev = store.rev
-        stats.clientConnections = sessions.count
-        stats.webConnections = web?.sessions.count ?? 0
+        stats.clientConnections = clientCount
+        stats.webConnections = web?.connectionCount ?? 0
         stats.eventStreams = web?.streamCount ?? 0
         stats.requestsPerSecond = web?.requestsPerSecond ?? 0
         stats.writesPerSecond = web?.writesPerSecond ?? 0
@@ -209,9 +209,8 @@ extension Server {
         }
     }
 
-    /// Called from `commit` for a fired watch of the web connection `token`.
-    func streamFired(_ token: UInt64, _ event: Event) {
-        guard let web, let session = web.sessions[token] else { return }
+    /// Called from `applyDecided` for the fired watch of a streaming web connection.
+    func streamFired(_ session: WebSession, _ event: Event) {
         session.watch = nil
         session.append(EventStreamEncoding.message(event, directory: session.directory))
         markWebDirty(session)
@@ -267,7 +266,7 @@ extension Server {
         web.lastRev = store.rev
         web.ticks += 1
         let heartbeat = web.ticks % WebListener.heartbeatTicks == 0
-        for session in Array(web.sessions.values) {
+        for case .web(let session) in registry.handlers {
             switch session.state {
             case .readingHead where loop.now - session.openedAt > WebListener.headDeadline,
                  .answered where loop.now - session.openedAt > WebListener.answerDeadline:

@@ -3,7 +3,7 @@ import DoozerStore
 import DoozerWire
 
 /// One client connection: its channel, its rights, and the requests it has waiting on the
-/// store (WAITs and reads of future revisions) so they die with it. Owned by `Server`;
+/// store (WAITs, reads of future revisions, proposed writes) so they die with it. Owned by `Server`;
 /// touched only on the loop thread. It never closes its descriptor: `Server.close` does.
 final class Session {
     /// Output bytes above which the session's input is held back (backpressure).
@@ -26,6 +26,8 @@ final class Session {
     var lastWaitGlob: Glob?
     /// Revisions this connection has reads parked on.
     var parkedRevisions: [Int64] = []
+    /// Writes proposed on this connection and not answered yet.
+    var pendingWrites = 0
     /// Queued for a flush at the end of this loop iteration.
     var isDirty = false
 

@@ -2,7 +2,7 @@ import DoozerStore
 import DoozerWire
 
 /// A read (GET, STAT, GETDIR, WALK) whose revision has not been applied yet, with the
-/// request bytes copied out of the input buffer. Answered by `Server.commit`.
+/// request bytes copied out of the input buffer. Answered by `Server.applyDecided`.
 struct ParkedRead {
     let session: UInt64
     let verb: Verb
@@ -63,8 +63,7 @@ extension Server {
         case .set, .del:
             write(verb, request, session)
         case .nop:
-            commit(Mutation.nop)
-            respondTagOnly(tag, session)
+            propose(Mutation.nop, origin: .client(session: session.token, tag: tag, verb: .nop))
         }
     }
 
@@ -225,12 +224,15 @@ extension Server {
         event.withWaitAnswer { answer in
             var fields = answer
             for owner in owners {
-                if owner.token >= Token.firstWebSession {
-                    streamFired(owner.token, event)
-                } else if let session = sessions[owner.token] {
+                switch registry[owner.token] {
+                case .client(let session):
                     fields.tag = Server.tag(owner.cookie)
                     session.send(fields)
                     markDirty(session)
+                case .web(let session):
+                    streamFired(session, event)
+                default:
+                    break   // closing cancels a connection's watches: not reached
                 }
             }
         }
@@ -245,24 +247,7 @@ extension Server {
         let mutation = verb == .set
             ? Mutation.set(path, rev: rev, body: request.value ?? Server.noBytes)
             : Mutation.delete(path, rev: rev)
-        let event = commit(mutation)
-        if let error = event.error {
-            return session.sendError(tag: tag, Server.errorCode(error))
-        }
-        var fields = ResponseFields()
-        fields.tag = tag
-        if verb == .set { fields.rev = event.seqn }
-        session.send(fields)
-    }
-
-    static func errorCode(_ error: MutationError) -> ErrorCode {
-        switch error {
-        case .revMismatch: .revMismatch
-        case .notDirectory: .notDir
-        case .isDirectory: .isDir
-        case .badPath: .badPath
-        case .badMutation, .badRev: .other
-        }
+        propose(mutation, origin: .client(session: session.token, tag: tag, verb: verb))
     }
 }
 

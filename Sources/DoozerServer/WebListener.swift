@@ -3,17 +3,19 @@ import DoozerStore
 import DoozerSystem
 import DoozerWeb
 
-/// The web view's listening socket and everything hanging off it: the open web connections,
-/// how many of them are event streams, the dirty list for the end-of-iteration flush, and the
-/// counters behind the stats panel. Owned by `Server` and used only on its loop thread. It
-/// does no HTTP and never touches client-port sessions.
+/// The web view's listening socket and the state of its connections (which themselves live
+/// in `Server.registry`): how many are open and how many are event streams, the dirty list for
+/// the end-of-iteration flush, and the counters behind the stats panel. Owned by `Server` and
+/// used only on its loop thread. It does no HTTP and never touches client-port sessions.
 final class WebListener {
     let fd: FileDescriptor
+    /// The listener's token in `Server.registry`.
+    let token: UInt64
     /// The address actually bound (the `-w` address, with a real port if it asked for 0).
     let boundAddress: SocketAddress
 
-    var sessions: [UInt64: WebSession] = [:]
-    var nextToken = Server.Token.firstWebSession
+    /// Open web connections.
+    var connectionCount = 0
     var dirty: [WebSession] = []
     /// Open event streams.
     var streamCount = 0
@@ -38,7 +40,8 @@ final class WebListener {
     /// Seconds between comment lines on idle-or-not streams (finds vanished clients).
     static let heartbeatTicks = 15
 
-    init(address: SocketAddress) throws(SystemError) {
+    init(address: SocketAddress, token: UInt64) throws(SystemError) {
+        self.token = token
         do {
             fd = try Socket.listenTCP(address, backlog: 128)
         } catch {
@@ -50,12 +53,5 @@ final class WebListener {
             fd.close()
             throw error
         }
-    }
-
-    /// Closes the listener and every connection (process shutdown).
-    func closeAll() {
-        for session in sessions.values { session.channel.fd.close() }
-        sessions = [:]
-        fd.close()
     }
 }

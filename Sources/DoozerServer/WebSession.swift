@@ -4,7 +4,7 @@ import DoozerWeb
 
 /// One web view connection: its channel, the request head being parsed, and — once it has
 /// become an event stream — the directory it follows and the one store watch it has pending.
-/// Owned by `WebListener`; touched only on the loop thread. It serves exactly one request
+/// Held by `Server.registry`; touched only on the loop thread. It serves exactly one request
 /// (every answer closes the connection) and never closes its own descriptor: `Server.closeWeb`
 /// does, which also cancels its watch.
 final class WebSession {

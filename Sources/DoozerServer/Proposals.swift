@@ -1,0 +1,101 @@
+import DoozerStore
+import DoozerWire
+
+/// The write path (spec §4.9): every write this node originates is proposed to the
+/// `sequencer`, and answered when — and only when — the sequencer applies it at its decided
+/// revision or fails it. Mutations decided elsewhere arrive through the same `applyDecided`.
+extension Server {
+    /// Hands `mutation` to the sequencer and remembers whom to answer. Past
+    /// `PendingWrites.capacity` writes in flight, the origin is answered with
+    /// `ProposalError.tooManyInFlight` at once and nothing is proposed.
+    func propose(_ mutation: [UInt8], origin: WriteOrigin) {
+        if case .client(let token, _, _) = origin { registry.client(token)?.pendingWrites += 1 }
+        guard let id = pendingWrites.insert(origin) else {
+            return answer(origin, failure: .tooManyInFlight)
+        }
+        sequencer.submit(mutation, proposal: id)
+    }
+
+    /// Applies a decided mutation at the next revision, whoever proposed it: fires the WAITs it
+    /// matches, answers the reads parked on that revision, then answers its origin if it is
+    /// one of this node's pending proposals (a closed connection's is forgotten: it applies,
+    /// answering nobody). Only the sequencer calls this, in decided order — except for the
+    /// seed's layout, which is applied locally, not via consensus (spec §5.2), with no proposal.
+    func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) {
+        let applied = store.apply(mutation)
+        if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
+        if let parked = parkedReads.removeValue(forKey: store.rev) {
+            let snapshot = store.current
+            for read in parked {
+                guard let session = registry.client(read.session) else { continue }
+                session.parkedRevisions.removeAll { $0 == store.rev }
+                read.path.withUnsafeBytes { path in
+                    answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
+                               in: snapshot, session: session)
+                }
+                markDirty(session)
+            }
+        }
+        if let proposal, let origin = pendingWrites.remove(proposal) {
+            answer(origin, with: applied.event)
+        }
+    }
+
+    /// Answers the origin of `proposal` with `error`: the sequencer will never apply it. A
+    /// proposal that is not pending (its connection closed) answers nobody.
+    func failProposal(_ proposal: ProposalID, _ error: ProposalError) {
+        if let origin = pendingWrites.remove(proposal) { answer(origin, failure: error) }
+    }
+
+    /// A write's answer from the event that applied it: its error, or the tag (with the new
+    /// revision for a SET).
+    private func answer(_ origin: WriteOrigin, with event: Event) {
+        switch origin {
+        case .client(let token, let tag, let verb):
+            guard let session = settledSession(token) else { return }
+            if let error = event.error {
+                session.sendError(tag: tag, Server.errorCode(error))
+            } else {
+                var fields = ResponseFields()
+                fields.tag = tag
+                if verb == .set { fields.rev = event.seqn }
+                session.send(fields)
+            }
+            markDirty(session)
+        case .node(let what):
+            if let error = event.error { logger.error("\(what) write failed at rev \(event.seqn): \(error)") }
+        }
+    }
+
+    private func answer(_ origin: WriteOrigin, failure: ProposalError) {
+        switch origin {
+        case .client(let token, let tag, _):
+            guard let session = settledSession(token) else { return }
+            if let detail = failure.detail {
+                detail.withUTF8Buffer { session.sendError(tag: tag, failure.code, detail: UnsafeRawBufferPointer($0)) }
+            } else {
+                session.sendError(tag: tag, failure.code)
+            }
+            markDirty(session)
+        case .node(let what):
+            logger.error("\(what) write not applied: \(failure.code)\(failure.detail.map { " (\($0))" } ?? "")")
+        }
+    }
+
+    /// The open session `token`, now with one write fewer pending.
+    private func settledSession(_ token: UInt64) -> Session? {
+        guard let session = registry.client(token) else { return nil }
+        session.pendingWrites -= 1
+        return session
+    }
+
+    static func errorCode(_ error: MutationError) -> ErrorCode {
+        switch error {
+        case .revMismatch: .revMismatch
+        case .notDirectory: .notDir
+        case .isDirectory: .isDir
+        case .badPath: .badPath
+        case .badMutation, .badRev: .other
+        }
+    }
+}
