@@ -66,7 +66,8 @@ public final class PeerTransport {
         /// Messages delivered, and their encoded bytes.
         public var messagesReceived = 0
         public var bytesReceived = 0
-        /// Fragments from authenticated senders, and messages rebuilt from them.
+        /// Fragments from authenticated senders within `maxMessageSize`, and messages rebuilt
+        /// from them.
         public var fragmentsReceived = 0
         public var messagesReassembled = 0
         /// Fragments received a second time, ignored.
@@ -196,7 +197,7 @@ public final class PeerTransport {
         self.channel = channel
         self.address = address
         self.id = id
-        self.clusterID = PeerID(nodeID: cluster.utf8).raw   // the same FNV-1a
+        self.clusterID = PeerID(nodeID: cluster.utf8).raw   // FNV-1a, as PeerID hashes node ids
         self.limits = limits
         self.clock = clock
         header = PeerDatagram.Header(cluster: clusterID, sender: id).bytes

@@ -4,7 +4,8 @@ import DoozerConsensus
 ///
 /// Bounds: at most `maxPerSender` messages in progress per sender (a new one evicts that
 /// sender's oldest) and at most `maxBytes` of buffers in all (a message's whole buffer counts
-/// from its first fragment; a new one evicts the oldest messages until it fits). A message
+/// from its first fragment; a new one evicts the oldest messages until it fits), plus a flag
+/// per fragment, never more than the buffer since every fragment is non-empty. A message
 /// is known by its sender and id; a fragment that disagrees with what is known of its message
 /// (another count or total, a piece of the wrong length) drops the message. Senders are
 /// authenticated before their fragments get here, so the number of senders is the address
@@ -16,7 +17,7 @@ struct ReassemblyTable {
     private(set) var bytes = 0
     /// Incomplete messages given up: evicted by a bound, or their sender left the table.
     private(set) var evictions = 0
-    private var messages: [Key: Message] = [:]
+    private var messages: [Key: Partial] = [:]
     private var nextAge: UInt64 = 0
 
     private struct Key: Hashable {
@@ -24,7 +25,8 @@ struct ReassemblyTable {
         var id: UInt32
     }
 
-    private struct Message {
+    /// A message missing fragments.
+    private struct Partial {
         let count: Int
         let total: Int
         /// Order of arrival of the first fragment: the smallest is evicted first.
@@ -34,7 +36,7 @@ struct ReassemblyTable {
         var missing: Int
     }
 
-    enum Outcome: Equatable {
+    enum Outcome {
         /// Stored; the message still misses fragments.
         case stored
         /// The last missing fragment: the message's bytes, removed from the table.
@@ -52,35 +54,35 @@ struct ReassemblyTable {
         self.maxBytes = maxBytes
     }
 
-    /// Messages in progress.
-    var count: Int { messages.count }
-
     /// Adds `fragment` from `sender`, whose `total` the caller has checked against its
     /// maximum message size (at most `maxBytes`).
     mutating func add(_ fragment: PeerDatagram.Fragment, from sender: PeerID) -> Outcome {
         precondition(fragment.total <= maxBytes)
         let key = Key(sender: sender, id: fragment.id)
+        // Taken out while it changes, so its buffer is never copied.
+        let known = messages.removeValue(forKey: key)
         guard let range = PeerDatagram.fragmentRange(index: fragment.index, count: fragment.count, total: fragment.total),
-              range.count == fragment.piece.count else {
-            drop(key)
+              range.count == fragment.piece.count,
+              known.map({ $0.count == fragment.count && $0.total == fragment.total }) ?? true else {
+            if let known { bytes -= known.total }
             return .inconsistent
         }
-        if let known = messages[key], known.count != fragment.count || known.total != fragment.total {
-            drop(key)
-            return .inconsistent
+        var partial = known ?? admit(key, count: fragment.count, total: fragment.total)
+        guard !partial.received[fragment.index] else {
+            messages[key] = partial
+            return .duplicate
         }
-        if messages[key] == nil { start(key, count: fragment.count, total: fragment.total) }
-
-        guard !messages[key]!.received[fragment.index] else { return .duplicate }
-        messages[key]!.received[fragment.index] = true
-        messages[key]!.missing -= 1
-        messages[key]!.buffer.withUnsafeMutableBytes { buffer in
+        partial.received[fragment.index] = true
+        partial.missing -= 1
+        partial.buffer.withUnsafeMutableBytes { buffer in
             UnsafeMutableRawBufferPointer(rebasing: buffer[range]).copyMemory(from: fragment.piece)
         }
-        guard messages[key]!.missing == 0 else { return .stored }
-        let message = messages.removeValue(forKey: key)!
-        bytes -= message.total
-        return .complete(message.buffer)
+        guard partial.missing == 0 else {
+            messages[key] = partial
+            return .stored
+        }
+        bytes -= partial.total
+        return .complete(partial.buffer)
     }
 
     /// Gives up the messages of every sender for which `leaving` is true.
@@ -88,35 +90,30 @@ struct ReassemblyTable {
         for key in messages.keys.filter({ leaving($0.sender) }) { evict(key) }
     }
 
-    private mutating func start(_ key: Key, count: Int, total: Int) {
+    /// A new message's buffer, its bytes counted, after evicting what the bounds require.
+    private mutating func admit(_ key: Key, count: Int, total: Int) -> Partial {
         while messages.keys.lazy.filter({ $0.sender == key.sender }).count >= maxPerSender {
             evict(oldest { $0.sender == key.sender })
         }
         while bytes + total > maxBytes { evict(oldest { _ in true }) }
-        messages[key] = Message(count: count, total: total, age: nextAge,
-                                buffer: [UInt8](repeating: 0, count: total),
-                                received: [Bool](repeating: false, count: count), missing: count)
-        nextAge += 1
+        defer { nextAge += 1 }
         bytes += total
+        return Partial(count: count, total: total, age: nextAge, buffer: [UInt8](repeating: 0, count: total),
+                       received: [Bool](repeating: false, count: count), missing: count)
     }
 
     /// The oldest message whose key passes `filter`; the caller knows there is one.
     private func oldest(_ filter: (Key) -> Bool) -> Key {
         var oldest: (key: Key, age: UInt64)?
-        for (key, message) in messages where filter(key) && message.age < oldest?.age ?? .max {
-            oldest = (key, message.age)
+        for (key, partial) in messages where filter(key) && partial.age < oldest?.age ?? .max {
+            oldest = (key, partial.age)
         }
         return oldest!.key
     }
 
     private mutating func evict(_ key: Key) {
-        guard messages[key] != nil else { return }
-        drop(key)
+        guard let partial = messages.removeValue(forKey: key) else { return }
+        bytes -= partial.total
         evictions += 1
-    }
-
-    private mutating func drop(_ key: Key) {
-        guard let message = messages.removeValue(forKey: key) else { return }
-        bytes -= message.total
     }
 }
