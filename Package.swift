@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
         .library(name: "DoozerConsensus", targets: ["DoozerConsensus"]),
+        .library(name: "DoozerPeer", targets: ["DoozerPeer"]),
         .library(name: "DoozerClient", targets: ["DoozerClient"]),
         .library(name: "DoozerSnapshot", targets: ["DoozerSnapshot"]),
         .executable(name: "doozer", targets: ["doozer"]),
@@ -48,6 +49,8 @@ let package = Package(
         .target(name: "DoozerSnapshot", dependencies: ["DoozerStore", "DoozerSystem"]),
         // Multi-Paxos over batches of writes: pure state machine, no I/O, no clocks.
         .target(name: "DoozerConsensus", dependencies: ["DoozerStore"]),
+        // consensus messages between the nodes of one cluster over UDP: checked, coalesced, fragmented.
+        .target(name: "DoozerPeer", dependencies: ["DoozerReactor", "DoozerSystem", "DoozerConsensus"]),
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
@@ -57,7 +60,7 @@ let package = Package(
             name: "DoozerServer",
             dependencies: [
                 "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags", "DoozerWeb",
-                "DoozerConsensus", "DoozerSnapshot", "DoozerClient",
+                "DoozerConsensus", "DoozerSnapshot", "DoozerClient", "DoozerPeer",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath),
@@ -79,6 +82,7 @@ let package = Package(
                 "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),

@@ -1,0 +1,132 @@
+import DoozerConsensus
+import DoozerReactor
+
+/// The peer datagram, version 1: a fixed header, then items, each framed by `DatagramChannel`
+/// (a 4-byte big-endian length, then the item). The header's and items' integers are
+/// little-endian, as in `PeerCodec`.
+///
+///     datagram = header item*
+///     header   = "DZP" version:u8 = 1   cluster:u64   sender:u64              (20 bytes)
+///     item     = 1 message                                  one whole message (PeerCodec)
+///              | 2 id:u32 index:u16 count:u16 total:u32 bytes   one fragment of a message
+///              | 3 code:u8                                  control; code 1 = "not a member"
+///
+/// A message of `total` bytes sent in `count` fragments (2 ≤ count) is cut into pieces of
+/// `ceil(total / count)` bytes, the last one shorter: `fragmentRange` is that rule, shared by
+/// sender and receiver, so a fragment's length is checked exactly rather than trusted.
+enum PeerDatagram {
+    static let magic: (UInt8, UInt8, UInt8) = (0x44, 0x5A, 0x50)   // "DZP"
+    static let version: UInt8 = 1
+    static let headerSize = 20
+    /// A fragment item's bytes before its piece of the message: kind, id, index, count, total.
+    static let fragmentHeaderSize = 13
+    /// What `DatagramChannel` puts before each item: its length.
+    static let framingSize = 4
+
+    enum Kind: UInt8 {
+        case message = 1
+        case fragment = 2
+        case control = 3
+    }
+
+    enum Control: UInt8 {
+        case notMember = 1
+    }
+
+    static let notMemberItem: [UInt8] = [Kind.control.rawValue, Control.notMember.rawValue]
+
+    struct Header: Equatable {
+        var cluster: UInt64
+        var sender: PeerID
+
+        /// The header of `datagram`, or nil when it is shorter than a header or has another
+        /// magic or version.
+        init?(parsing datagram: UnsafeRawBufferPointer) {
+            guard datagram.count >= PeerDatagram.headerSize,
+                  datagram[0] == magic.0, datagram[1] == magic.1, datagram[2] == magic.2,
+                  datagram[3] == version else { return nil }
+            cluster = datagram.littleEndian(UInt64.self, at: 4)
+            sender = PeerID(raw: datagram.littleEndian(UInt64.self, at: 12))
+        }
+
+        init(cluster: UInt64, sender: PeerID) {
+            self.cluster = cluster
+            self.sender = sender
+        }
+
+        var bytes: [UInt8] {
+            var out: [UInt8] = [magic.0, magic.1, magic.2, version]
+            out.appendLittleEndian(cluster)
+            out.appendLittleEndian(sender.raw)
+            return out
+        }
+    }
+
+    /// A fragment item, its piece still in the datagram.
+    struct Fragment {
+        var id: UInt32
+        var index: Int
+        var count: Int
+        var total: Int
+        var piece: UnsafeRawBufferPointer
+
+        /// The fragment in `item` (whose kind byte is `.fragment`), or nil when the item is
+        /// shorter than a fragment's header. Nothing else is checked here.
+        init?(parsing item: UnsafeRawBufferPointer) {
+            guard item.count >= PeerDatagram.fragmentHeaderSize else { return nil }
+            id = item.littleEndian(UInt32.self, at: 1)
+            index = Int(item.littleEndian(UInt16.self, at: 5))
+            count = Int(item.littleEndian(UInt16.self, at: 7))
+            total = Int(item.littleEndian(UInt32.self, at: 9))
+            piece = UnsafeRawBufferPointer(rebasing: item[PeerDatagram.fragmentHeaderSize...])
+        }
+
+        /// Writes a fragment item's header into the first `fragmentHeaderSize` bytes of `out`.
+        static func writeHeader(id: UInt32, index: Int, count: Int, total: Int, into out: UnsafeMutableRawBufferPointer) {
+            out[0] = Kind.fragment.rawValue
+            out.storeBytes(of: id.littleEndian, toByteOffset: 1, as: UInt32.self)
+            out.storeBytes(of: UInt16(index).littleEndian, toByteOffset: 5, as: UInt16.self)
+            out.storeBytes(of: UInt16(count).littleEndian, toByteOffset: 7, as: UInt16.self)
+            out.storeBytes(of: UInt32(total).littleEndian, toByteOffset: 9, as: UInt32.self)
+        }
+    }
+
+    /// The bytes of a `total`-byte message that fragment `index` of `count` carries, or nil
+    /// when that split is impossible (count below 2, index out of range, or an empty piece).
+    static func fragmentRange(index: Int, count: Int, total: Int) -> Range<Int>? {
+        guard count >= 2, index >= 0, index < count else { return nil }
+        let piece = (total + count - 1) / count
+        let start = index * piece
+        // Every piece is non-empty exactly when the last one is.
+        guard (count - 1) * piece < total else { return nil }
+        return start ..< min(total, start + piece)
+    }
+
+    /// How many fragments carry a `total`-byte message when each holds at most `maxPiece`.
+    static func fragmentCount(total: Int, maxPiece: Int) -> Int {
+        (total + maxPiece - 1) / maxPiece
+    }
+
+    /// Whether `datagram` (framed after its header) carries a control item: such a datagram
+    /// never draws a notice, so two nodes that each dropped the other do not answer each
+    /// other's notices for ever.
+    static func carriesControl(_ datagram: UnsafeRawBufferPointer) -> Bool {
+        var found = false
+        _ = DatagramChannel.forEachMessage(in: datagram, headerSize: headerSize) { item in
+            if item.first == Kind.control.rawValue { found = true }
+        }
+        return found
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    fileprivate func littleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+extension [UInt8] {
+    fileprivate mutating func appendLittleEndian(_ value: UInt64) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
