@@ -77,6 +77,8 @@ public struct Consensus {
     private var recovered: [Int64: AcceptedEntry] = [:]
     private var recoveredEnd: Int64 = 0
     private var slots: [Int64: LeaderSlot] = [:]
+    /// Payload bytes in `slots`: bounds what an acceptor holds in votes, hence a promise's size.
+    private var inflightBytes = 0
     private var nextInstance: Int64 = 0
     private var queue: [Proposal] = []
     private var queueHead = 0
@@ -172,9 +174,11 @@ public struct Consensus {
     }
 
     /// Hands a write to the cluster. Exactly one `Output.decided` batch will later contain it
-    /// (with this `tag` and this node as origin) while a quorum of members lives.
-    public mutating func propose(_ payload: [UInt8], tag: UInt64) -> ProposeResult {
-        guard isMember else { return .notMember }
+    /// (with this `tag` and this node as origin) while a quorum of members lives. Client
+    /// writes need a member; a slave's own bookkeeping (claiming a slot, its pulse) passes
+    /// `fromSlave` and is forwarded to the leader like a member's.
+    public mutating func propose(_ payload: [UInt8], tag: UInt64, fromSlave: Bool = false) -> ProposeResult {
+        guard isMember || fromSlave else { return .notMember }
         guard pending.count < options.maxPending else { return .overloaded }
         enqueueOwn(PendingProposal(tag: tag, payload: payload, handedAt: nil))
         return .accepted
@@ -218,13 +222,14 @@ public struct Consensus {
     public mutating func applied(through instance: Int64, members: [PeerID]) {
         precondition(instance <= decided, "applied an undecided instance")
         guard instance > applied else { return }
+        let wasMember = self.members(at: applied + 1).contains(me)
         applied = instance
         let sorted = members.sorted()
         if !sorted.isEmpty && sorted != schedule[schedule.count - 1].members {
             schedule.append(ScheduleEntry(from: instance + options.alpha, members: sorted))
         }
         while schedule.count > 1 && schedule[1].from <= decided + 1 { schedule.removeFirst() }
-        if !isMember && !pending.isEmpty {
+        if wasMember && !isMember && !pending.isEmpty {
             // Removed (B11): nothing will carry these any more. They may still be applied if
             // a leader already holds them; the host reports the outcome as unknown.
             outputs.append(.abandoned(pending.values.map(\.tag).sorted()))
@@ -239,7 +244,17 @@ public struct Consensus {
     public mutating func flush() {
         proposeMore()
         if !forwards.isEmpty, let leader, leader != me {
-            send(.forward(forwards), to: leader)
+            // In messages of about `maxBatchBytes`, so none outgrows the transport.
+            var start = 0, bytes = 0
+            for (i, p) in forwards.enumerated() {
+                if i > start && bytes + p.payload.count > options.maxBatchBytes {
+                    send(.forward(Array(forwards[start..<i])), to: leader)
+                    start = i
+                    bytes = 0
+                }
+                bytes += p.payload.count
+            }
+            send(.forward(Array(forwards[start...])), to: leader)
         }
         forwards.removeAll(keepingCapacity: true)
         if commitDirty && role == .leader {
@@ -282,13 +297,21 @@ public struct Consensus {
         return outputs
     }
 
+    /// Stands for election now rather than after a timeout: a seed, the only member of its
+    /// cluster, leads from its first write.
+    public mutating func campaign() {
+        guard role == .follower, members(at: decided + 1).contains(me) else { return }
+        startCandidacy()
+        drainSelf()
+    }
+
     // MARK: Messages
 
     private mutating func handle(_ message: Message, from sender: PeerID) {
         let configured = isConfigured(sender)
         switch message {
-        case .fetch, .entries, .tooOld:
-            break   // learners include slaves: any peer the transport let through
+        case .fetch, .entries, .tooOld, .forward:
+            break   // slaves learn and forward their bookkeeping: any peer the transport let through
         default:
             guard configured else {
                 dropped += 1
@@ -405,6 +428,7 @@ public struct Consensus {
         slots[instance] = slot
         while let next = slots[decided + 1], next.chosen {
             slots[decided + 1] = nil
+            inflightBytes -= next.bytes
             decide(decided + 1, next.batch)
             commitDirty = true
         }
@@ -431,7 +455,13 @@ public struct Consensus {
     private mutating func onEntries(decided theirDecided: Int64, leader theirLeader: PeerID?,
                                     entries: [DecidedEntry], sender: PeerID) {
         lastEntriesAt = now
-        if leader == nil, let theirLeader, isConfigured(theirLeader), theirLeader != me { leader = theirLeader }
+        // A member learns its leader from the leader itself (`follow`); a slave from whom it
+        // follows, so its forwarded bookkeeping reaches the current leader.
+        if let theirLeader, theirLeader != me, isConfigured(theirLeader),
+           leader == nil || (!isMember && leader != theirLeader) {
+            leader = theirLeader
+            handPendingToLeader()
+        }
         for entry in entries where entry.instance > decided {
             if entry.instance == decided + 1 {
                 decide(entry.instance, entry.batch)
@@ -586,6 +616,7 @@ public struct Consensus {
         leader = me
         nextInstance = decided + 1
         slots = [:]
+        inflightBytes = 0
         for peer in promisers { lastAck[peer] = now }
         heartbeat(invite: true)
         handPendingToLeader()
@@ -596,6 +627,7 @@ public struct Consensus {
         role = .follower
         leader = nil
         slots = [:]
+        inflightBytes = 0
         recovered = [:]
         promisers = []
         // Proposals queued for others are theirs to re-send; own ones are re-handed when a
@@ -652,7 +684,8 @@ public struct Consensus {
     /// change brought into effect.
     private mutating func proposeMore() {
         guard role == .leader else { return }
-        while nextInstance <= applied + options.alpha && slots.count < Int(options.alpha) {
+        while nextInstance <= applied + options.alpha && slots.count < Int(options.alpha)
+                && inflightBytes < options.maxInflightBytes {
             let instance = nextInstance
             let members = members(at: instance)
             guard members.contains(me), hasPromiseQuorum(at: instance) else { return }
@@ -666,7 +699,9 @@ public struct Consensus {
             } else {
                 return
             }
-            slots[instance] = LeaderSlot(batch: batch, acks: [], chosen: false, sentAt: now)
+            let slot = LeaderSlot(batch: batch, acks: [], chosen: false, sentAt: now)
+            slots[instance] = slot
+            inflightBytes += slot.bytes
             nextInstance += 1
             for peer in members {
                 send(.accept(ballot: ballot, instance: instance, batch: batch, commit: decided), to: peer)
@@ -840,6 +875,9 @@ public struct ConsensusOptions: Sendable {
     /// A follower that stopped fetching is no longer pushed entries after this long.
     public var followerExpiry: Int64 = 3_000_000_000
     public var maxBatchBytes = 1 << 20
+    /// Payload bytes the leader has in undecided instances at most (beyond the one batch that
+    /// crosses it), so votes, and promises reporting them, stay bounded.
+    public var maxInflightBytes = 8 << 20
     public var maxBatchProposals = 4096
     public var maxQueueBytes = 64 << 20
     public var maxPending = 65_536
@@ -858,6 +896,8 @@ struct LeaderSlot {
     var acks: [PeerID]
     var chosen: Bool
     var sentAt: Int64
+
+    var bytes: Int { batch.reduce(0) { $0 + $1.payload.count } }
 }
 
 /// An own proposal not applied yet.

@@ -16,7 +16,7 @@ public struct Membership {
 
     /// Notes an applied event; a write under `/ctl/cal` makes the next `refresh` read the set.
     public mutating func note(_ event: Event) {
-        if !stale && Membership.isUnderCal(event.path) { stale = true }
+        if !stale && Membership.isSlot(event.path) { stale = true }
     }
 
     /// The member set after the events noted so far, read from `snapshot` when one of them
@@ -29,15 +29,16 @@ public struct Membership {
         return members
     }
 
-    static func isUnderCal(_ path: [UInt8]) -> Bool {
-        path.count > calDirectory.count && path.starts(with: calDirectory) && path[calDirectory.count] == 0x2F
+    /// Whether `path` names a slot: a direct child of `/ctl/cal`.
+    public static func isSlot(_ path: [UInt8]) -> Bool {
+        path.count > calDirectory.count + 1 && path.starts(with: calDirectory) && path[calDirectory.count] == 0x2F
+            && path.lastIndex(of: 0x2F) == calDirectory.count
     }
 
     static func read(_ snapshot: Snapshot) -> [PeerID] {
         var peers: [PeerID] = []
         snapshot.forEachFile(under: "/ctl/cal") { path, body, _ in
-            // Only direct children are slots.
-            if !body.isEmpty && path.lastIndex(of: 0x2F) == calDirectory.count {
+            if !body.isEmpty && isSlot(path) {
                 let peer = PeerID(nodeID: body)
                 if !peers.contains(peer) { peers.append(peer) }
             }

@@ -7,16 +7,21 @@ public struct Configuration: Sendable {
     /// The server's version string, recorded in `/ctl/node/<id>/version`.
     public static let version = "0.9.0-swift"
 
-    /// Client TCP address (later also the peer UDP address) and the node's identity.
+    /// Client TCP address, peer UDP address and the node's identity.
     public var listenAddress: SocketAddress
     public var clusterName = "local"
+    /// Members to attach to (`-a`), tried in order; empty for a seed.
+    public var attachAddresses: [String] = []
+    /// The DzNS to boot through (`-b` or `DOOZER_BOOT_URI`), tried after `-a`.
+    public var bootURI: String?
     /// Revisions of history kept (`-hist`).
     public var history = 2000
     /// Interval between `applied` writes, in nanoseconds (`-pulse`).
     public var pulseInterval: Int64 = 1_000_000_000
-    /// Delay before filling unowned seqns, in nanoseconds (`-fill`); used once peers exist.
+    /// `-fill`, accepted for compatibility: with a stable leader no revision is left unowned,
+    /// so there is nothing to fill (membership changes are brought into effect at once).
     public var fillDelay: Int64 = 100_000_000
-    /// Liveness timeout for members, in nanoseconds (`-timeout`); used once peers exist.
+    /// Silence after which the leader removes a member or a slave, in nanoseconds (`-timeout`).
     public var memberTimeout: Int64 = 60_000_000_000
     /// Largest request payload accepted; a longer frame closes its connection (`-maxframe`).
     public var maxFrame = Framing.defaultMaxFrame
@@ -52,9 +57,9 @@ public enum DoozerdCommandLine {
         flags.define("l", .string, placeholder: "addr", default: "127.0.0.1:8046",
                      usage: "The address to bind to: client TCP, peer UDP and the node's identity. Must be a concrete address.")
         flags.define("a", .repeated, placeholder: "addr",
-                     usage: "Attach to the member at this address (repeatable). Not supported yet.")
+                     usage: "Attach to the member at this address (repeatable), as it records itself in /ctl/node/<id>/addr.")
         flags.define("b", .string, placeholder: "uri",
-                     usage: "Boot cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI. Not supported yet.")
+                     usage: "Boot through this DzNS cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI.")
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
@@ -63,9 +68,9 @@ public enum DoozerdCommandLine {
         flags.define("pulse", .string, placeholder: "seconds", default: "1",
                      usage: "Seconds between writes of /ctl/node/<id>/applied.")
         flags.define("fill", .string, placeholder: "seconds", default: "0.1",
-                     usage: "Seconds to wait before filling an unowned revision with a no-op.")
+                     usage: "Accepted for compatibility; a stable leader leaves no revision to fill.")
         flags.define("timeout", .string, placeholder: "seconds", default: "60",
-                     usage: "Seconds of silence after which a member is removed.")
+                     usage: "Seconds of silence after which a member or slave is removed.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
                      usage: "Revisions of history to keep for reads and waits in the past.")
         flags.define("maxframe", .string, placeholder: "bytes", default: "\(Framing.defaultMaxFrame)",
@@ -109,12 +114,6 @@ public enum DoozerdCommandLine {
 
         let listen = flags.value("l") ?? "127.0.0.1:8046"
         if listen.isEmpty { throw UsageError(description: "require a listen address", status: 1, showUsage: true) }
-        if !flags.all("a").isEmpty {
-            throw fail("-a (attach to a cluster) is not supported yet by this build; start a single node without -a")
-        }
-        if let boot = flags.value("b") ?? environment["DOOZER_BOOT_URI"], !boot.isEmpty {
-            throw fail("booting through a DzNS (-b or DOOZER_BOOT_URI) is not supported yet by this build")
-        }
         if !(flags.value("tlscert") ?? "").isEmpty || !(flags.value("tlskey") ?? "").isEmpty {
             throw fail("TLS (-tlscert/-tlskey) is not supported yet by this build")
         }
@@ -130,6 +129,10 @@ public enum DoozerdCommandLine {
             throw fail("bad cluster name \"\(name)\" (-c): use one or more of A-Z a-z 0-9 . -")
         }
         configuration.clusterName = name
+        configuration.attachAddresses = flags.all("a")
+        if let boot = flags.value("b") ?? environment["DOOZER_BOOT_URI"], !boot.isEmpty {
+            configuration.bootURI = boot
+        }
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
         configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)

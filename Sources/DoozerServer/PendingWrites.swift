@@ -61,6 +61,12 @@ struct PendingWrites {
         return origin
     }
 
+    /// The origin of a pending write, without settling it.
+    func origin(_ id: ProposalID) -> WriteOrigin? {
+        guard id >= oldest && id < next else { return nil }
+        return entries[slot(id)]
+    }
+
     /// Forgets every pending write of the connection `session` (it closed): its writes
     /// still apply, but answer nobody. O(ids in flight).
     mutating func forget(session token: UInt64) {

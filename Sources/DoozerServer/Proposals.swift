@@ -21,7 +21,8 @@ extension Server {
     /// one of this node's pending proposals (a closed connection's is forgotten: it applies,
     /// answering nobody). Only the sequencer calls this, in decided order — except for the
     /// seed's layout, which is applied locally, not via consensus (spec §5.2), with no proposal.
-    func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) {
+    @discardableResult
+    func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) -> Event {
         let applied = store.apply(mutation)
         if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
         if let parked = parkedReads.removeValue(forKey: store.rev) {
@@ -39,6 +40,7 @@ extension Server {
         if let proposal, let origin = pendingWrites.remove(proposal) {
             answer(origin, with: applied.event)
         }
+        return applied.event
     }
 
     /// Answers the origin of `proposal` with `error`: the sequencer will never apply it. A

@@ -12,6 +12,8 @@ struct Registry {
         case webListener
         case client(Session)
         case web(WebSession)
+        /// The peer transport's UDP socket.
+        case peers
     }
 
     private struct Slot {

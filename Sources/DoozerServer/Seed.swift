@@ -20,6 +20,7 @@ extension Server {
             Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address),
         ] + Array(repeating: Mutation.nop, count: Server.initialNoOps)
         for mutation in layout { applyDecided(mutation, proposal: nil) }
+        cluster.startSeed()
         isWritable = true
         propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
         pulse()

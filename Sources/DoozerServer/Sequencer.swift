@@ -15,28 +15,11 @@ typealias ProposalID = UInt64
 ///
 /// and must deliver every decided mutation — its own and other nodes' (`proposal: nil`) — to
 /// `applyDecided` exactly once, in revision order, with no gap. It may do so inside `submit`
-/// (a cluster of one decides at once) or in any later loop iteration. It never blocks, and
+/// (a cluster of one decides within the iteration) or in any later loop iteration. It never blocks, and
 /// never answers clients itself: the server does, from `applyDecided` and `failProposal`.
 protocol Sequencer: AnyObject {
     /// Takes `mutation` (§3.4 bytes) to be ordered among every node's writes.
     func submit(_ mutation: [UInt8], proposal: ProposalID)
-}
-
-/// The sequencer of a cluster of one: this node is the only member, so it orders every write
-/// by itself and applies it inside `submit`, at the next revision. Adds no loop iteration,
-/// copy or allocation to a write.
-final class LocalSequencer: Sequencer {
-    /// Unchecked: the server owns its sequencer, so it outlives it (and the check would cost
-    /// an atomic retain on every write).
-    private unowned(unsafe) let server: Server
-
-    init(server: Server) {
-        self.server = server
-    }
-
-    func submit(_ mutation: [UInt8], proposal: ProposalID) {
-        server.applyDecided(mutation, proposal: proposal)
-    }
 }
 
 /// Why a proposed write was not applied, as its origin is told: an error code and, for codes

@@ -1,3 +1,5 @@
+import DoozerConsensus
+import DoozerPeer
 import DoozerReactor
 import DoozerStore
 import DoozerSystem
@@ -5,15 +7,20 @@ import DoozerWire
 import Logging
 
 /// A doozerd node: the client listener, every client session, the store, the writes it has
-/// proposed (`Proposals.swift`), the timers that keep the store moving, and the web view
-/// (`WebListener`, served by `ServerWeb.swift`). Runs on one thread inside its `EventLoop`;
-/// nothing in it blocks, locks or is touched from another thread.
+/// proposed (`Proposals.swift`), its place in the cluster (`ClusterSequencer`: consensus and
+/// the peer socket), the timers that keep the store moving, and the web view (`WebListener`,
+/// served by `ServerWeb.swift`). Runs on one thread inside its `EventLoop`; once `run` starts
+/// serving, nothing in it blocks, locks or is touched from another thread.
 public final class Server {
     public let configuration: Configuration
     public let id: NodeID
     let logger: Logger
     let loop: EventLoop
-    let store: Store
+    private(set) var store: Store
+    /// Consensus and the peer socket; every node has one (a seed is a cluster of one).
+    private(set) var cluster: ClusterSequencer!
+    /// Whether this node attached to a running cluster (`-a`) rather than seeding one.
+    private let joined: Bool
     private let listener: FileDescriptor
     private let signals: TerminationSignals
     /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
@@ -25,11 +32,13 @@ public final class Server {
     /// Open client connections.
     private(set) var clientCount = 0
     private var dirty: [Session] = []
-    /// Orders this node's writes; a cluster replaces it (only while no write is pending).
-    lazy var sequencer: any Sequencer = LocalSequencer(server: self)
+    /// Orders this node's writes: the cluster (tests may put another in its place while no
+    /// write is pending).
+    lazy var sequencer: any Sequencer = cluster
     /// This node's proposed writes not yet applied or failed, with whom to answer.
     var pendingWrites = PendingWrites()
-    /// Whether this node accepts writes (a member that finished start-up, §2.9).
+    /// Whether this node accepts writes: a member that finished start-up (§2.9), asked per
+    /// request (B10). The cluster keeps it current as membership changes.
     var isWritable = false
     /// Reads of revisions not applied yet, by the revision they wait for.
     var parkedReads: [Int64: [ParkedRead]] = [:]
@@ -54,10 +63,14 @@ public final class Server {
         static let resumeAccepting: UInt64 = 2
         static let webTick: UInt64 = 3
         static let resumeWebAccepting: UInt64 = 4
+        static let consensus: UInt64 = 5
+        static let liveness: UInt64 = 6
     }
 
-    /// Binds the client port and prepares the store. Nothing is served until `run()`.
-    public init(configuration: Configuration, logger: Logger) throws(SystemError) {
+    /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
+    /// started with `-a`, a copy of a member's, fetched here (blocking, bounded). Nothing is
+    /// served until `run()`.
+    public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         outputLimit = Session.highWater + 4 * configuration.maxFrame
@@ -66,9 +79,27 @@ public final class Server {
         id = try NodeID.random()
         signals = try TerminationSignals()
         loop = try EventLoop()
-        store = Store(history: configuration.history)
         listener = try Socket.listenTCP(configuration.listenAddress)
         boundAddress = try Socket.localAddress(listener)
+        let me = PeerID(nodeID: id.bytes)
+        let consensus: Consensus
+        let now = ProcessEnvironment.monotonicNanoseconds()
+        let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        if configuration.attachAddresses.isEmpty {
+            store = Store(history: configuration.history)
+            consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
+            joined = false
+        } else {
+            let cluster = try Attach.join(addresses: configuration.attachAddresses, configuration: configuration,
+                                          id: id, boundAddress: boundAddress)
+            store = Store(history: configuration.history, restoring: cluster.snapshot)
+            var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
+            follower.upstream = PeerID(nodeID: cluster.memberID)
+            consensus = follower
+            joined = true
+            logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
+        }
+        let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
         listenerToken = registry.insert(.clientListener)
         try loop.register(listener, interest: .readable, token: listenerToken)
         try loop.register(signals.fd, interest: .readable, token: registry.insert(.signals))
@@ -78,6 +109,8 @@ public final class Server {
             registry.insert(.webListener)
             try loop.register(web.fd, interest: .readable, token: web.token)
         }
+        try loop.register(transport.fd, interest: .readable, token: registry.insert(.peers))
+        cluster = ClusterSequencer(server: self, consensus: consensus, transport: transport, store: store)
     }
 
     /// An empty byte buffer, for absent values that must still be sent.
@@ -88,19 +121,26 @@ public final class Server {
             switch handler {
             case .client(let session): session.channel.fd.close()
             case .web(let session): session.channel.fd.close()
-            case .clientListener, .signals, .webListener: break
+            case .clientListener, .signals, .webListener, .peers: break
             }
         }
+        cluster?.transport.fd.close()
         listener.close()
         signals.fd.close()
         web?.fd.close()
     }
 
-    /// Lays out a new cluster with this node as its seed, then serves clients until SIGINT
-    /// or SIGTERM.
+    /// Lays out a new cluster with this node as its seed (or, attached, follows the cluster
+    /// as a slave), then serves clients until SIGINT or SIGTERM.
     public func run() throws(SystemError) {
-        seedNewCluster()
-        logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev))")
+        if joined {
+            pulse()
+            cluster.pump()
+        } else {
+            seedNewCluster()
+        }
+        loop.schedule(after: livenessInterval, timer: Timer.liveness)
+        logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev), \(isWritable ? "member" : "slave"))")
         if let web {
             logger.info("web view on http://\(web.boundAddress)/")
             web.lastRev = store.rev
@@ -299,7 +339,16 @@ public final class Server {
 
     // MARK: Timers
 
-    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13).
+    /// How often the leader looks for silent nodes: a quarter of `-timeout`, at least 0.1 s.
+    var livenessInterval: Int64 { max(100_000_000, configuration.memberTimeout / 4) }
+
+    /// A slave became a member (§5.5 step 6): it says so in `/ctl/node/<id>/writable`.
+    func becameMember() {
+        propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
+    }
+
+    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13). Slaves pulse
+    /// too, so the leader sees them alive (B15).
     func pulse() {
         let applied = Array(String(store.rev).utf8)
         propose(Mutation.set(nodePath("applied"), rev: -1, body: applied), origin: .node("pulse"))
@@ -333,6 +382,8 @@ extension Server: EventLoopHandler {
             }
         case .webListener:
             if let web { acceptWeb(web) }
+        case .peers:
+            cluster.peersReadable()
         case nil:
             break   // closed earlier in this iteration
         }
@@ -348,12 +399,18 @@ extension Server: EventLoopHandler {
             webTick()
         case Timer.resumeWebAccepting:
             if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
+        case Timer.consensus:
+            cluster.timerFired()
+        case Timer.liveness:
+            cluster.checkLiveness()
+            loop.schedule(after: livenessInterval, timer: Timer.liveness)
         default:
             break
         }
     }
 
     public func iterationDone() {
+        cluster.pump()   // writes decided in this iteration are answered in this iteration
         var index = 0
         while index < dirty.count {   // flushing may dirty more sessions
             flush(dirty[index])

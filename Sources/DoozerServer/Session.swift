@@ -28,6 +28,8 @@ final class Session {
     var parkedRevisions: [Int64] = []
     /// Writes proposed on this connection and not answered yet.
     var pendingWrites = 0
+    /// A joiner's copy of this node's state in progress on this connection (`Verb.snapshot`).
+    var snapshotStream: SnapshotStream?
     /// Queued for a flush at the end of this loop iteration.
     var isDirty = false
 

@@ -35,7 +35,7 @@ extension Server {
 
         switch verb {
         case .snapshot:
-            session.sendError(tag: tag, .unknownVerb)
+            serveSnapshot(request, session)
         case .rev:
             var fields = ResponseFields()
             fields.tag = tag

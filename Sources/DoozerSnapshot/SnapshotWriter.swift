@@ -38,6 +38,9 @@ public struct SnapshotWriter {
 
     private enum Stage { case header, chunks, finished }
     private var stage = Stage.header
+
+    /// Whether the trailer has been produced: the last `next()` returned the final unit.
+    public var isFinished: Bool { stage == .finished }
     private var files: FileCursor
     /// The file that did not fit into the last chunk, which opens the next.
     private var carried: Snapshot.WalkHit? = nil

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// Runs the deterministic cluster simulation over many seeds. `DOOZER_SIM_SEEDS=n` runs n
-/// seeds (default 300); `DOOZER_SIM_SEED=s` replays one.
+/// seeds (default 30; CI runs thousands in a release build); `DOOZER_SIM_SEED=s` replays one.
 final class SimulationTests: XCTestCase {
     func testSeeds() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -11,7 +11,7 @@ final class SimulationTests: XCTestCase {
             try runSeed(one, verbose: true)
             return
         }
-        let count = environment["DOOZER_SIM_SEEDS"].flatMap(Int.init) ?? 300
+        let count = environment["DOOZER_SIM_SEEDS"].flatMap(Int.init) ?? 30
         let first = environment["DOOZER_SIM_FIRST"].flatMap(UInt64.init) ?? 1
         for seed in first..<(first + UInt64(count)) { try runSeed(seed, verbose: false) }
     }

@@ -105,9 +105,6 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["-l", ""])?.description, "require a listen address")
         XCTAssertNotNil(usageError(["-l", "nohostport"]))
         // Features of later releases are refused, never silently ignored.
-        XCTAssertTrue(usageError(["-a", "127.0.0.1:8046"])?.description.contains("not supported yet") ?? false)
-        XCTAssertTrue(usageError(["-b", "doozer:?ca=127.0.0.1:8046"])?.description.contains("not supported yet") ?? false)
-        XCTAssertTrue(usageError([], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x:1"])?.description.contains("not supported yet") ?? false)
         XCTAssertTrue(usageError(["-tlscert", "c.pem"])?.description.contains("not supported yet") ?? false)
         // B17: only `false` turns the web view off; any other value must be an address.
         XCTAssertEqual(usageError(["-w", "true"])?.status, 1)

@@ -84,15 +84,12 @@ final class FlagTests: DoozerdTestCase {
         }
     }
 
-    // Unsupported modes: -a, -b, TLS (single-node server for now).
-    func testUnsupportedModesExitWithMessage() throws {
+    // TLS is refused (not supported yet); attaching to nothing fails with one clear line.
+    func testUnsupportedModesAndFailedAttachExitWithMessage() throws {
         let listen = try listenArgument()
-        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1"], "-a not supported", stderrContains: "support")
-        try assertFails(["-l", listen, "-w", "false", "-b", "doozer:?ca=127.0.0.1:1"], "-b not supported", stderrContains: "support")
         try assertFails(["-l", listen, "-w", "false", "-tlscert", "/nonexistent.pem", "-tlskey", "/nonexistent.key"],
                         "TLS not supported", stderrContains: "support")
-        try assertFails(["-l", listen, "-w", "false"], "DOOZER_BOOT_URI not supported", stderrContains: "support",
-                        environment: ["DOOZER_BOOT_URI": "doozer:?ca=127.0.0.1:1"])
+        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1"], "-a to nothing", stderrContains: "failed to attach")
     }
 
     // B17: only `false` disables the web view; other booleans are addresses (here: invalid ones).

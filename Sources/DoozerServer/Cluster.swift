@@ -1,0 +1,319 @@
+import DoozerConsensus
+import DoozerPeer
+import DoozerStore
+import DoozerSystem
+import DoozerWire
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sequencer of a node in a cluster (every node is one; a seed is a cluster of one).
+///
+/// Owns the node's `Consensus` and its `PeerTransport`, and keeps both in step with the
+/// replicated `/ctl` tree: the member set (`/ctl/cal`) and the peers' addresses
+/// (`/ctl/node/<id>/addr`). Applies decided batches to the store through the server, in
+/// order, one revision per proposal. Does the membership bookkeeping of §4.12–§5.5: a slave
+/// claims an empty slot and, once a member, writes `writable`; the leader removes members and
+/// slaves that have been silent for `-timeout` (B11, B15); a node the cluster removed while
+/// it was away exits with one clear line instead of lingering (B11).
+///
+/// Runs on the server's loop thread; never blocks. Consensus outputs are carried out in
+/// `pump`, which the server calls after every input and once per loop iteration before it
+/// flushes client connections, so a write decided in an iteration is answered in it.
+final class ClusterSequencer: Sequencer {
+    /// Unchecked: the server owns its sequencer, so it outlives it.
+    private unowned(unsafe) let server: Server
+    private(set) var consensus: Consensus
+    let transport: PeerTransport
+    let me: PeerID
+    private var logger: Logger { server.logger }
+
+    private var membership: Membership
+    /// `/ctl/node` changed in an applied event: the address table is rebuilt after the batch.
+    private var nodesChanged = false
+    /// A slot under `/ctl/cal` changed: a slave looks for one to claim.
+    private var slotsChanged = true
+    /// The claim in flight (slot path and the slot's rev it is conditional on).
+    private var claim: (path: [UInt8], rev: Int64)?
+    private var wasMember = false
+    /// When the leader started watching each node, and when it last proposed its removal.
+    private var watchedSince: [PeerID: Int64] = [:]
+    private var removalProposed: [PeerID: Int64] = [:]
+    /// Not-a-member notices from members, by member, with when they came.
+    private var notices: [PeerID: Int64] = [:]
+    /// The consensus timer is armed for this time (`.max`: not armed).
+    private var armedAt = Int64.max
+
+    /// The largest mutation a write may carry: what the peer transport moves in one message,
+    /// with room for the batch around it (B3). Larger writes are refused before proposing.
+    static let maxMutation = 4 << 20
+
+    init(server: Server, consensus: Consensus, transport: PeerTransport, store: Store) {
+        self.server = server
+        self.consensus = consensus
+        self.transport = transport
+        self.me = consensus.me
+        membership = Membership(store.current)
+        wasMember = consensus.isMember
+        transport.onNotMember = { [unowned self] peer in noticed(by: peer) }
+        refreshPeers()
+    }
+
+    /// Whether this node may take client writes now (B10: asked per request).
+    var isMember: Bool { consensus.isMember }
+    var isLeader: Bool { consensus.isLeader }
+    var leader: PeerID? { consensus.leader }
+    /// What a joiner starts from, consistent with the store's current revision.
+    var bootstrapState: Bootstrap { consensus.bootstrapState }
+
+    /// A seed laid out its store by itself (§5.2): it reads its member set and its own
+    /// address from it and leads at once.
+    func startSeed() {
+        membership = Membership(server.store.current)
+        refreshPeers()
+        wasMember = consensus.isMember
+        consensus.campaign()
+        pump()
+    }
+
+    // MARK: Sequencer
+
+    func submit(_ mutation: [UInt8], proposal: ProposalID) {
+        if mutation.count > Self.maxMutation {
+            server.failProposal(proposal, .valueTooLarge)
+            return
+        }
+        var bookkeeping = false
+        if case .node = server.pendingWrites.origin(proposal) { bookkeeping = true }
+        switch consensus.propose(mutation, tag: proposal, fromSlave: bookkeeping) {
+        case .accepted: break
+        case .notMember: server.failProposal(proposal, .readonly)
+        case .overloaded: server.failProposal(proposal, .tooManyInFlight)
+        }
+    }
+
+    // MARK: Driving consensus
+
+    /// Reads every datagram the peers sent (a bounded number per call), then carries out
+    /// what consensus asks.
+    func peersReadable() {
+        do {
+            try transport.receive(budget: 4096) { peer, message in consensus.receive(message, from: peer) }
+        } catch {
+            logger.error("peer socket: \(error)")
+        }
+        pump()
+    }
+
+    func timerFired() {
+        armedAt = .max
+        consensus.tick(now: server.loop.now)
+        pump()
+    }
+
+    /// Ends a batch of inputs: forms and sends batches, applies what was decided, answers
+    /// through the server, sends datagrams, re-arms the consensus timer.
+    func pump() {
+        consensus.flush()
+        while true {
+            let outputs = consensus.takeOutputs()
+            if outputs.isEmpty { break }
+            for output in outputs { carryOut(output) }
+            consensus.flush()
+        }
+        do {
+            try transport.flush()
+        } catch {
+            logger.error("peer socket: \(error)")
+        }
+        let deadline = consensus.nextDeadline
+        if deadline < armedAt {
+            armedAt = deadline
+            server.loop.schedule(after: max(1, deadline - server.loop.now), timer: Server.Timer.consensus)
+        }
+    }
+
+    private func carryOut(_ output: Output) {
+        switch output {
+        case .send(let peer, let message):
+            do {
+                try transport.send(message, to: peer)
+            } catch {
+                logger.debug("to \(peer): \(error)")
+            }
+        case .decided(let instance, let batch):
+            apply(instance, batch)
+        case .snapshotNeeded(let peer):
+            logger.critical("this node fell behind what \(peer) keeps of the cluster's history; exiting (restart it to join again)")
+            exit(1)
+        case .abandoned(let tags):
+            for tag in tags { server.failProposal(tag, .removed) }
+        }
+    }
+
+    private func apply(_ instance: Int64, _ batch: Batch) {
+        for proposal in batch {
+            let event = server.applyDecided(proposal.payload, proposal: proposal.origin == me ? proposal.tag : nil)
+            membership.note(event)
+            if event.path.starts(with: Self.nodeDirectory) { nodesChanged = true }
+            if Membership.isSlot(event.path) { slotsChanged = true }
+        }
+        consensus.applied(through: instance, members: membership.refresh(server.store.current))
+        if nodesChanged {
+            nodesChanged = false
+            refreshPeers()
+        }
+        membershipMayHaveChanged()
+    }
+
+    // MARK: Membership
+
+    private static let nodeDirectory = Array("/ctl/node/".utf8)
+
+    /// Rebuilds the transport's address table from `/ctl/node/<id>/addr`: members and slaves.
+    private func refreshPeers() {
+        var table: [PeerID: SocketAddress] = [:]
+        server.store.current.forEachFile(under: "/ctl/node") { path, body, _ in
+            guard path.count > Self.nodeDirectory.count, path.ends(with: Self.addrLeaf) else { return }
+            let id = path[Self.nodeDirectory.count..<(path.count - Self.addrLeaf.count)]
+            if let address = try? SocketAddress.resolve(String(decoding: body, as: UTF8.self)) {
+                table[PeerID(nodeID: id)] = address
+            }
+        }
+        transport.setPeers(table)
+    }
+
+    private static let addrLeaf = Array("/addr".utf8)
+
+    /// After each applied instance: a node that just became a member says so; one that just
+    /// stopped being one (removed, B11) answers writes READONLY from now on; a slave claims
+    /// an empty slot.
+    private func membershipMayHaveChanged() {
+        let member = consensus.isMember
+        if member != wasMember {
+            wasMember = member
+            server.isWritable = member
+            if member {
+                logger.info("now a member of cluster \(server.configuration.clusterName) at rev \(server.store.rev)")
+                server.becameMember()
+            } else {
+                logger.warning("no longer a member of cluster \(server.configuration.clusterName) at rev \(server.store.rev): answering writes READONLY")
+            }
+        }
+        if !member && slotsChanged {
+            slotsChanged = false
+            claimSlot()
+        }
+    }
+
+    /// §5.5: a slave claims the first empty slot (conditional on its rev, so of several
+    /// slaves only one wins), one claim at a time; a slot assigned to it by hand needs none.
+    private func claimSlot() {
+        let scheduled = consensus.scheduleEntries.contains { $0.members.contains(me) }
+        guard !scheduled else { return }
+        let snapshot = server.store.current
+        if let claim, case .file(let body, let rev) = snapshot.lookup(claim.path), rev == claim.rev, body.isEmpty {
+            return   // still in flight
+        }
+        claim = nil
+        var empty: (path: [UInt8], rev: Int64)?
+        snapshot.forEachFile(under: "/ctl/cal") { path, body, rev in
+            if empty == nil && body.isEmpty && Membership.isSlot(path) { empty = (path, rev) }
+        }
+        guard let empty else { return }
+        claim = empty
+        logger.info("claiming \(String(decoding: empty.path, as: UTF8.self))")
+        server.propose(Mutation.set(empty.path, rev: empty.rev, body: server.id.bytes), origin: .node("slot claim"))
+    }
+
+    // MARK: Liveness
+
+    /// The leader's failure detector (§4.12, on a timer, B25): a member or slave not heard
+    /// from for `-timeout` has its slot emptied and its `/ctl/node` entry deleted (B15), each
+    /// write conditional on what it replaces. Other nodes only watch.
+    func checkLiveness() {
+        guard consensus.isLeader else {
+            watchedSince.removeAll()
+            return
+        }
+        let now = server.loop.now
+        let timeout = server.configuration.memberTimeout
+        let snapshot = server.store.current
+        var nodes: [[UInt8]] = []
+        if case .directory = snapshot.lookup("/ctl/node") {
+            var offset = 0
+            while case .name(let name) = snapshot.entry(ofDirectory: "/ctl/node", at: offset) {
+                nodes.append(name)
+                offset += 1
+            }
+        }
+        var seen = Set<PeerID>()
+        for id in nodes {
+            let peer = PeerID(nodeID: id)
+            seen.insert(peer)
+            guard peer != me else { continue }
+            let since = watchedSince[peer] ?? now
+            watchedSince[peer] = since
+            let heard = max(since, consensus.lastHeard[peer] ?? .min)
+            guard now - heard > timeout else { continue }
+            if let proposed = removalProposed[peer], now - proposed < timeout { continue }
+            removalProposed[peer] = now
+            remove(id, silentFor: now - heard, in: snapshot)
+        }
+        for peer in watchedSince.keys where !seen.contains(peer) {
+            watchedSince[peer] = nil
+            removalProposed[peer] = nil
+        }
+    }
+
+    private func remove(_ id: [UInt8], silentFor silence: Int64, in snapshot: Snapshot) {
+        let name = String(decoding: id, as: UTF8.self)
+        let address: String
+        if case .file(let body, _) = snapshot.lookup("/ctl/node/\(name)/addr") {
+            address = String(decoding: body, as: UTF8.self)
+        } else {
+            address = "?"
+        }
+        logger.notice("removing node \(name) (\(address)): silent for \(silence / 1_000_000) ms")
+        snapshot.forEachFile(under: "/ctl/cal") { path, body, rev in
+            if body == id && Membership.isSlot(path) {
+                server.propose(Mutation.set(path, rev: rev, body: []), origin: .node("member removal"))
+            }
+        }
+        snapshot.forEachFile(under: "/ctl/node/\(name)") { path, _, rev in
+            server.propose(Mutation.delete(path, rev: rev), origin: .node("node removal"))
+        }
+    }
+
+    /// A member says this node is not part of the cluster any more (it was removed while
+    /// away). With that word from a quorum of the members it knows — or from the one it
+    /// follows, for a slave — it leaves with one clear line rather than linger (B11).
+    private func noticed(by peer: PeerID) {
+        let members = consensus.members(at: consensus.decided + 1)
+        guard members.contains(peer) else { return }
+        let now = server.loop.now
+        notices[peer] = now
+        notices = notices.filter { now - $0.value < 5_000_000_000 }
+        let needed = consensus.isMember ? members.count / 2 + 1 : 1
+        guard notices.count >= needed else { return }
+        logger.critical("this node was removed from cluster \(server.configuration.clusterName) while it was unreachable; exiting (restart it to join again as a new node)")
+        exit(1)
+    }
+}
+
+extension ProposalError {
+    /// B3: a write the peer transport could not carry is refused before it is proposed.
+    static let valueTooLarge = ProposalError(code: .other, detail: "value too large (the limit is 4 MiB per write)")
+    /// The node is not a member (a slave, or removed): it takes no writes.
+    static let readonly = ProposalError(code: .readonly, detail: nil)
+    /// The node stopped being a member with this write in flight.
+    static let removed = ProposalError(code: .other, detail: "this node was removed from the cluster; the write may or may not have been applied")
+}
+
+extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool {
+        count >= suffix.count && self[(count - suffix.count)...].elementsEqual(suffix)
+    }
+}
