@@ -293,6 +293,51 @@ final class ClusterHarness: @unchecked Sendable {
         return slots
     }
 
+    // MARK: The web view
+
+    /// `http://<host>:8000/$cluster.json` of `node` (§7, README "Web view") shows the cluster
+    /// name, the node itself and its role, exactly `members` and `slaves` with their addresses;
+    /// and each member's `Applied` grows once that member's next pulse is an event on `node`.
+    func checkWebView(of node: ClusterNode, clusterName: String, members: [ClusterNode], slaves: [ClusterNode],
+                      file: StaticString = #filePath, line: UInt = #line) throws {
+        let first = try node.clusterDocument()
+        let isMember = members.contains { $0 === node }
+        XCTAssertEqual(first["Cluster"] as? String, clusterName, "§7 Cluster on \(node.name): \(first)", file: file, line: line)
+        XCTAssertEqual(first["Self"] as? String, node.id, "§7 Self on \(node.name)", file: file, line: line)
+        XCTAssertEqual(first["Role"] as? String, isMember ? "member" : "slave", "§7 Role of \(node.name): \(first)",
+                       file: file, line: line)
+        for (key, expected) in [("Members", members), ("Slaves", slaves)] {
+            let listed = (first[key] as? [[String: Any]]) ?? []
+            let shown = Dictionary(listed.compactMap { entry in (entry["Id"] as? String).map { ($0, entry["Addr"] as? String ?? "") } },
+                                   uniquingKeysWith: { a, _ in a })
+            XCTAssertEqual(shown, Dictionary(uniqueKeysWithValues: expected.map { ($0.id, $0.address) }),
+                           "§7 \(key) (id → Addr) on \(node.name)'s web view: \(first)\n\(report(tail: 600))", file: file, line: line)
+        }
+        let applied1 = Self.appliedByID(first)
+        let connection = try node.connect()
+        let rev = try connection.rev()
+        connection.close()
+        for member in members {
+            try awaitEvent(on: node, "/ctl/node/\(member.id)/applied", from: rev + 1, timeout: 5,
+                           "§4.13 a pulse of \(member.name) seen on \(node.name)")
+        }
+        let applied2 = Self.appliedByID(try node.clusterDocument())
+        for member in members {
+            XCTAssertGreaterThan(applied2[member.id] ?? -1, applied1[member.id] ?? Int64.max,
+                                 "§7 Applied of \(member.name) increases on \(node.name)'s web view: \(applied1) → \(applied2)",
+                                 file: file, line: line)
+        }
+    }
+
+    /// Members' `Applied` of a `$cluster.json` document, by id.
+    static func appliedByID(_ document: [String: Any]) -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for node in (document["Members"] as? [[String: Any]]) ?? [] {
+            if let id = node["Id"] as? String, let applied = (node["Applied"] as? String).flatMap({ Int64($0) }) { out[id] = applied }
+        }
+        return out
+    }
+
     func describe(_ event: DoozerEvent) -> String {
         let kind = event.isSet ? "set" : event.isDel ? "del" : "nop"
         return "\(event.rev) \(kind) \(event.path)=\(String(decoding: event.body, as: UTF8.self).debugDescription)"
