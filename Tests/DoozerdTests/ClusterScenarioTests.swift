@@ -3,6 +3,24 @@
 // DOOZER_BOOT_URI, WAITs for the events that prove each step (spec §4.12, §5, §7, §12.12).
 // Each test owns a loopback block (127.0.71.x … 127.0.75.x) so the ports 8046/8000 never
 // collide between tests; every process is stopped in tearDown, every wait is bounded.
+//
+// What the implementation must honour for these to pass:
+// - `-a <member -l address>` attaches as a slave: before it answers clients it has written
+//   /ctl/node/<id>/{addr (= its -l), hostname, version} in the cluster and replicates the tree;
+//   SET/DEL/NOP on a slave answer READONLY (the CLI prints `Error: READONLY`, exit 2).
+// - A slave claims an empty /ctl/cal/<slot> (body = its SELF), then writes writable = true;
+//   a failed member's slot is *set to empty* and its /ctl/node/<id>/ files are deleted within
+//   a few -timeout periods (-timeout 2 here); an emptied slot is claimed by a waiting slave.
+// - After SIGCONT a removed member exits non-zero with a stderr line containing "removed", or
+//   answers writes with READONLY (within 5 s).
+// - -b / DOOZER_BOOT_URI: one node wins /ctl/boot/<name> (body = SELF) and registers
+//   /ctl/ns/<name>/<id> = its address; losers become its slaves and leave no ns entry; new
+//   members register their ns entry; after all nodes of the cluster were stopped, a fresh
+//   node seeds a new cluster within 15 s, and /ctl/boot/<name> then holds its id.
+// - The web view on <-l IP>:8000 serves /$cluster.json with Cluster, Self, Role, Members and
+//   Slaves (Id, Addr, Applied); Applied follows the pulses.
+// - Failed attaches (wrong -c, -a not a member) exit non-zero within 2.5 s with at most 3
+//   stderr lines; forged UDP datagrams leave a member working.
 
 import DoozerClient
 import DoozerWire
