@@ -587,6 +587,8 @@ final class DoozerdProcess: @unchecked Sendable {
         var listenHostSpelling: String? = nil
         /// Fixed host to listen on instead of a fresh 127.0.0.X.
         var host: String? = nil
+        /// Fixed port (e.g. the default 8046 for cluster tests) instead of a free one.
+        var port: UInt16? = nil
         var readyTimeout: Double = 15
         /// Return as soon as the process runs, without waiting for it to answer.
         var skipReadiness = false
@@ -634,7 +636,7 @@ final class DoozerdProcess: @unchecked Sendable {
     init(_ config: Config = Config()) throws {
         self.config = config
         host = config.host ?? Loopback.freshHost()
-        port = try Loopback.freePort(on: host)
+        port = try config.port ?? Loopback.freePort(on: host)
         let binary = try DoozerdBinary.get()
         let tmp = FileManager.default.temporaryDirectory
         let stem = "doozerd-conformance-\(getpid())-\(host)-\(port)"
