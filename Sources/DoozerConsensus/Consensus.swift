@@ -137,6 +137,9 @@ public struct Consensus {
     /// Whether this node is the leader.
     public var isLeader: Bool { role == .leader }
 
+    /// The ballot this node last stood for election with (zero: never).
+    public var candidacy: Ballot { ballot }
+
     /// Every peer of every member set still in force or scheduled.
     public var knownMembers: [PeerID] {
         var all: [PeerID] = []
@@ -177,15 +180,18 @@ public struct Consensus {
     /// (with this `tag` and this node as origin) while a quorum of members lives. Client
     /// writes need a member; a slave's own bookkeeping (claiming a slot, its pulse) passes
     /// `fromSlave` and is forwarded to the leader like a member's.
-    public mutating func propose(_ payload: [UInt8], tag: UInt64, fromSlave: Bool = false) -> ProposeResult {
+    public mutating func propose(_ payload: [UInt8], tag: UInt64, fromSlave: Bool = false, now: Int64) -> ProposeResult {
+        self.now = max(self.now, now)
         guard isMember || fromSlave else { return .notMember }
         guard pending.count < options.maxPending else { return .overloaded }
         enqueueOwn(PendingProposal(tag: tag, payload: payload, handedAt: nil))
         return .accepted
     }
 
-    /// A message from `sender`, already authenticated by the transport as that peer.
-    public mutating func receive(_ message: Message, from sender: PeerID) {
+    /// A message from `sender`, already authenticated by the transport as that peer, at
+    /// time `now`.
+    public mutating func receive(_ message: Message, from sender: PeerID, now: Int64) {
+        self.now = max(self.now, now)
         handle(message, from: sender)
         drainSelf()
     }
@@ -658,10 +664,16 @@ public struct Consensus {
         return members.count { promisers.contains($0) } >= quorum(members.count)
     }
 
-    private func hasQuorumContact() -> Bool {
+    /// Whether a quorum of the current members answered within two election timeouts; a
+    /// member new to this leader counts as having answered when the leader first met it.
+    private mutating func hasQuorumContact() -> Bool {
         let members = members(at: decided + 1)
         let horizon = now - 2 * options.electionTimeout
-        let alive = members.count { $0 == me || (lastAck[$0] ?? .min) >= horizon }
+        var alive = 0
+        for peer in members {
+            if lastAck[peer] == nil { lastAck[peer] = now }
+            if peer == me || lastAck[peer]! >= horizon { alive += 1 }
+        }
         return alive >= quorum(members.count)
     }
 

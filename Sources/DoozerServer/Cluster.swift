@@ -45,6 +45,9 @@ final class ClusterSequencer: Sequencer {
     private var notices: [PeerID: Int64] = [:]
     /// The consensus timer is armed for this time (`.max`: not armed).
     private var armedAt = Int64.max
+    /// The leader last logged, so each change of leader is logged once.
+    private var loggedLeader: PeerID?
+    private var loggedCandidacy = Ballot.zero
 
     /// The largest mutation a write may carry: what the peer transport moves in one message,
     /// with room for the batch around it (B3). Larger writes are refused before proposing.
@@ -87,7 +90,7 @@ final class ClusterSequencer: Sequencer {
         }
         var bookkeeping = false
         if case .node = server.pendingWrites.origin(proposal) { bookkeeping = true }
-        switch consensus.propose(mutation, tag: proposal, fromSlave: bookkeeping) {
+        switch consensus.propose(mutation, tag: proposal, fromSlave: bookkeeping, now: server.loop.now) {
         case .accepted: break
         case .notMember: server.failProposal(proposal, .readonly)
         case .overloaded: server.failProposal(proposal, .tooManyInFlight)
@@ -100,7 +103,8 @@ final class ClusterSequencer: Sequencer {
     /// what consensus asks.
     func peersReadable() {
         do {
-            try transport.receive(budget: 4096) { peer, message in consensus.receive(message, from: peer) }
+            let now = server.loop.now
+            try transport.receive(budget: 4096) { peer, message in consensus.receive(message, from: peer, now: now) }
         } catch {
             logger.error("peer socket: \(error)")
         }
@@ -127,6 +131,18 @@ final class ClusterSequencer: Sequencer {
             try transport.flush()
         } catch {
             logger.error("peer socket: \(error)")
+        }
+        if consensus.candidacy != loggedCandidacy {
+            loggedCandidacy = consensus.candidacy
+            logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map { "\($0)" } ?? "unknown"))")
+        }
+        if consensus.leader != loggedLeader, consensus.isMember {
+            loggedLeader = consensus.leader
+            if consensus.isLeader {
+                logger.info("leading cluster \(server.configuration.clusterName) from rev \(server.store.rev)")
+            } else if let leader = consensus.leader {
+                logger.info("following leader \(leader)")
+            }
         }
         let deadline = consensus.nextDeadline
         if deadline < armedAt {

@@ -1,3 +1,4 @@
+import Dispatch
 import DoozerClient
 import DoozerConsensus
 import DoozerSnapshot
@@ -40,9 +41,15 @@ enum Attach {
             do {
                 let connection = try DoozerConnection.dial(address, timeout: remaining)
                 defer { connection.close() }
+                // Something that accepts TCP but never answers (not a doozerd) must not hold
+                // start-up: past the budget the connection is closed and its calls fail.
+                let watchdog = DispatchWorkItem { connection.close() }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(remaining / .milliseconds(1)) + 1),
+                                                  execute: watchdog)
                 if !configuration.readWriteSecret.isEmpty { try connection.access(configuration.readWriteSecret) }
                 let member = try calCheck(connection, address: address, clusterName: configuration.clusterName)
                 try register(connection, id: id, boundAddress: boundAddress)
+                watchdog.cancel()
                 let (snapshot, bootstrap) = try copyState(connection)
                 return JoinedCluster(snapshot: snapshot, bootstrap: bootstrap, memberID: member, memberAddress: address)
             } catch let error as AttachError {

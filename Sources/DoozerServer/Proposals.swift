@@ -65,7 +65,13 @@ extension Server {
             }
             markDirty(session)
         case .node(let what):
-            if let error = event.error { logger.error("\(what) write failed at rev \(event.seqn): \(error)") }
+            // A conditional bookkeeping write that lost a race (another slave claimed the
+            // slot first, another leader removed the node) is expected, not an error.
+            if event.error == .revMismatch {
+                logger.info("\(what) lost a race at rev \(event.seqn): another write came first")
+            } else if let error = event.error {
+                logger.error("\(what) write failed at rev \(event.seqn): \(error)")
+            }
         }
     }
 

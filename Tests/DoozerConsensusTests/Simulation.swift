@@ -24,6 +24,8 @@ final class Simulation {
         var crashes = false
         var pauses = false
         var membershipChanges = false
+        /// Membership changes only add members (no fault at all, for liveness checks).
+        var onlyAdditions = false
 
         /// A mix of faults drawn from the seed.
         static func random(_ rng: inout SplitMix64) -> Parameters {
@@ -56,6 +58,7 @@ final class Simulation {
         var pausedUntil: Int64? = nil
         var inbox: [(PeerID, [UInt8])] = []
         var tickAt: Int64 = .max
+        var candidacy = Ballot.zero
 
         init(index: Int, name: [UInt8], consensus: Consensus, store: Store) {
             self.index = index
@@ -224,7 +227,7 @@ final class Simulation {
             if let traceFrom, now >= traceFrom {
                 print("\(now / 1000) µs: \(byPeer[from] ?? -1) → \(node.index): \(message)".prefix(300))
             }
-            node.consensus.receive(message, from: from)
+            node.consensus.receive(message, from: from, now: now)
         } catch {
             fail("node \(node.index) could not decode a message it was sent: \(error)")
             return
@@ -235,6 +238,10 @@ final class Simulation {
 
     /// Carries out everything `node`'s consensus asked for until it asks for nothing more.
     private func settle(_ node: Node) {
+        if let traceFrom, now >= traceFrom, node.consensus.candidacy != node.candidacy {
+            node.candidacy = node.consensus.candidacy
+            print("\(now / 1000) µs: node \(node.index) stands in round \(node.candidacy.round): \(describeNodes())")
+        }
         while true {
             let outputs = node.consensus.takeOutputs()
             if outputs.isEmpty { break }
@@ -332,7 +339,7 @@ final class Simulation {
             mutation = Mutation.set(Array("/d/\(key)".utf8), rev: -1, body: Array("w\(tag)".utf8))
             unique = true
         }
-        if case .accepted = node.consensus.propose(mutation, tag: tag), unique {
+        if case .accepted = node.consensus.propose(mutation, tag: tag, now: now), unique {
             written[tag] = (mutation, node.index)
         }
         node.consensus.flush()
@@ -414,7 +421,7 @@ final class Simulation {
         } else if members.count < 5, rng.next() % 2 == 0,
                   let slave = live.first(where: { !members.contains($0.peer) && !$0.consensus.isMember }) {
             mutation = Mutation.set(Array("/ctl/cal/\(slave.index)".utf8), rev: -1, body: slave.name)
-        } else if members.count > 1, rng.next() % 4 == 0 {
+        } else if members.count > 1, !parameters.onlyAdditions, rng.next() % 4 == 0 {
             // Removing a live member: safe only while the rest keep a live quorum.
             let victim = members[Int(rng.next() % UInt64(members.count))]
             let rest = members.filter { $0 != victim }
@@ -427,7 +434,7 @@ final class Simulation {
         stats.changes += 1
         let tag = nextChangeTag
         nextChangeTag += 1
-        if case .accepted = via.consensus.propose(mutation, tag: tag) { changesInFlight.insert(tag) }
+        if case .accepted = via.consensus.propose(mutation, tag: tag, now: now) { changesInFlight.insert(tag) }
         via.consensus.flush()
         settle(via)
     }

@@ -27,6 +27,22 @@ final class SimulationTests: XCTestCase {
         }
     }
 
+    /// Without faults, members joining never unseat the leader: one election in the whole run.
+    func testJoiningMembersKeepTheLeader() throws {
+        for seed: UInt64 in 1...20 {
+            var parameters = Simulation.Parameters()
+            parameters.members = 1
+            parameters.slaves = 3
+            parameters.membershipChanges = true
+            parameters.onlyAdditions = true
+            let simulation = Simulation(seed: seed, parameters: parameters)
+            simulation.traceFrom = ProcessInfo.processInfo.environment["DOOZER_SIM_TRACE"].flatMap(Int64.init).map { $0 * 1_000_000 }
+            try simulation.run()
+            let rounds = simulation.nodes.map { $0.consensus.promised.round }
+            XCTAssertEqual(rounds.max(), 1, "seed \(seed): elections happened without a fault: \(simulation.describeNodes())")
+        }
+    }
+
     private func runSeed(_ seed: UInt64, verbose: Bool) throws {
         let simulation = Simulation(seed: seed)
         simulation.traceFrom = ProcessInfo.processInfo.environment["DOOZER_SIM_TRACE"].flatMap(Int64.init).map { $0 * 1_000_000 }

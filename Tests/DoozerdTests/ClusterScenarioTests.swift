@@ -49,7 +49,9 @@ struct FormedCluster {
 final class ClusterScenarioTests: ClusterTestCase {
     /// Fast failure detection and live pulses for the scenarios.
     static let fastFlags = ["-pulse", "0.2", "-timeout", "5"]
-    static let drillFlags = ["-pulse", "0.2", "-timeout", "2"]
+    /// The drill writes as fast as it can until the removal shows: keep enough history for
+    /// the WAITs that look back to its start.
+    static let drillFlags = ["-pulse", "0.2", "-timeout", "2", "-hist", "100000"]
 
     // MARK: - Building blocks
 
