@@ -301,6 +301,9 @@ final class ClusterSequencer: Sequencer {
         snapshot.forEachFile(under: "/ctl/node/\(name)") { path, _, rev in
             server.propose(Mutation.delete(path, rev: rev), origin: .node("node removal"))
         }
+        if let uri = server.bootURI {
+            Boot.forget(node: name, uri: uri, configuration: server.configuration, logger: logger)   // B14
+        }
     }
 
     /// A member says this node is not part of the cluster any more (it was removed while

@@ -17,8 +17,10 @@ extension Server {
             Mutation.set(nodePath("hostname"), rev: -1, body: Array((ProcessEnvironment.hostName() ?? "unknown").utf8)),
             Mutation.set(nodePath("version"), rev: -1, body: Array(Configuration.version.utf8)),
             Mutation.set(Array("/ctl/cal/0".utf8), rev: -1, body: id.bytes),
-            Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address),
-        ] + Array(repeating: Mutation.nop, count: Server.initialNoOps)
+        ]
+            // A seed booted through a DzNS is named there, not in its own tree (§3.12).
+            + (bootURI == nil ? [Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address)] : [])
+            + Array(repeating: Mutation.nop, count: Server.initialNoOps)
         for mutation in layout { applyDecided(mutation, proposal: nil) }
         cluster.startSeed()
         isWritable = true

@@ -19,8 +19,10 @@ public final class Server {
     private(set) var store: Store
     /// Consensus and the peer socket; every node has one (a seed is a cluster of one).
     private(set) var cluster: ClusterSequencer!
-    /// Whether this node attached to a running cluster (`-a`) rather than seeding one.
+    /// Whether this node attached to a running cluster (`-a`, `-b`) rather than seeding one.
     private let joined: Bool
+    /// The DzNS this node booted through (`-b`), where members are named (§5.7).
+    let bootURI: String?
     private let listener: FileDescriptor
     private let signals: TerminationSignals
     /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
@@ -85,19 +87,37 @@ public final class Server {
         let consensus: Consensus
         let now = ProcessEnvironment.monotonicNanoseconds()
         let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        if configuration.attachAddresses.isEmpty {
-            store = Store(history: configuration.history)
-            consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
-            joined = false
-        } else {
-            let cluster = try Attach.join(addresses: configuration.attachAddresses, configuration: configuration,
-                                          id: id, boundAddress: boundAddress)
+        var attached: JoinedCluster? = nil
+        var attachFailure: (any Error)? = nil
+        if !configuration.attachAddresses.isEmpty {
+            do {
+                attached = try Attach.join(addresses: configuration.attachAddresses, configuration: configuration,
+                                           id: id, boundAddress: boundAddress)
+            } catch {
+                attachFailure = error
+            }
+        }
+        bootURI = configuration.bootURI
+        if attached == nil, let uri = configuration.bootURI {
+            if let attachFailure { logger.notice("\(attachFailure); booting through the DzNS") }
+            if case .joined(let cluster) = try Boot.run(uri: uri, configuration: configuration, id: id,
+                                                        boundAddress: boundAddress, logger: logger) {
+                attached = cluster
+            }
+        } else if let attachFailure {
+            throw attachFailure
+        }
+        if let cluster = attached {
             store = Store(history: configuration.history, restoring: cluster.snapshot)
             var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
             consensus = follower
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
+        } else {
+            store = Store(history: configuration.history)
+            consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
+            joined = false
         }
         let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
         listenerToken = registry.insert(.clientListener)
@@ -150,6 +170,14 @@ public final class Server {
             logger.warning("only DOOZER_ROSECRET is set: anonymous clients can still write (original doozer behaviour)")
         }
         try loop.run(self)
+        if let bootURI, isWritable {
+            // B14: a member leaving cleanly takes its name out of the DzNS.
+            do {
+                try Boot.unregister(uri: bootURI, configuration: configuration, id: id, ownsBootRecord: !joined)
+            } catch {
+                logger.notice("could not remove this node from the DzNS: \(error)")
+            }
+        }
         logger.info("shut down at rev \(store.rev)")
     }
 
@@ -342,9 +370,13 @@ public final class Server {
     /// How often the leader looks for silent nodes: a quarter of `-timeout`, at least 0.1 s.
     var livenessInterval: Int64 { max(100_000_000, configuration.memberTimeout / 4) }
 
-    /// A slave became a member (§5.5 step 6): it says so in `/ctl/node/<id>/writable`.
+    /// A slave became a member (§5.5 steps 6–7): it says so in `/ctl/node/<id>/writable` and,
+    /// booted through a DzNS, names itself there.
     func becameMember() {
         propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
+        if let bootURI {
+            Boot.register(uri: bootURI, configuration: configuration, id: id, address: boundAddress.description, logger: logger)
+        }
     }
 
     /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13). Slaves pulse
