@@ -24,7 +24,11 @@ extension Server {
         for mutation in layout { applyDecided(mutation, proposal: nil) }
         cluster.startSeed()
         isWritable = true
+        // Decided and applied at once (the seed leads alone): `writable` first, then the
+        // first pulse, which reports the revision that includes it.
         propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
+        cluster.pump()
         pulse()
+        cluster.pump()
     }
 }
