@@ -540,7 +540,8 @@ public struct Consensus {
         decided = instance
         votes[instance] = nil
         early[instance] = nil
-        log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances)
+        log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances,
+                   bytes: options.retainedBytes)
         outputs.append(.decided(instance: instance, batch: admitted))
         // Own proposals the watermark passed without admitting can never be admitted now:
         // propose them again under a new seq.
@@ -895,7 +896,10 @@ public struct ConsensusOptions: Sendable {
     public var maxPending = 65_536
     public var maxVotes = 4096
     public var maxEarly = 4096
+    /// Decided instances kept for learners that fell behind, by count and by payload bytes;
+    /// one further behind needs a snapshot.
     public var retainedInstances = 4096
+    public var retainedBytes = 64 << 20
     public var fetchLimit = 256
     public var fetchBytes = 4 << 20
 
@@ -919,31 +923,40 @@ struct PendingProposal {
     var handedAt: Int64?
 }
 
-/// The last `keep` decided entries, for learners that fell behind.
+/// The last decided entries, at most `keep` of them and about `bytes` of payload (the newest
+/// is always kept), for learners that fell behind.
 struct DecidedLog {
     private var entries: [DecidedEntry] = []
     private var head = 0
+    private var payloadBytes = 0
     /// The first instance still kept (one past the last when empty).
     private(set) var first: Int64 = 1
 
     mutating func reset(after instance: Int64) {
         entries = []
         head = 0
+        payloadBytes = 0
         first = instance + 1
     }
 
     subscript(instance: Int64) -> DecidedEntry { entries[head + Int(instance - first)] }
 
-    mutating func append(_ entry: DecidedEntry, keep: Int) {
+    mutating func append(_ entry: DecidedEntry, keep: Int, bytes: Int) {
         entries.append(entry)
-        if entries.count - head > keep {
+        payloadBytes += Self.size(entry)
+        while entries.count - head > 1 && (entries.count - head > keep || payloadBytes > bytes) {
+            payloadBytes -= Self.size(entries[head])
             head += 1
             first += 1
-            if head > keep {
-                entries.removeFirst(head)
-                head = 0
-            }
         }
+        if head > 1024 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private static func size(_ entry: DecidedEntry) -> Int {
+        entry.batch.reduce(0) { $0 + $1.payload.count }
     }
 }
 
