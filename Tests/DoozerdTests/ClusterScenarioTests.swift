@@ -384,6 +384,58 @@ final class ClusterScenarioTests: ClusterTestCase {
         XCTAssertTrue(seed.isRunning, "the member survives\n\(cluster.report())")
     }
 
+    // MARK: - A stopped leader
+
+    /// SIGSTOP the leader (the seed leads from the start): the other members elect another
+    /// and take writes within a few hundred milliseconds; resumed before `-timeout`, the old
+    /// leader follows the new one and takes writes again (forwarding them).
+    func testAStoppedLeaderIsReplacedAndRejoinsAsAFollower() throws {
+        useCluster("127.0.78")
+        let c = try formCluster(Self.fastFlags)
+        let others = c.members.filter { $0 !== c.seed }
+        cluster.suspend(c.seed)
+        for member in others {
+            let rev = try write("/leader/stopped/\(member.label)", "ok", through: member, within: 3)
+            for reader in others {
+                XCTAssertEqual(try cluster.read("/leader/stopped/\(member.label)", on: reader, rev: rev, timeout: 3).body, "ok")
+            }
+        }
+        cluster.resume(c.seed)
+        let rev = try write("/leader/resumed", "ok", through: c.seed, within: 3)
+        for node in c.all {
+            XCTAssertEqual(try cluster.read("/leader/resumed", on: node, rev: rev, timeout: 3).body, "ok",
+                           "the resumed old leader's write replicates to \(node.name)")
+        }
+    }
+
+    // MARK: - B3: large values
+
+    /// A 1 MiB value written through a member that is not the leader (forwarded, fragmented)
+    /// replicates to every node; a write over the 4 MiB limit is refused before it is
+    /// proposed, with a clear error, and the cluster goes on (the original wedged on 3.1 KB).
+    func testLargeValuesReplicateAndOversizedOnesAreRefused() throws {
+        useCluster("127.0.77")
+        let c = try formCluster(Self.fastFlags)
+        var rng = SystemRandomNumberGenerator()
+        let big = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let through = c.members.last!
+        let connection = try through.dial(timeout: 10)
+        defer { connection.close() }
+        let rev = try connection.set("/large/one", rev: -1, body: big)
+        for node in c.all {
+            let read = try node.dial(timeout: 10)
+            defer { read.close() }
+            let got = try read.get("/large/one", rev: rev)
+            XCTAssertTrue(got.body == big, "B3: the 1 MiB value on \(node.name) (\(got.body.count) bytes)")
+        }
+        let huge = [UInt8](repeating: 7, count: 5 << 20)
+        XCTAssertThrowsError(try connection.set("/large/huge", rev: -1, body: huge)) { error in
+            XCTAssertEqual((error as? DoozerError)?.code, .other, "B3: refused, not wedged: \(error)")
+            XCTAssertTrue("\(error)".contains("value too large"), "B3: says why: \(error)")
+        }
+        _ = try write("/large/after", "still writable", through: c.seed)
+    }
+
     // MARK: - §12.12 #107: forged UDP datagrams
 
     func testForgedDatagramsDoNotHurtAMember() throws {
