@@ -1,9 +1,11 @@
+import Dispatch
 import DoozerConsensus
 import DoozerPeer
 import DoozerStore
 import DoozerSystem
 import DoozerWire
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -45,6 +47,10 @@ final class ClusterSequencer: Sequencer {
     private var notices: [PeerID: Int64] = [:]
     /// The consensus timer is armed for this time (`.max`: not armed).
     private var armedAt = Int64.max
+    /// The state copy in flight, from a background thread, for a node that fell behind.
+    private var catchUp: CatchUp?
+    /// The transport's address table, by peer.
+    private var addresses: [PeerID: SocketAddress] = [:]
     /// The leader last logged, so each change of leader is logged once.
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
@@ -162,10 +168,9 @@ final class ClusterSequencer: Sequencer {
         case .decided(let instance, let batch):
             apply(instance, batch)
         case .snapshotNeeded(let peer):
-            logger.critical("this node fell behind what \(peer) keeps of the cluster's history; exiting (restart it to join again)")
-            exit(1)
+            startCatchUp(from: peer)
         case .abandoned(let tags):
-            for tag in tags { server.failProposal(tag, .removed) }
+            for tag in tags { server.failProposal(tag, .outcomeUnknown) }
         }
     }
 
@@ -184,6 +189,61 @@ final class ClusterSequencer: Sequencer {
         membershipMayHaveChanged()
     }
 
+    // MARK: Catching up
+
+    /// A state copy running on a background thread; the loop polls it (`catchUpTimer`).
+    private final class CatchUp: Sendable {
+        private let result = Mutex<Result<(Snapshot, Bootstrap), any Error>?>(nil)
+
+        func finish(_ outcome: Result<(Snapshot, Bootstrap), any Error>) {
+            result.withLock { $0 = outcome }
+        }
+
+        func take() -> Result<(Snapshot, Bootstrap), any Error>? {
+            result.withLock { $0 }
+        }
+    }
+
+    /// This node fell behind what `peer` keeps of the decided log: copy `peer`'s state (the
+    /// joiner's transfer, on a background thread so the loop keeps serving reads), then
+    /// install it. One copy at a time.
+    private func startCatchUp(from peer: PeerID) {
+        guard catchUp == nil, let address = addresses[peer] else { return }
+        logger.notice("fell behind what \(address) keeps of the decided log; copying its state")
+        let copy = CatchUp()
+        catchUp = copy
+        let configuration = server.configuration
+        DispatchQueue.global().async {
+            copy.finish(Result { try Attach.copyState(from: address.description, configuration: configuration) })
+        }
+        server.loop.schedule(after: 10_000_000, timer: Server.Timer.catchUp)
+    }
+
+    func catchUpTimer() {
+        guard let copy = catchUp else { return }
+        guard let result = copy.take() else {
+            server.loop.schedule(after: 10_000_000, timer: Server.Timer.catchUp)
+            return
+        }
+        catchUp = nil
+        switch result {
+        case .failure(let error):
+            logger.error("catching up failed: \(error); trying again when next asked")
+        case .success(let (snapshot, bootstrap)):
+            guard snapshot.rev > server.store.rev, bootstrap.instance > consensus.decided else {
+                logger.info("caught up through the log meanwhile (rev \(server.store.rev)); the copy at rev \(snapshot.rev) is not needed")
+                return
+            }
+            server.install(snapshot)
+            consensus.install(bootstrap)
+            membership = Membership(server.store.current)
+            refreshPeers()
+            slotsChanged = true
+            membershipMayHaveChanged()
+            pump()
+        }
+    }
+
     // MARK: Membership
 
     private static let nodeDirectory = Array("/ctl/node/".utf8)
@@ -199,6 +259,7 @@ final class ClusterSequencer: Sequencer {
             }
         }
         transport.setPeers(table)
+        addresses = table
     }
 
     private static let addrLeaf = Array("/addr".utf8)
@@ -327,8 +388,9 @@ extension ProposalError {
     static let valueTooLarge = ProposalError(code: .other, detail: "value too large (the limit is 4 MiB per write)")
     /// The node is not a member (a slave, or removed): it takes no writes.
     static let readonly = ProposalError(code: .readonly, detail: nil)
-    /// The node stopped being a member with this write in flight.
-    static let removed = ProposalError(code: .other, detail: "this node was removed from the cluster; the write may or may not have been applied")
+    /// The node lost track of this write: it stopped being a member, or jumped ahead to a
+    /// snapshot, with the write in flight.
+    static let outcomeUnknown = ProposalError(code: .other, detail: "outcome unknown: this node left the cluster or caught up from a snapshot while the write was in flight")
 }
 
 extension Array where Element == UInt8 {

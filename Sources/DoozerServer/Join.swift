@@ -87,6 +87,15 @@ enum Attach {
         _ = try c.set(node + "version", rev: -1, body: Array(Configuration.version.utf8))
     }
 
+    /// Copies the state of the node at `address` (for a node that fell behind what its peers
+    /// keep). Blocking: for a background thread.
+    static func copyState(from address: String, configuration: Configuration) throws -> (Snapshot, Bootstrap) {
+        let connection = try DoozerConnection.dial(address, timeout: .seconds(2))
+        defer { connection.close() }
+        if !configuration.readWriteSecret.isEmpty { try connection.access(configuration.readWriteSecret) }
+        return try copyState(connection)
+    }
+
     /// Copies the member's state at one revision R: unit 0 pins R and carries the consensus
     /// bootstrap, the rest is the snapshot stream. If R leaves the member's history before
     /// the copy ends (TOO_LATE), it starts again at a newer R instead of giving up (B27).

@@ -67,6 +67,7 @@ public final class Server {
         static let resumeWebAccepting: UInt64 = 4
         static let consensus: UInt64 = 5
         static let liveness: UInt64 = 6
+        static let catchUp: UInt64 = 7
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
@@ -433,6 +434,8 @@ extension Server: EventLoopHandler {
             if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
         case Timer.consensus:
             cluster.timerFired()
+        case Timer.catchUp:
+            cluster.catchUpTimer()
         case Timer.liveness:
             cluster.checkLiveness()
             loop.schedule(after: livenessInterval, timer: Timer.liveness)

@@ -57,6 +57,41 @@ extension Server {
         }
     }
 
+    /// Replaces the store with a member's state at a later revision R (this node fell behind
+    /// what its peers keep). WAITs and parked reads that can no longer be answered from
+    /// history are answered TOO_LATE (event streams of the web view are closed, their browsers
+    /// reconnect); the cluster then continues from R + 1.
+    func install(_ snapshot: Snapshot) {
+        let owners = store.install(snapshot)
+        for owner in owners {
+            switch registry[owner.token] {
+            case .client(let session):
+                session.sendError(tag: Server.tag(owner.cookie), .tooLate)
+                markDirty(session)
+            case .web(let session):
+                closeWeb(session)
+            default:
+                break
+            }
+        }
+        for rev in parkedReads.keys.sorted() where rev <= snapshot.rev {
+            for read in parkedReads.removeValue(forKey: rev) ?? [] {
+                guard let session = registry.client(read.session) else { continue }
+                session.parkedRevisions.removeAll { $0 == rev }
+                if rev == snapshot.rev {
+                    read.path.withUnsafeBytes { path in
+                        answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
+                                   in: snapshot, session: session)
+                    }
+                } else {
+                    session.sendError(tag: read.tag, .tooLate)
+                }
+                markDirty(session)
+            }
+        }
+        logger.notice("caught up from a snapshot at rev \(snapshot.rev)")
+    }
+
     private func respondUnit(_ bytes: [UInt8], rev: Int64, last: Bool, tag: Int32?, _ session: Session) {
         bytes.withUnsafeBytes { value in
             var fields = ResponseFields()

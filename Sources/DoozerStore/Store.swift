@@ -21,7 +21,7 @@ public final class Store {
     public var current: Snapshot { Snapshot(rev: rev, root: root) }
     private var root: Node?
     /// The revision the store started from (0, or the clone point of a restored store).
-    public let base: Int64
+    public private(set) var base: Int64
 
     private var ring = HistoryRing()
     private var watches = WatchIndex()
@@ -46,6 +46,21 @@ public final class Store {
         self.rev = snapshot.rev
         self.base = snapshot.rev
         self.root = snapshot.root
+    }
+
+    /// Replaces the whole state with `snapshot`, taken after a later revision than this
+    /// store's (a node that fell behind what its peers keep catches up this way): the store is
+    /// then at `snapshot.rev` with history from `snapshot.rev + 1`, as if restored (B8). Pending
+    /// WAITs can no longer be answered from history: they are removed and their owners
+    /// returned, in registration order, to be told TOO_LATE.
+    public func install(_ snapshot: Snapshot) -> [WatchOwner] {
+        precondition(snapshot.rev > rev, "a snapshot installed over a store must be newer")
+        root = snapshot.root
+        rev = snapshot.rev
+        base = snapshot.rev
+        ring = HistoryRing()
+        rebuilt = []
+        return watches.removeAll()
     }
 
     /// Oldest revision whose snapshot and event are kept; reads and WAITs naming an earlier

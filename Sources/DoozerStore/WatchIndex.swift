@@ -160,6 +160,19 @@ struct WatchIndex {
         nodes[node].watchers.append(slot)
     }
 
+    /// Drops every pending watch and returns their owners in registration order.
+    mutating func removeAll() -> [WatchOwner] {
+        var pending: [(order: UInt64, slot: Int32)] = []
+        for (slot, record) in records.enumerated() {
+            if case .free = record.place { continue }
+            pending.append((record.order, Int32(slot)))
+        }
+        pending.sort { $0.order < $1.order }
+        let owners = pending.map { records[Int($0.slot)].owner }
+        for (_, slot) in pending { release(slot) }
+        return owners
+    }
+
     /// Drops a pending watch; false if `id` is not pending.
     @discardableResult
     mutating func remove(_ id: WatchID) -> Bool {

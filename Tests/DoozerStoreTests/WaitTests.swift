@@ -238,3 +238,34 @@ final class WaitTests: XCTestCase {
         }
     }
 }
+
+/// `Store.install`: a node that fell behind jumps to a newer snapshot.
+final class InstallTests: XCTestCase {
+    func testInstallJumpsToTheSnapshotAndHandsBackPendingWaits() {
+        let behind = Store(history: 100)
+        behind.set("/x", "old")                                   // 1
+        guard case .pending = behind.wait("/x", from: 2, id: 7) else { return XCTFail("pending") }
+        guard case .pending = behind.wait("/**", from: 5, id: 8) else { return XCTFail("pending") }
+
+        let ahead = Store(history: 100)
+        for i in 1...10 { ahead.set("/x", "v\(i)") }              // 1…10
+        let owners = behind.install(ahead.current)
+        XCTAssertEqual(owners.map(\.token), [7, 8], "pending WAITs handed back in registration order")
+        XCTAssertEqual(behind.pendingWaits, 0)
+        XCTAssertEqual(behind.rev, 10)
+        XCTAssertEqual(behind.oldestRetained, 11, "history restarts after the snapshot (B8)")
+        guard case .tooLate = behind.snapshot(at: 9) else { return XCTFail("revisions before the snapshot are gone") }
+        guard case .snapshot(let now) = behind.snapshot(at: 10), case .file(let body, let rev) = now.lookup("/x") else {
+            return XCTFail("the snapshot's tree")
+        }
+        XCTAssertEqual(body, b("v10"))
+        XCTAssertEqual(rev, 10)
+        behind.set("/x", "after")                                 // 11
+        XCTAssertEqual(fired(behind.wait("/x", from: 11, id: 1))?.body, b("after"))
+    }
+
+    private func fired(_ r: Store.WaitResult) -> Event? {
+        if case .fired(let e) = r { return e }
+        return nil
+    }
+}
