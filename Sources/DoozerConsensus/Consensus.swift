@@ -33,8 +33,9 @@
 ///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed.
 ///
 /// **Acceptor state** is `promised` plus `votes` (instance → ballot and batch): everything a
-/// restarted acceptor must remember to keep its promises. The durable log will persist
-/// exactly the changes to these two (see `AcceptorChange`).
+/// restarted acceptor must remember to keep its promises. They change in exactly two places,
+/// `promise(_:)` and `vote(_:)`: the durable log will record each change there, before any
+/// reply that depends on it leaves the node.
 public struct Consensus {
     public let me: PeerID
     public let options: ConsensusOptions
@@ -484,19 +485,14 @@ public struct Consensus {
 
     // MARK: Acceptor
 
-    /// The acceptor's two state changes; the durable log (next release) records each before
-    /// the reply that depends on it leaves the node.
-    public enum AcceptorChange: Equatable, Sendable {
-        case promised(Ballot)
-        case voted(AcceptedEntry)
-    }
-
     private var isAcceptor: Bool { schedule.contains { $0.members.contains(me) } }
 
+    /// The only change to `promised`.
     private mutating func promise(_ b: Ballot) {
         if b > promised { promised = b }
     }
 
+    /// The only change to `votes` besides dropping those of decided instances.
     private mutating func vote(_ entry: AcceptedEntry) {
         votes[entry.instance] = entry
     }

@@ -55,10 +55,6 @@ final class ClusterSequencer: Sequencer {
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
 
-    /// The largest mutation a write may carry: what the peer transport moves in one message,
-    /// with room for the batch around it (B3). Larger writes are refused before proposing.
-    static let maxMutation = 4 << 20
-
     init(server: Server, consensus: Consensus, transport: PeerTransport, store: Store) {
         self.server = server
         self.consensus = consensus
@@ -90,7 +86,7 @@ final class ClusterSequencer: Sequencer {
     // MARK: Sequencer
 
     func submit(_ mutation: [UInt8], proposal: ProposalID) {
-        if mutation.count > Self.maxMutation {
+        if mutation.count > server.configuration.maxWrite {   // B3: refused before it is proposed
             server.failProposal(proposal, .valueTooLarge)
             return
         }
@@ -385,7 +381,7 @@ final class ClusterSequencer: Sequencer {
 
 extension ProposalError {
     /// B3: a write the peer transport could not carry is refused before it is proposed.
-    static let valueTooLarge = ProposalError(code: .other, detail: "value too large (the limit is 4 MiB per write)")
+    static let valueTooLarge = ProposalError(code: .other, detail: "value too large (see doozerd -maxwrite)")
     /// The node is not a member (a slave, or removed): it takes no writes.
     static let readonly = ProposalError(code: .readonly, detail: nil)
     /// The node lost track of this write: it stopped being a member, or jumped ahead to a

@@ -23,6 +23,12 @@ public struct Configuration: Sendable {
     public var fillDelay: Int64 = 100_000_000
     /// Silence after which the leader removes a member or a slave, in nanoseconds (`-timeout`).
     public var memberTimeout: Int64 = 60_000_000_000
+    /// Largest mutation a write may carry (`-maxwrite`): what the peer transport replicates in
+    /// one message with room for the batch around it; larger writes are refused (B3).
+    public var maxWrite = 4 << 20
+    /// The ceiling of `-maxwrite`: bounded by the transport's largest message (16 MiB) and
+    /// the leader's bytes in flight, which a promise may have to report.
+    public static let maxWriteLimit = 8 << 20
     /// Largest request payload accepted; a longer frame closes its connection (`-maxframe`).
     public var maxFrame = Framing.defaultMaxFrame
     /// Web view address; nil when turned off with `-w false`.
@@ -73,6 +79,8 @@ public enum DoozerdCommandLine {
                      usage: "Seconds of silence after which a member or slave is removed.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
                      usage: "Revisions of history to keep for reads and waits in the past.")
+        flags.define("maxwrite", .string, placeholder: "bytes", default: "\(4 << 20)",
+                     usage: "Largest write (path and value) the cluster replicates; larger ones are refused with an error. At most 8 MiB.")
         flags.define("maxframe", .string, placeholder: "bytes", default: "\(Framing.defaultMaxFrame)",
                      usage: "Largest request frame accepted; a longer one closes its connection.")
         flags.define("tlscert", .string, placeholder: "file",
@@ -139,6 +147,8 @@ public enum DoozerdCommandLine {
         configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
         configuration.maxFrame = try integer(flags, "maxframe", default: Framing.defaultMaxFrame,
                                              minimum: 64, maximum: 1 << 30)
+        configuration.maxWrite = try integer(flags, "maxwrite", default: 4 << 20, minimum: 64,
+                                             maximum: Configuration.maxWriteLimit)
 
         switch flags.value("w") {
         case "false"?:
