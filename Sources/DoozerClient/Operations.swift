@@ -236,7 +236,6 @@ extension DoozerConnection {
     }
     /// REV: the server's current revision.
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
-
     /// One unit of a node's state for a joiner (`Verb.snapshot`): unit 0 at `rev` 0 pins the
     /// current revision R and returns the consensus bootstrap; units 1… at R return the
     /// snapshot stream. `last` marks the final unit.

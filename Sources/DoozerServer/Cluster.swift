@@ -47,6 +47,8 @@ final class ClusterSequencer: Sequencer {
     private var notices: [PeerID: Int64] = [:]
     /// The consensus timer is armed for this time (`.max`: not armed).
     private var armedAt = Int64.max
+    /// The timer that sends the rest of a large message is armed.
+    private var backlogArmed = false
     /// The state copy in flight, from a background thread, for a node that fell behind.
     private var catchUp: CatchUp?
     /// The transport's address table, by peer.
@@ -66,10 +68,6 @@ final class ClusterSequencer: Sequencer {
         refreshPeers()
     }
 
-    /// Whether this node may take client writes now (B10: asked per request).
-    var isMember: Bool { consensus.isMember }
-    var isLeader: Bool { consensus.isLeader }
-    var leader: PeerID? { consensus.leader }
     /// What a joiner starts from, consistent with the store's current revision.
     var bootstrapState: Bootstrap { consensus.bootstrapState }
 
@@ -113,6 +111,11 @@ final class ClusterSequencer: Sequencer {
         pump()
     }
 
+    func backlogTimerFired() {
+        backlogArmed = false
+        pump()
+    }
+
     func timerFired() {
         armedAt = .max
         consensus.tick(now: server.loop.now)
@@ -133,6 +136,11 @@ final class ClusterSequencer: Sequencer {
             try transport.flush()
         } catch {
             logger.error("peer socket: \(error)")
+        }
+        if transport.hasBacklog && !backlogArmed {
+            // Fragments of large messages beyond this flush's datagrams go out next, paced.
+            backlogArmed = true
+            server.loop.schedule(after: 100_000, timer: Server.Timer.peerBacklog)
         }
         if consensus.candidacy != loggedCandidacy {
             loggedCandidacy = consensus.candidacy

@@ -68,6 +68,7 @@ public final class Server {
         static let consensus: UInt64 = 5
         static let liveness: UInt64 = 6
         static let catchUp: UInt64 = 7
+        static let peerBacklog: UInt64 = 8
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
@@ -436,6 +437,8 @@ extension Server: EventLoopHandler {
             cluster.timerFired()
         case Timer.catchUp:
             cluster.catchUpTimer()
+        case Timer.peerBacklog:
+            cluster.backlogTimerFired()
         case Timer.liveness:
             cluster.checkLiveness()
             loop.schedule(after: livenessInterval, timer: Timer.liveness)
