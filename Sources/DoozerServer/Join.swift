@@ -54,6 +54,8 @@ enum Attach {
                 return JoinedCluster(snapshot: snapshot, bootstrap: bootstrap, memberID: member, memberAddress: address)
             } catch let error as AttachError {
                 reasons.append("\(address): \(error.description)")
+            } catch DoozerError.closed where ContinuousClock.now >= deadline {
+                reasons.append("\(address): no doozer answer within \(checkBudget) (is it a member's client address?)")
             } catch {
                 reasons.append("\(address): \(error)")
             }
