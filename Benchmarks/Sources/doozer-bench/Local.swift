@@ -1,5 +1,5 @@
-// Starting and stopping local doozerd processes. One node today; `cluster` mode will start N
-// of them on 127.0.0.2…, attach each to the first (-a) and wait for the membership to settle.
+// Starting and stopping local doozerd processes: one for `local` and `memory`, N of them for
+// `cluster` and `catchup` (Cluster.swift forms them into a cluster).
 import DoozerSystem
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +11,7 @@ final class LocalNode {
     let logPath: String
 
     /// Starts `binary -l <ip>:<free port> -c bench -w false -hist n`, stderr to a log file.
+    /// `extra` flags follow (e.g. `-a` to attach).
     init(binary: String, ip: String, hist: Int, extra: [String] = []) throws {
         guard access(binary, X_OK) == 0 else { throw FlagError(description: "doozerd not executable: \(binary)") }
         let port = try LocalNode.freePort(ip)
@@ -37,6 +38,7 @@ final class LocalNode {
         posix_spawnattr_destroy(&attr)
         guard rc == 0 else { throw SystemError("posix_spawn", Errno(rawValue: rc)) }
         pid = child
+        StartedProcesses.add(child)
     }
 
     /// A port the kernel considers free on `ip` right now.
@@ -85,11 +87,14 @@ final class LocalNode {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// SIGTERM, then wait (SIGKILL after 5 s). Returns the exit status.
+    /// SIGTERM, then wait (SIGKILL after 5 s). Returns the exit status; later calls return it
+    /// again without signalling (the pid may have been reused).
     @discardableResult
     func stop() -> Int32 {
+        if let exitStatus { return exitStatus }
         kill(pid, SIGTERM)
         var status: Int32 = 0
+        defer { exitStatus = status; StartedProcesses.remove(pid) }
         for _ in 0 ..< 250 {
             if waitpid(pid, &status, WNOHANG) == pid { return status }
             usleep(20_000)
@@ -97,6 +102,39 @@ final class LocalNode {
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
         return status
+    }
+    private var exitStatus: Int32?
+
+    /// The node's log (stderr) so far.
+    func log() -> String { readFile(logPath) ?? "" }
+}
+
+/// The pids of the doozerd processes this bench started and has not reaped, kept where a
+/// signal handler can read them: on SIGINT/SIGTERM the bench sends them SIGTERM, then exits.
+enum StartedProcesses {
+    nonisolated(unsafe) static let slots: UnsafeMutablePointer<pid_t> = {
+        let p = UnsafeMutablePointer<pid_t>.allocate(capacity: 256)
+        p.initialize(repeating: 0, count: 256)
+        return p
+    }()
+
+    static func add(_ pid: pid_t) {
+        for i in 0 ..< 256 where slots[i] == 0 { slots[i] = pid; return }
+    }
+
+    static func remove(_ pid: pid_t) {
+        for i in 0 ..< 256 where slots[i] == pid { slots[i] = 0 }
+    }
+
+    /// Installs the SIGINT/SIGTERM handler (async-signal-safe: kill and _exit only).
+    static func stopOnSignals() {
+        _ = slots   // initialized here, never in the handler
+        let handler: @convention(c) (Int32) -> Void = { signal in
+            for i in 0 ..< 256 where StartedProcesses.slots[i] > 0 { kill(StartedProcesses.slots[i], SIGTERM) }
+            _exit(128 + signal)
+        }
+        Glibc.signal(SIGINT, handler)
+        Glibc.signal(SIGTERM, handler)
     }
 }
 
