@@ -250,6 +250,7 @@ func runCatchup(_ o: Options, _ cluster: LocalCluster, into report: inout Report
     let lastPath = "/bench/k\(o.files - 1)"
     var r = Report()
     r.add("op", "catchup")
+    if !o.label.isEmpty { r.add("label", o.label) }
     r.add("members", o.nodes)
     r.add("files", o.files)
     r.add("value_size", o.valueSize)

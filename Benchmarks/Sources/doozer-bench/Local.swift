@@ -18,7 +18,14 @@ final class LocalNode {
         let addr = "\(ip):\(port)"
         address = try SocketAddress.resolve(addr)
         logPath = "/tmp/doozer-bench-\(getpid())-\(port).log"
-        let args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
+        var args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
+        // Through setpriv --pdeathsig (util-linux), the node gets SIGTERM when the bench dies,
+        // even if it crashes: nothing it started outlives it.
+        var program = binary
+        if access(LocalNode.setpriv, X_OK) == 0 {
+            program = LocalNode.setpriv
+            args = [program, "--pdeathsig", "TERM"] + args
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -33,13 +40,15 @@ final class LocalNode {
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, binary, &actions, &attr, argv, environ)
+        let rc = posix_spawn(&child, program, &actions, &attr, argv, environ)
         posix_spawn_file_actions_destroy(&actions)
         posix_spawnattr_destroy(&attr)
         guard rc == 0 else { throw SystemError("posix_spawn", Errno(rawValue: rc)) }
         pid = child
         StartedProcesses.add(child)
     }
+
+    static let setpriv = "/usr/bin/setpriv"
 
     /// A port the kernel considers free on `ip` right now.
     static func freePort(_ ip: String) throws -> UInt16 {
