@@ -223,7 +223,10 @@ func runCluster(_ o: Options, _ cluster: LocalCluster, into report: inout Report
     c.add("formed_rev", Int(cluster.formedRev))
     c.add("form_ms", cluster.formSeconds * 1000)
     report.add("cluster", c)
-    let memberAddresses = cluster.members.map(\.address)
+    // -first k: the round-robin starts at member k (slot order; 0 is the seed, which leads).
+    let all = cluster.members.map(\.address)
+    let first = min(o.firstMember, all.count - 1)
+    let memberAddresses = Array(all[first...] + all[..<first])
     let watchAddresses = o.op == "watch" && !cluster.slaves.isEmpty ? cluster.slaves.map(\.address) : memberAddresses
     var result = Report()
     let udp = try measuringUDP(memberAddresses[0]) {

@@ -26,6 +26,7 @@ struct Options {
     // local / memory
     var doozerd = "../.build/release/doozerd"
     var nodes = 0                   // 0: the mode's default (local 1, cluster 3, catchup 1)
+    var firstMember = 0             // cluster: the member the round-robin starts at
     var slaves = 1                  // cluster: nodes attached as slaves besides the members
     var hist = 2000
     var noFile: UInt64 = 65_536
@@ -67,6 +68,7 @@ func usage() -> String {
       -doozerd path   doozerd binary (local, memory)                             [../.build/release/doozerd]
       -nodes n        members: local 1 only; cluster 3; catchup 1                [mode's]
       -slaves n       cluster: slaves attached besides the members               [1]
+      -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
@@ -126,6 +128,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "doozerd": o.doozerd = try value(name, inline)
         case "nodes": o.nodes = max(1, try int(name, value(name, inline)))
         case "slaves": o.slaves = try int(name, value(name, inline))
+        case "first": o.firstMember = try int(name, value(name, inline))
         case "hist": o.hist = try int(name, value(name, inline))
         case "nofile": o.noFile = UInt64(try int(name, value(name, inline)))
         case "minrev": o.minRev = Int64(try int(name, value(name, inline)))
