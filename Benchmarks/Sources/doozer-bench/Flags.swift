@@ -48,7 +48,8 @@ func usage() -> String {
 
     flags:
       -a addrs        server addresses, connections spread round-robin (run)   [127.0.0.1:8046]
-                      (cluster: round-robin over the members; -op watch puts the watchers on the slaves)
+                      cluster ignores it: round-robin over the members it formed, and with
+                      -op watch the watchers on the slaves
       -c n            client connections                                         [64]
       -p n            requests outstanding per connection (1 = no pipelining)     [1]
       -op name        set | get | mixed | watch                                  [get]
@@ -65,14 +66,14 @@ func usage() -> String {
       -wp n           watch: WAITs outstanding per watcher (consecutive revs)     [1]
       -ww n           watch: SETs in flight per writer (the pace is -rate)       [256]
       -label s        free text copied into the JSON line
-      -doozerd path   doozerd binary (local, memory)                             [../.build/release/doozerd]
+      -doozerd path   doozerd binary (local, memory, cluster, catchup)           [../.build/release/doozerd]
       -nodes n        members: local 1 only; cluster 3; catchup 1                [mode's]
       -slaves n       cluster: slaves attached besides the members               [1]
       -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
-      -files n        memory, catchup: files of -size bytes to load   [1000000, 50000]
+      -files n        memory, catchup: files of -size bytes to load              [1000000, 50000]
       -idle n         memory: idle connections to open                           [10000]
       -q              no progress lines on stderr
     """
