@@ -35,6 +35,8 @@ let package = Package(
                 .product(name: "DoozerSystem", package: "Doozer"),
                 .product(name: "DoozerReactor", package: "Doozer"),
                 .product(name: "DoozerWire", package: "Doozer"),
+                // cluster and catchup form the cluster with it (blocking calls, outside the loop)
+                .product(name: "DoozerClient", package: "Doozer"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
     ]

@@ -193,6 +193,20 @@ final class ClusterSequencer: Sequencer {
         membershipMayHaveChanged()
     }
 
+    /// One line of this node's peer traffic since start, as `key=value` pairs (doozer-bench
+    /// reads it from the log at shutdown): datagrams and UDP payload bytes each way, the
+    /// sendmmsg calls, consensus messages, the last decided instance, and datagrams dropped.
+    var trafficSummary: String {
+        let channel = transport.channelStats
+        let peer = transport.stats
+        let dropped = channel.droppedTruncated + channel.droppedMalformed + channel.droppedBackpressure
+            + channel.droppedSendErrors + peer.droppedOutboxFull + peer.droppedBacklogFull
+        return "peer traffic: datagrams_sent=\(channel.datagramsSent) bytes_sent=\(channel.bytesSent)"
+            + " send_calls=\(channel.sendCalls) datagrams_received=\(channel.datagramsReceived)"
+            + " bytes_received=\(channel.bytesReceived) messages_sent=\(peer.messagesSent)"
+            + " messages_received=\(peer.messagesReceived) decided=\(consensus.decided) dropped=\(dropped)"
+    }
+
     // MARK: Catching up
 
     /// A state copy running on a background thread; the loop polls it (`catchUpTimer`).

@@ -180,6 +180,7 @@ public final class Server {
                 logger.notice("could not remove this node from the DzNS: \(error)")
             }
         }
+        logger.info("\(cluster.trafficSummary)")
         logger.info("shut down at rev \(store.rev)")
     }
 

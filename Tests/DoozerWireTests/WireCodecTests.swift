@@ -38,6 +38,19 @@ final class WireCodecTests: XCTestCase {
         }
     }
 
+    /// The payload passed to `Response(decoding:)` is a temporary nothing else holds: the
+    /// decoded fields must be copied before it is freed (a release build once read them after:
+    /// wrong values of 1 KB, a crash at 300 KB).
+    func testResponseDecodingOwnsItsFields() throws {
+        for size in [1, 1_000, 5_000, 70_000, 300_000] {
+            let value = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let response = Response(tag: 9, flags: EventFlags.set, rev: 12345, path: "/bench/k\(size)", value: value)
+            for _ in 0..<20 {
+                XCTAssertEqual(try Response(decoding: Framing.frame(response.encoded()).dropFirst(4).map { $0 }), response, "\(size) bytes")
+            }
+        }
+    }
+
     func testAppendixResponsesRoundTrip() throws {
         for (response, frameHex) in appendixResponses {
             let frame = bytes(frameHex)

@@ -25,10 +25,12 @@ struct Options {
     var label = ""
     // local / memory
     var doozerd = "../.build/release/doozerd"
-    var nodes = 1
+    var nodes = 0                   // 0: the mode's default (local 1, cluster 3, catchup 1)
+    var firstMember = 0             // cluster: the member the round-robin starts at
+    var slaves = 1                  // cluster: nodes attached as slaves besides the members
     var hist = 2000
     var noFile: UInt64 = 65_536
-    var files = 1_000_000
+    var files = -1                  // -1: the mode's default (memory 1,000,000, catchup 50,000)
     var idle = 10_000
     var minRev: Int64 = 57
     var quiet = false
@@ -39,9 +41,15 @@ func usage() -> String {
     usage: doozer-bench run   [-a host:port[,host:port…]] [flags]   load any doozer server
            doozer-bench local [-doozerd path] [flags]               start one doozerd, load it, stop it
            doozer-bench memory [-doozerd path] [-files n] [-idle n] doozerd RSS: n files, n idle connections
+           doozer-bench cluster [-nodes n] [-slaves n] [flags]      start and form a cluster on 127.0.0.1…,
+                                                                    load its members, stop it
+           doozer-bench catchup [-nodes n] [-files n] [flags]       load a cluster, then time a fresh
+                                                                    doozerd -a until it serves every file
 
     flags:
       -a addrs        server addresses, connections spread round-robin (run)   [127.0.0.1:8046]
+                      cluster ignores it: round-robin over the members it formed, and with
+                      -op watch the watchers on the slaves
       -c n            client connections                                         [64]
       -p n            requests outstanding per connection (1 = no pipelining)     [1]
       -op name        set | get | mixed | watch                                  [get]
@@ -58,12 +66,14 @@ func usage() -> String {
       -wp n           watch: WAITs outstanding per watcher (consecutive revs)     [1]
       -ww n           watch: SETs in flight per writer (the pace is -rate)       [256]
       -label s        free text copied into the JSON line
-      -doozerd path   doozerd binary (local, memory)                             [../.build/release/doozerd]
-      -nodes n        local doozerd processes (only 1 until clustering exists)   [1]
+      -doozerd path   doozerd binary (local, memory, cluster, catchup)           [../.build/release/doozerd]
+      -nodes n        members: local 1 only; cluster 3; catchup 1                [mode's]
+      -slaves n       cluster: slaves attached besides the members               [1]
+      -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
-      -files n        memory: files of -size bytes to load                       [1000000]
+      -files n        memory, catchup: files of -size bytes to load              [1000000, 50000]
       -idle n         memory: idle connections to open                           [10000]
       -q              no progress lines on stderr
     """
@@ -118,6 +128,8 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "label": o.label = try value(name, inline)
         case "doozerd": o.doozerd = try value(name, inline)
         case "nodes": o.nodes = max(1, try int(name, value(name, inline)))
+        case "slaves": o.slaves = try int(name, value(name, inline))
+        case "first": o.firstMember = try int(name, value(name, inline))
         case "hist": o.hist = try int(name, value(name, inline))
         case "nofile": o.noFile = UInt64(try int(name, value(name, inline)))
         case "minrev": o.minRev = Int64(try int(name, value(name, inline)))

@@ -1,5 +1,5 @@
-// Starting and stopping local doozerd processes. One node today; `cluster` mode will start N
-// of them on 127.0.0.2…, attach each to the first (-a) and wait for the membership to settle.
+// Starting and stopping local doozerd processes: one for `local` and `memory`, N of them for
+// `cluster` and `catchup` (Cluster.swift forms them into a cluster).
 import DoozerSystem
 #if canImport(Glibc)
 import Glibc
@@ -11,13 +11,21 @@ final class LocalNode {
     let logPath: String
 
     /// Starts `binary -l <ip>:<free port> -c bench -w false -hist n`, stderr to a log file.
+    /// `extra` flags follow (e.g. `-a` to attach).
     init(binary: String, ip: String, hist: Int, extra: [String] = []) throws {
         guard access(binary, X_OK) == 0 else { throw FlagError(description: "doozerd not executable: \(binary)") }
         let port = try LocalNode.freePort(ip)
         let addr = "\(ip):\(port)"
         address = try SocketAddress.resolve(addr)
         logPath = "/tmp/doozer-bench-\(getpid())-\(port).log"
-        let args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
+        var args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
+        // Through setpriv --pdeathsig (util-linux), the node gets SIGTERM when the bench dies,
+        // even if it crashes: nothing it started outlives it.
+        var program = binary
+        if access(LocalNode.setpriv, X_OK) == 0 {
+            program = LocalNode.setpriv
+            args = [program, "--pdeathsig", "TERM"] + args
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -32,12 +40,15 @@ final class LocalNode {
         let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, binary, &actions, &attr, argv, environ)
+        let rc = posix_spawn(&child, program, &actions, &attr, argv, environ)
         posix_spawn_file_actions_destroy(&actions)
         posix_spawnattr_destroy(&attr)
         guard rc == 0 else { throw SystemError("posix_spawn", Errno(rawValue: rc)) }
         pid = child
+        StartedProcesses.add(child)
     }
+
+    static let setpriv = "/usr/bin/setpriv"
 
     /// A port the kernel considers free on `ip` right now.
     static func freePort(_ ip: String) throws -> UInt16 {
@@ -85,11 +96,14 @@ final class LocalNode {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// SIGTERM, then wait (SIGKILL after 5 s). Returns the exit status.
+    /// SIGTERM, then wait (SIGKILL after 5 s). Returns the exit status; later calls return it
+    /// again without signalling (the pid may have been reused).
     @discardableResult
     func stop() -> Int32 {
+        if let exitStatus { return exitStatus }
         kill(pid, SIGTERM)
         var status: Int32 = 0
+        defer { exitStatus = status; StartedProcesses.remove(pid) }
         for _ in 0 ..< 250 {
             if waitpid(pid, &status, WNOHANG) == pid { return status }
             usleep(20_000)
@@ -97,6 +111,39 @@ final class LocalNode {
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
         return status
+    }
+    private var exitStatus: Int32?
+
+    /// The node's log (stderr) so far.
+    func log() -> String { readFile(logPath) ?? "" }
+}
+
+/// The pids of the doozerd processes this bench started and has not reaped, kept where a
+/// signal handler can read them: on SIGINT/SIGTERM the bench sends them SIGTERM, then exits.
+enum StartedProcesses {
+    nonisolated(unsafe) static let slots: UnsafeMutablePointer<pid_t> = {
+        let p = UnsafeMutablePointer<pid_t>.allocate(capacity: 256)
+        p.initialize(repeating: 0, count: 256)
+        return p
+    }()
+
+    static func add(_ pid: pid_t) {
+        for i in 0 ..< 256 where slots[i] == 0 { slots[i] = pid; return }
+    }
+
+    static func remove(_ pid: pid_t) {
+        for i in 0 ..< 256 where slots[i] == pid { slots[i] = 0 }
+    }
+
+    /// Installs the SIGINT/SIGTERM handler (async-signal-safe: kill and _exit only).
+    static func stopOnSignals() {
+        _ = slots   // initialized here, never in the handler
+        let handler: @convention(c) (Int32) -> Void = { signal in
+            for i in 0 ..< 256 where StartedProcesses.slots[i] > 0 { kill(StartedProcesses.slots[i], SIGTERM) }
+            _exit(128 + signal)
+        }
+        Glibc.signal(SIGINT, handler)
+        Glibc.signal(SIGTERM, handler)
     }
 }
 

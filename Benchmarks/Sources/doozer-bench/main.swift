@@ -88,8 +88,10 @@ func progress(_ o: Options, _ text: String) {
     if !o.quiet { eprint("doozer-bench: \(text)") }
 }
 
-/// The get/set/mixed/watch workload against `addresses`. `node` (local mode) adds server figures.
-func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) throws -> Report {
+/// The get/set/mixed/watch workload against `addresses` (with `-op watch`, the watchers on
+/// `watchAddresses` when given). `nodes` (the ones this bench started) add server figures.
+func runWorkload(_ o: Options, _ addresses: [SocketAddress], nodes: [LocalNode],
+                 watchAddresses: [SocketAddress]? = nil) throws -> Report {
     let engine = try Engine(o)
     var r = Report()
     r.add("op", o.op)
@@ -98,11 +100,11 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
     if o.op == "watch" {
         let (startRev, _) = try blockingRequest(addresses[0], verb: V.rev)
         engine.startRev = startRev
-        try engine.connect(addresses, count: o.watchers, role: .watcher, depth: o.watchPipeline)
+        try engine.connect(watchAddresses ?? addresses, count: o.watchers, role: .watcher, depth: o.watchPipeline)
         try engine.connect(addresses, count: o.writers, role: .writer, depth: o.writerWindow)
         for c in engine.conns where c.role == .watcher { c.nextWaitRev = startRev + 1 }
         progress(o, "watch: \(o.watchers) watchers on /**, \(o.writers) writer(s) at \(Int(o.rate))/s for \(o.duration)s")
-        let cpu0 = selfCPUSeconds(), server0 = node?.cpuSeconds() ?? 0
+        let cpu0 = selfCPUSeconds(), server0 = serverCPU(nodes)
         try engine.runPhase(.watch, duration: o.duration, warmup: 0, count: 0)
         let wall = Double(engine.measureEnd - engine.measureStart) / 1e9
         r.add("watchers", o.watchers)
@@ -133,7 +135,8 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
         r.add("watch", w)
         r.add("delivery_latency", latencyReport(engine.eventLatency))
         r.add("errors", errorsReport(engine.counters))
-        addCPU(&r, wall: wall, cpu0: cpu0, server0: server0, node: node)
+        if let watchAddresses { r.add("watcher_addresses", watchAddresses.map(\.description).joined(separator: ",")) }
+        addCPU(&r, wall: wall, cpu0: cpu0, server0: server0, nodes: nodes)
     } else {
         try engine.connect(addresses, count: o.connections, role: .worker, depth: o.pipeline)
         if o.prefill && o.op != "set" {
@@ -143,7 +146,7 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
         }
         progress(o, "\(o.op): \(o.connections) connections × pipeline \(o.pipeline), " +
                  (o.count > 0 ? "\(o.count) ops" : "\(o.duration)s") + " after \(o.warmup)s warm-up")
-        let cpu0 = selfCPUSeconds(), server0 = node?.cpuSeconds() ?? 0
+        let cpu0 = selfCPUSeconds(), server0 = serverCPU(nodes)
         try engine.runPhase(.load, duration: o.duration, warmup: o.warmup, count: o.count)
         let wall = Double(engine.measureEnd - engine.measureStart) / 1e9
         r.add("connections", o.connections)
@@ -157,15 +160,18 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], node: LocalNode?) t
         if o.op == "mixed" { r.add("reads", engine.counters.reads); r.add("writes", engine.counters.writes) }
         r.add("latency", latencyReport(engine.latency))
         r.add("errors", errorsReport(engine.counters))
-        addCPU(&r, wall: wall + o.warmup, cpu0: cpu0, server0: server0, node: node)
+        addCPU(&r, wall: wall + o.warmup, cpu0: cpu0, server0: server0, nodes: nodes)
     }
     engine.closeAll()
     return r
 }
 
-func addCPU(_ r: inout Report, wall: Double, cpu0: Double, server0: Double, node: LocalNode?) {
+func serverCPU(_ nodes: [LocalNode]) -> Double { nodes.map { $0.cpuSeconds() }.reduce(0, +) }
+
+/// The bench's CPU and, summed over every node it started, the servers' (100 = one core).
+func addCPU(_ r: inout Report, wall: Double, cpu0: Double, server0: Double, nodes: [LocalNode]) {
     r.add("bench_cpu_pct", (selfCPUSeconds() - cpu0) / wall * 100)
-    if let node { r.add("server_cpu_pct", (node.cpuSeconds() - server0) / wall * 100) }
+    if !nodes.isEmpty { r.add("server_cpu_pct", (serverCPU(nodes) - server0) / wall * 100) }
 }
 
 func machine() -> Report {
@@ -243,31 +249,46 @@ func eprint(_ text: String) {
 func main() -> Int32 {
     signal(SIGPIPE, SIG_IGN)
     var args = CommandLine.arguments.dropFirst()
-    guard let mode = args.popFirst(), ["run", "local", "memory", "cluster"].contains(mode) else {
+    guard let mode = args.popFirst(), ["run", "local", "memory", "cluster", "catchup"].contains(mode) else {
         eprint(usage())
         return 2
     }
-    let o: Options
+    var o: Options
     do { o = try parseFlags(args) } catch {
         eprint("\(error)")
         return 2
     }
+    if o.nodes == 0 { o.nodes = mode == "cluster" ? 3 : 1 }
+    if o.files < 0 { o.files = mode == "catchup" ? 50_000 : 1_000_000 }
+    StartedProcesses.stopOnSignals()
     let limit = raiseFileLimit(o.noFile)
     var report = Report()
     report.add("tool", "doozer-bench")
     report.add("mode", mode)
     var node: LocalNode?
+    var cluster: LocalCluster?
     do {
         switch mode {
         case "run":
             let addresses = try o.addresses.map { a throws -> SocketAddress in try SocketAddress.resolve(a) }
-            report.add("result", try runWorkload(o, addresses, node: nil))
-        case "cluster":
-            // Clustering is not implemented yet: this is where N LocalNodes on 127.0.0.2… will
-            // be started (-a to the first), the workload run over all of them, and all stopped.
-            throw FlagError(description: "cluster mode needs clustering (-a), which doozerd does not support yet; use local")
+            report.add("result", try runWorkload(o, addresses, nodes: []))
+        case "cluster", "catchup":
+            let started = LocalCluster(o)
+            cluster = started
+            report.add("doozerd", o.doozerd)
+            if mode == "cluster" { try runCluster(o, started, into: &report) } else { try runCatchup(o, started, into: &report) }
+            let finalRev = (try? blockingRequest(started.seed.address, verb: V.rev).rev) ?? 0
+            var rss = Report()
+            for n in started.nodes { rss.add(n.address.description, n.rss().current) }
+            report.add("server_rss_kb", rss)
+            let stopped = started.stopAll()
+            cluster = nil
+            report.add("nodes", stopped)
+            if let traffic = trafficPerWrite(stopped, finalRev: finalRev, seed: started.seed.address.description) {
+                report.add("peer_traffic_whole_life", traffic)
+            }
         default:
-            if o.nodes != 1 { throw FlagError(description: "-nodes \(o.nodes): only 1 until clustering exists") }
+            if o.nodes != 1 { throw FlagError(description: "-nodes \(o.nodes): local and memory start one node; use cluster") }
             let ip = "127.0.0.\(2 + Int(getpid()) % 250)"
             let started = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist)
             node = started
@@ -276,7 +297,7 @@ func main() -> Int32 {
             progress(o, "doozerd ready at REV \(rev)")
             report.add("doozerd", o.doozerd)
             report.add("nofile_limit", Int(limit))
-            let result = mode == "memory" ? try runMemory(o, started) : try runWorkload(o, [started.address], node: started)
+            let result = mode == "memory" ? try runMemory(o, started) : try runWorkload(o, [started.address], nodes: [started])
             report.add("result", result)
             let rss = started.rss()
             report.add("server_rss_kb", rss.current)
@@ -288,6 +309,7 @@ func main() -> Int32 {
     } catch {
         eprint("doozer-bench: \(error)")
         node?.stop()
+        _ = cluster?.stopAll()
         return 1
     }
     report.add("machine", machine())
