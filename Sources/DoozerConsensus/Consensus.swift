@@ -132,8 +132,9 @@ public struct Consensus {
         return result
     }
 
-    /// Whether this node is a member of the next instance to decide: it may take writes.
-    public var isMember: Bool { members(at: decided + 1).contains(me) }
+    /// Whether this node is a member of the instance after the last applied one (whose member
+    /// set is always known): it may take writes.
+    public var isMember: Bool { members(at: applied + 1).contains(me) }
 
     /// Whether this node is the leader.
     public var isLeader: Bool { role == .leader }
@@ -250,7 +251,15 @@ public struct Consensus {
     /// forwards proposals, announces the decided prefix, pushes entries to followers.
     public mutating func flush() {
         proposeMore()
-        if !forwards.isEmpty, let leader, leader != me {
+        if !forwards.isEmpty && (leader == nil || leader == me) {
+            // The leader changed since these were handed: this node's queue if it leads now,
+            // else as soon as a leader is known.
+            let seqs = forwards.map(\.seq)
+            forwards.removeAll(keepingCapacity: true)
+            for seq in seqs {
+                if leader == me { hand(seq) } else { pending[seq]?.handedAt = nil }
+            }
+        } else if !forwards.isEmpty, let leader {
             // In messages of about `maxBatchBytes`, so none outgrows the transport.
             var start = 0, bytes = 0
             for (i, p) in forwards.enumerated() {
@@ -525,6 +534,15 @@ public struct Consensus {
     /// passes their origin's watermark, resolves or re-proposes this node's own.
     private mutating func decide(_ instance: Int64, _ batch: Batch) {
         precondition(instance == decided + 1, "decisions out of order")
+        if let slot = slots.removeValue(forKey: instance) {
+            // Learned (from a peer's entries), not through this leader's own quorum: the slot
+            // is done. A batch other than the one this leader proposed means a higher ballot
+            // chose it, so this leader is stale and must never announce `commit` over votes
+            // at its ballot again (they would decide its batch); it steps down.
+            inflightBytes -= slot.bytes
+            if admissible(slot.batch) != admissible(batch) { stepDown() }
+        }
+        if role == .leader && nextInstance <= instance { nextInstance = instance + 1 }
         let ownBefore = watermarks[me] ?? 0
         var admitted: Batch = []
         admitted.reserveCapacity(batch.count)
@@ -547,6 +565,12 @@ public struct Consensus {
                 if let lost = pending.removeValue(forKey: seq) { enqueueOwn(lost) }
             }
         }
+    }
+
+    /// The proposals of `batch` that the current watermarks would admit: how a proposed batch
+    /// compares with a decided entry (which holds only what was admitted).
+    private func admissible(_ batch: Batch) -> Batch {
+        batch.filter { $0.seq > (watermarks[$0.origin] ?? 0) }
     }
 
     private mutating func requestFetch(from peer: PeerID) {

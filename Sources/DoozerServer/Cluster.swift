@@ -386,15 +386,17 @@ final class ClusterSequencer: Sequencer {
     }
 
     /// A member says this node is not part of the cluster any more (it was removed while
-    /// away). With that word from a quorum of the members it knows — or from the one it
-    /// follows, for a slave — it leaves with one clear line rather than linger (B11).
+    /// away). With that word from a quorum of the members it knows — or from two of them, for
+    /// a slave — it leaves with one clear line rather than linger (B11).
     private func noticed(by peer: PeerID) {
         let members = consensus.members(at: consensus.decided + 1)
         guard members.contains(peer) else { return }
         let now = server.loop.now
         notices[peer] = now
         notices = notices.filter { now - $0.value < 5_000_000_000 }
-        let needed = consensus.isMember ? members.count / 2 + 1 : 1
+        // A slave hears from few members, and one that has not applied the slave's address yet
+        // would also say so: two of them (or the only one) are needed.
+        let needed = consensus.isMember ? members.count / 2 + 1 : min(2, members.count)
         guard notices.count >= needed else { return }
         logger.critical("this node was removed from cluster \(server.configuration.clusterName) while it was unreachable; exiting (restart it to join again as a new node)")
         exit(1)

@@ -30,7 +30,7 @@ final class Simulation {
         /// A mix of faults drawn from the seed.
         static func random(_ rng: inout SplitMix64) -> Parameters {
             var p = Parameters()
-            p.members = [1, 3, 3, 5][Int(rng.next() % 4)]
+            p.members = [1, 3, 5, 5][Int(rng.next() % 4)]
             p.slaves = Int(rng.next() % 3)
             p.dropRate = [0, 0.01, 0.05, 0.2][Int(rng.next() % 4)]
             p.duplicateRate = [0, 0.02, 0.1][Int(rng.next() % 3)]
@@ -92,6 +92,10 @@ final class Simulation {
 
     /// Every revision applied anywhere, by revision: the one order all replicas must share.
     private var canonical: [Int64: [UInt8]] = [:]
+    /// Every instance decided anywhere, as the (origin, seq) of what it admitted: one batch per
+    /// instance on every replica (catches a replica that decided another batch even when the
+    /// payloads happen to be equal bytes).
+    private var decidedBatches: [Int64: [[UInt64]]] = [:]
     /// Client writes: tag → mutation; those acknowledged: tag → revision.
     private var written: [UInt64: (mutation: [UInt8], node: Int)] = [:]
     /// Writes issued once healed and settled, early enough to finish: all must complete.
@@ -265,6 +269,14 @@ final class Simulation {
 
     private func apply(_ instance: Int64, _ batch: Batch, on node: Node) {
         stats.decided += 1
+        let identity = batch.map { [$0.origin.raw, $0.seq] }
+        if let known = decidedBatches[instance] {
+            if known != identity {
+                fail("node \(node.index) decided another batch at instance \(instance): \(identity) against \(known)")
+            }
+        } else {
+            decidedBatches[instance] = identity
+        }
         for proposal in batch {
             let applied = node.store.apply(proposal.payload)
             node.membership.note(applied.event)
