@@ -336,6 +336,8 @@ final class ClusterSequencer: Sequencer {
         let now = server.loop.now
         let timeout = server.configuration.memberTimeout
         let snapshot = server.store.current
+        // Every node with an entry, and every id a slot names (a slot can outlive its node's
+        // entry: the emptying write lost a race, or an operator wrote a wrong id).
         var nodes: [[UInt8]] = []
         if case .directory = snapshot.lookup("/ctl/node") {
             var offset = 0
@@ -343,6 +345,9 @@ final class ClusterSequencer: Sequencer {
                 nodes.append(name)
                 offset += 1
             }
+        }
+        snapshot.forEachFile(under: "/ctl/cal") { path, body, _ in
+            if !body.isEmpty && Membership.isSlot(path) && !nodes.contains(body) { nodes.append(body) }
         }
         var seen = Set<PeerID>()
         for id in nodes {
