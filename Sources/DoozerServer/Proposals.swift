@@ -25,22 +25,29 @@ extension Server {
     func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) -> Event {
         let applied = store.apply(mutation)
         if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
-        if let parked = parkedReads.removeValue(forKey: store.rev) {
-            let snapshot = store.current
-            for read in parked {
-                guard let session = registry.client(read.session) else { continue }
-                session.parkedRevisions.removeAll { $0 == store.rev }
-                read.path.withUnsafeBytes { path in
-                    answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
-                               in: snapshot, session: session)
-                }
-                markDirty(session)
-            }
-        }
+        answerParkedReads(at: store.rev, from: store.current)
         if let proposal, let origin = pendingWrites.remove(proposal) {
             answer(origin, with: applied.event)
         }
         return applied.event
+    }
+
+    /// Answers the reads parked on revision `rev`: from `snapshot` (the tree at `rev`), or
+    /// TOO_LATE when nil (the revision was skipped by a snapshot install and is not in history).
+    func answerParkedReads(at rev: Int64, from snapshot: Snapshot?) {
+        for read in parkedReads.removeValue(forKey: rev) ?? [] {
+            guard let session = registry.client(read.session) else { continue }
+            session.parkedRevisions.removeAll { $0 == rev }
+            if let snapshot {
+                read.path.withUnsafeBytes { path in
+                    answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
+                               in: snapshot, session: session)
+                }
+            } else {
+                session.sendError(tag: read.tag, .tooLate)
+            }
+            markDirty(session)
+        }
     }
 
     /// Answers the origin of `proposal` with `error`: the sequencer will never apply it. A

@@ -75,19 +75,7 @@ extension Server {
             }
         }
         for rev in parkedReads.keys.sorted() where rev <= snapshot.rev {
-            for read in parkedReads.removeValue(forKey: rev) ?? [] {
-                guard let session = registry.client(read.session) else { continue }
-                session.parkedRevisions.removeAll { $0 == rev }
-                if rev == snapshot.rev {
-                    read.path.withUnsafeBytes { path in
-                        answerRead(read.verb, tag: read.tag, path: path, offset: read.offset, glob: read.glob,
-                                   in: snapshot, session: session)
-                    }
-                } else {
-                    session.sendError(tag: read.tag, .tooLate)
-                }
-                markDirty(session)
-            }
+            answerParkedReads(at: rev, from: rev == snapshot.rev ? snapshot : nil)
         }
         logger.notice("caught up from a snapshot at rev \(snapshot.rev)")
     }
