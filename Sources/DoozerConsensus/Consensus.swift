@@ -916,10 +916,10 @@ public struct ConsensusOptions: Sendable {
     public var maxPending = 65_536
     public var maxVotes = 4096
     public var maxEarly = 4096
-    /// Decided instances kept for learners that fell behind, by count and by payload bytes;
+    /// Decided instances kept for learners that fell behind, by count and by memory held;
     /// one further behind needs a snapshot.
     public var retainedInstances = 4096
-    public var retainedBytes = 64 << 20
+    public var retainedBytes = 16 << 20
     public var fetchLimit = 256
     public var fetchBytes = 4 << 20
 
@@ -975,8 +975,10 @@ struct DecidedLog {
         }
     }
 
+    /// Memory an entry holds: its payloads plus what each proposal costs besides (its array's
+    /// header and the proposal's fields), so small writes count for what they occupy.
     private static func size(_ entry: DecidedEntry) -> Int {
-        entry.batch.reduce(0) { $0 + $1.payload.count }
+        entry.batch.reduce(64) { $0 + $1.payload.count + 64 }
     }
 }
 
