@@ -5,6 +5,7 @@ import DoozerSnapshot
 import DoozerStore
 import DoozerSystem
 import DoozerWire
+import Logging
 
 /// What a node that attached to a running cluster starts from: the store and the consensus
 /// state at one revision R of the member it attached to (B8: installed *as* R), and that
@@ -30,6 +31,30 @@ struct AttachError: Error, CustomStringConvertible {
 enum Attach {
     /// How long the CAL check may take over all addresses (the original gave up after 1 s).
     static let checkBudget: Duration = .seconds(2)
+
+    /// §5.1: the cluster this node joins — through `-a`, else through the DzNS of `-b` — or nil
+    /// when it seeds a new one (neither given, or it won the DzNS election).
+    static func locate(configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
+                       logger: Logger) throws -> JoinedCluster? {
+        var attachFailure: (any Error)? = nil
+        if !configuration.attachAddresses.isEmpty {
+            do {
+                return try join(addresses: configuration.attachAddresses, configuration: configuration, id: id,
+                                boundAddress: boundAddress)
+            } catch {
+                attachFailure = error
+            }
+        }
+        guard let uri = configuration.bootURI else {
+            if let attachFailure { throw attachFailure }
+            return nil
+        }
+        if let attachFailure { logger.notice("\(attachFailure); booting through the DzNS") }
+        switch try Boot.run(uri: uri, configuration: configuration, id: id, boundAddress: boundAddress, logger: logger) {
+        case .seed: return nil
+        case .joined(let cluster): return cluster
+        }
+    }
 
     static func join(addresses: [String], configuration: Configuration, id: NodeID,
                      boundAddress: SocketAddress) throws(AttachError) -> JoinedCluster {

@@ -89,27 +89,9 @@ public final class Server {
         let consensus: Consensus
         let now = ProcessEnvironment.monotonicNanoseconds()
         let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        var attached: JoinedCluster? = nil
-        var attachFailure: (any Error)? = nil
-        if !configuration.attachAddresses.isEmpty {
-            do {
-                attached = try Attach.join(addresses: configuration.attachAddresses, configuration: configuration,
-                                           id: id, boundAddress: boundAddress)
-            } catch {
-                attachFailure = error
-            }
-        }
         bootURI = configuration.bootURI
-        if attached == nil, let uri = configuration.bootURI {
-            if let attachFailure { logger.notice("\(attachFailure); booting through the DzNS") }
-            if case .joined(let cluster) = try Boot.run(uri: uri, configuration: configuration, id: id,
-                                                        boundAddress: boundAddress, logger: logger) {
-                attached = cluster
-            }
-        } else if let attachFailure {
-            throw attachFailure
-        }
-        if let cluster = attached {
+        if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
+                                           logger: logger) {
             store = Store(history: configuration.history, restoring: cluster.snapshot)
             var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
