@@ -128,7 +128,8 @@ public final class Server {
             case .clientListener, .signals, .webListener, .peers: break
             }
         }
-        cluster?.transport.fd.close()
+        // The peer socket is the transport's channel's to close (closing it here too closed
+        // it twice: in release builds another test's new descriptor with the same number).
         listener.close()
         signals.fd.close()
         web?.fd.close()
