@@ -58,33 +58,80 @@ struct ProtoReader {
         position &+= count
     }
 
-    /// The next field, or nil at the end of the buffer. Groups, wire types 6 and 7, field
-    /// number 0 and anything running past the end throw.
+    /// The next field this package can name, or nil at the end of the buffer. Fields it
+    /// cannot name are skipped as protobuf requires of unknown fields: groups (wire types 3
+    /// and 4, nested to at most `maxGroupDepth`) and field numbers beyond `UInt32`. Wire
+    /// types 6 and 7, field number 0, an unmatched end of group and anything running past
+    /// the end throw.
     @inlinable
     mutating func next() throws(WireError) -> (field: UInt32, value: ProtoValue)? {
-        guard position < buffer.count else { return nil }
-        let key = try readVarint()
-        guard key <= UInt64(UInt32.max), key >= 8 else { throw .badFieldNumber }
-        let field = UInt32(truncatingIfNeeded: key &>> 3)
-        switch key & 7 {
-        case 0:
-            return (field, .varint(try readVarint()))
-        case 2:
-            let length = try readVarint()
-            guard length <= UInt64(buffer.count &- position) else { throw .lengthPastEnd }
-            let start = position
-            position = start &+ Int(truncatingIfNeeded: length)
-            return (field, .bytes(UnsafeRawBufferPointer(rebasing: buffer[start..<position])))
-        case 1:
-            try skip(8)
-            return (field, .fixed)
-        case 5:
-            try skip(4)
-            return (field, .fixed)
-        case 3, 4:
-            throw .group
-        default:
-            throw .badWireType
+        while position < buffer.count {
+            let key = try readVarint()
+            let number = key &>> 3
+            guard number != 0 else { throw .badFieldNumber }
+            let value: ProtoValue
+            switch key & 7 {
+            case 0:
+                value = .varint(try readVarint())
+            case 2:
+                value = .bytes(try readLengthDelimited())
+            case 1:
+                try skip(8)
+                value = .fixed
+            case 5:
+                try skip(4)
+                value = .fixed
+            case 3:
+                try skipGroup(number)
+                continue
+            case 4:
+                throw .unbalancedGroup
+            default:
+                throw .badWireType
+            }
+            guard number <= UInt64(UInt32.max) else { continue }
+            return (UInt32(truncatingIfNeeded: number), value)
+        }
+        return nil
+    }
+
+    /// The bytes of a length-delimited field whose key was just read.
+    @inlinable
+    mutating func readLengthDelimited() throws(WireError) -> UnsafeRawBufferPointer {
+        let length = try readVarint()
+        guard length <= UInt64(buffer.count &- position) else { throw .lengthPastEnd }
+        let start = position
+        position = start &+ Int(truncatingIfNeeded: length)
+        return UnsafeRawBufferPointer(rebasing: buffer[start..<position])
+    }
+
+    /// Groups nested deeper than this are refused (as protobuf's own parsers do).
+    @usableFromInline static let maxGroupDepth = 64
+
+    /// Skips the rest of the group `number` whose start key was just read, with every group
+    /// nested in it: a loop over an explicit stack of open group numbers, never recursion.
+    @usableFromInline
+    mutating func skipGroup(_ number: UInt64) throws(WireError) {
+        var open = [number]
+        while let innermost = open.last {
+            guard position < buffer.count else { throw .unbalancedGroup }
+            let key = try readVarint()
+            let nested = key &>> 3
+            guard nested != 0 else { throw .badFieldNumber }
+            switch key & 7 {
+            case 0: _ = try readVarint()
+            case 1: try skip(8)
+            case 2: _ = try readLengthDelimited()
+            case 5: try skip(4)
+            case 3:
+                guard open.count < ProtoReader.maxGroupDepth else { throw .groupTooDeep }
+                open.append(nested)
+            case 4:
+                guard nested == innermost else { throw .unbalancedGroup }
+                open.removeLast()
+            default:
+                throw .badWireType
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ extension WireError {
     @usableFromInline static var badFieldNumber: WireError { WireError(reason: "invalid field number") }
     @usableFromInline static var lengthPastEnd: WireError { WireError(reason: "length-delimited field runs past the end") }
     @usableFromInline static var truncatedFixed: WireError { WireError(reason: "truncated fixed-width field") }
-    @usableFromInline static var group: WireError { WireError(reason: "groups (wire types 3, 4) are not supported") }
+    @usableFromInline static var unbalancedGroup: WireError { WireError(reason: "group start and end do not match") }
+    @usableFromInline static var groupTooDeep: WireError { WireError(reason: "groups nested more than 64 deep") }
     @usableFromInline static var badWireType: WireError { WireError(reason: "invalid wire type") }
 }

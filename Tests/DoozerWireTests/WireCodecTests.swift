@@ -184,6 +184,14 @@ final class WireCodecTests: XCTestCase {
             "0a 02 08 01",                 // known field 1 (int32) with wire type 2
             "20 05",                       // known field 4 (string) with wire type 0
             "0d 01 02 03 04",              // known field 1 with wire type 5
+            "f8 ff ff ff 1f 00",           // field 2^30-1, beyond protobuf's 2^29-1
+            "80 80 80 80 80 80 02 05",     // field 2^40, varint
+            "82 80 80 80 10 01 61",        // field 2^29, length-delimited
+            "0b 0c",                       // empty group 1 (a known number, skipped whole)
+            "0b 08 09 22 01 62 0c",        // group 1 holding fields 1 and 4: not the request's
+            "1b 23 08 01 24 2b 2c 1c",     // group 3 holding groups 4 and 5
+            "fb ff ff ff ff ff ff ff ff 01 fc ff ff ff ff ff ff ff ff 01",  // group 2^61-1
+            String(repeating: "0b", count: 64) + String(repeating: "0c", count: 64),  // 64 deep
         ]
         let known = "08 07 10 01 22 02 2f 61"
         for piece in unknown {
@@ -223,15 +231,17 @@ final class WireCodecTests: XCTestCase {
             "22 05 61 62 63",                        // length past end
             "22",                                    // missing length
             "22 ff ff ff ff ff ff ff ff 01",         // huge length
-            "0b 0c",                                 // group start (3) and end (4)
-            "0b",                                    // group start
-            "0c",                                    // group end
+            "0b",                                    // group never ended
+            "0b 08 01",                              // group never ended
+            "0c",                                    // group end without a start
+            "0b 14",                                 // group 1 ended as group 2
+            "0b 13 0c 14",                           // groups ended in the wrong order
+            String(repeating: "0b ", count: 65) + String(repeating: "0c ", count: 65),  // too deep
             "0e 00",                                 // wire type 6
             "0f 00",                                 // wire type 7
             "0d 01 02",                              // truncated fixed32
             "09 01 02 03",                           // truncated fixed64
             "08 01 05 00",                           // field number 0
-            "f8 ff ff ff 1f 00",                     // field number beyond 2^29-1
         ]
         for payloadHex in malformed {
             let payload = bytes(payloadHex)
