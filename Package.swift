@@ -54,7 +54,7 @@ let package = Package(
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
-        .target(name: "DoozerWeb", dependencies: ["DoozerStore"]),
+        .target(name: "DoozerWeb", dependencies: ["DoozerStore", "DoozerSystem"]),
         // sessions, verbs, access control, start-up layout, pulse, the web listener.
         .target(
             name: "DoozerServer",

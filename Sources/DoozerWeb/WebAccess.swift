@@ -1,3 +1,5 @@
+import DoozerSystem
+
 /// Who may read through the web view. It applies the client port's rule (§2.8): a secret
 /// grants read when it equals the read-write or the read-only secret, and a request that
 /// presents nothing presents the empty secret. So with no secrets configured everyone reads,
@@ -18,14 +20,7 @@ public enum WebAccess {
 
     /// The §2.8 rule for one secret. Compares in time independent of where the bytes differ.
     public static func grantsRead(_ secret: [UInt8], readWrite: [UInt8], readOnly: [UInt8]) -> Bool {
-        constantTimeEqual(secret, readWrite) || constantTimeEqual(secret, readOnly)
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for i in 0..<a.count { difference |= a[i] ^ b[i] }
-        return difference == 0
+        ConstantTime.equal(secret, readWrite) || ConstantTime.equal(secret, readOnly)
     }
 
     /// The password of `Basic <base64(user:password)>` credentials; nil when malformed.

@@ -77,3 +77,14 @@ final class SocketAddressTests: XCTestCase {
         }
     }
 }
+
+final class ConstantTimeTests: XCTestCase {
+    func testEqualOnlyForTheSameBytes() {
+        XCTAssertTrue(ConstantTime.equal([], []))
+        XCTAssertTrue(ConstantTime.equal(Array("secret".utf8), Array("secret".utf8)))
+        XCTAssertFalse(ConstantTime.equal(Array("secret".utf8), Array("secreT".utf8)))
+        XCTAssertFalse(ConstantTime.equal(Array("Secret".utf8), Array("secret".utf8)))
+        XCTAssertFalse(ConstantTime.equal(Array("secret".utf8), Array("secrets".utf8)))
+        XCTAssertFalse(ConstantTime.equal([], [0]))
+    }
+}
