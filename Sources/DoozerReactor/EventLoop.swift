@@ -18,6 +18,8 @@ public final class EventLoop {
     private let epoll: Epoll
     private var timers = TimerQueue<UInt64>()
     private var running = false
+    /// Set by `wakeImmediately`: the next wait polls instead of blocking.
+    private var wakePending = false
     /// The monotonic time (ns) read at the start of the current iteration.
     public private(set) var now: Int64
 
@@ -38,7 +40,7 @@ public final class EventLoop {
     /// writable while output is pending — when it differs from what is registered.
     public func updateInterest(of channel: inout StreamChannel, reading: Bool, token: UInt64) throws(SystemError) {
         var interest: IOEvents = reading ? .readable : []
-        if !channel.output.isEmpty { interest.insert(.writable) }
+        if channel.hasPendingOutput { interest.insert(.writable) }
         guard interest != channel.interest else { return }
         channel.interest = interest
         try epoll.modify(channel.fd, interest, token: token)
@@ -55,6 +57,10 @@ public final class EventLoop {
         timers.schedule(at: now &+ max(1, delay), timer)
     }
 
+    /// Makes the next iteration start without waiting, for a handler that left work for it
+    /// (a connection whose requests exceeded its share of this iteration).
+    public func wakeImmediately() { wakePending = true }
+
     /// Makes `run` return after the current iteration.
     public func stop() { running = false }
 
@@ -63,7 +69,8 @@ public final class EventLoop {
     public func run(_ handler: some EventLoopHandler) throws(SystemError) {
         running = true
         while running {
-            let ready = try epoll.wait(timeoutMilliseconds: waitTimeout())
+            let ready = try epoll.wait(timeoutMilliseconds: wakePending ? 0 : waitTimeout())
+            wakePending = false
             now = ProcessEnvironment.monotonicNanoseconds()
             for index in 0..<ready {
                 handler.ready(token: epoll.token(at: index), events: epoll.events(at: index))

@@ -1,20 +1,57 @@
 import DoozerSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One non-blocking stream socket with its preallocated input and output buffers. It moves
 /// bytes between the kernel and the buffers and tracks the epoll interest it needs; what the
-/// bytes mean is the owner's business. Never blocks and never closes its descriptor: the
-/// owner unregisters and closes `fd`.
+/// bytes mean is the owner's business. Output is the `output` buffer, where small writes are
+/// coalesced, interleaved with large byte arrays queued by reference (`appendShared`), so a
+/// body sent to many connections is held once, not copied into each. Never blocks and never
+/// closes its descriptor: the owner unregisters and closes `fd`.
 public struct StreamChannel: ~Copyable {
     public let fd: FileDescriptor
     public var input: IOBuffer
+    /// Output bytes copied in; see `appendShared` for bytes sent by reference.
     public var output: IOBuffer
     /// The interest currently registered with the loop.
     public var interest: IOEvents = .readable
+    /// Arrays queued by `appendShared`, oldest first, from `sharedHead` on.
+    private var shared: [SharedSegment] = []
+    private var sharedHead = 0
+    /// Unsent bytes of the queued arrays.
+    @usableFromInline var sharedCount = 0
+    /// Bytes of `output` consumed since the channel opened: the position in the buffered
+    /// stream that the next unsent buffered byte has, against which segments are placed.
+    private var bufferedSent = 0
+
+    /// An array sent by reference after the first `position` bytes (counted over the
+    /// channel's life) written to `output`.
+    private struct SharedSegment {
+        let bytes: [UInt8]
+        var sent: Int
+        let position: Int
+    }
+
+    /// Regions one `writev` may gather (Linux allows 1024; a few dozen fill a send buffer).
+    static let maxVectors = 64
 
     public init(fd: FileDescriptor, inputCapacity: Int, outputCapacity: Int) {
         self.fd = fd
         input = IOBuffer(capacity: inputCapacity)
         output = IOBuffer(capacity: outputCapacity)
+    }
+
+    /// Unsent output bytes: buffered and queued by reference.
+    @inlinable public var pendingOutputCount: Int { output.readableCount &+ sharedCount }
+    @inlinable public var hasPendingOutput: Bool { !output.isEmpty || sharedCount != 0 }
+
+    /// Queues `bytes` to be sent after everything written to `output` so far, without copying
+    /// them: the channel keeps a reference until they are sent.
+    public mutating func appendShared(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        shared.append(SharedSegment(bytes: bytes, sent: 0, position: bufferedSent &+ output.readableCount))
+        sharedCount &+= bytes.count
     }
 
     public enum ReadOutcome {
@@ -52,18 +89,103 @@ public struct StreamChannel: ~Copyable {
         case failed(SystemError)
     }
 
-    /// Writes buffered output until it is drained or the kernel pushes back.
+    /// Writes pending output until it is drained or the kernel pushes back: with `write`
+    /// while only buffered bytes are pending, with `writev` once arrays are queued too.
     public mutating func flush() -> FlushOutcome {
-        while !output.isEmpty {
-            do {
+        do {
+            while sharedCount == 0 {
+                if output.isEmpty { return .drained }
                 switch try fd.write(output.readable) {
                 case .wouldBlock: return .pending
-                case .done(let n): output.consume(n)
+                case .done(let n): consumeBuffered(n)
                 }
-            } catch {
-                return .failed(error)
+            }
+            while hasPendingOutput {
+                switch try writeGathered() {
+                case .wouldBlock: return .pending
+                case .done(let n): advance(by: n)
+                }
+            }
+            return .drained
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    private mutating func consumeBuffered(_ count: Int) {
+        output.consume(count)
+        bufferedSent &+= count
+    }
+
+    /// One `writev` of the pending output, in order: buffered bytes up to each queued array,
+    /// the array, and so on, up to `maxVectors` regions.
+    private func writeGathered() throws(SystemError) -> IOResult<Int> {
+        let buffered = output.readable
+        return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: StreamChannel.maxVectors) {
+            vectors throws(SystemError) -> IOResult<Int> in
+            var count = 0
+            var offset = 0   // into `buffered`
+            var index = sharedHead
+            // Pairs of (buffered gap, array); the last region may be the buffered tail.
+            while index < shared.count && count &+ 2 <= StreamChannel.maxVectors {
+                let segment = shared[index]
+                let gap = segment.position &- bufferedSent &- offset
+                if gap > 0 {
+                    vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffered.baseAddress! + offset),
+                                           iov_len: gap)
+                    count &+= 1
+                    offset &+= gap
+                }
+                segment.bytes.withUnsafeBytes { bytes in
+                    vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress! + segment.sent),
+                                           iov_len: bytes.count &- segment.sent)
+                }
+                count &+= 1
+                index &+= 1
+            }
+            if index == shared.count && offset < buffered.count && count < StreamChannel.maxVectors {
+                vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffered.baseAddress! + offset),
+                                       iov_len: buffered.count &- offset)
+                count &+= 1
+            }
+            return try fd.write(vectors: UnsafeBufferPointer(rebasing: vectors[0..<count]))
+        }
+    }
+
+    /// Marks `count` bytes written by `writeGathered` as sent, in the order it gathered them.
+    private mutating func advance(by count: Int) {
+        var left = count
+        while left > 0 {
+            if sharedHead < shared.count {
+                let gap = shared[sharedHead].position &- bufferedSent
+                if gap > 0 {
+                    let taken = min(gap, left)
+                    consumeBuffered(taken)
+                    left &-= taken
+                    continue
+                }
+                let rest = shared[sharedHead].bytes.count &- shared[sharedHead].sent
+                let taken = min(rest, left)
+                shared[sharedHead].sent &+= taken
+                sharedCount &-= taken
+                left &-= taken
+                if taken == rest { popSegment() }
+            } else {
+                consumeBuffered(left)
+                left = 0
             }
         }
-        return .drained
+    }
+
+    /// Drops the fully sent head segment, compacting the queue once half of it is spent.
+    private mutating func popSegment() {
+        sharedHead &+= 1
+        if sharedHead == shared.count {
+            shared.removeAll(keepingCapacity: shared.count <= 64)
+            sharedHead = 0
+        } else if sharedHead >= 64 && sharedHead &* 2 >= shared.count {
+            shared.removeFirst(sharedHead)
+            sharedHead = 0
+        }
     }
 }

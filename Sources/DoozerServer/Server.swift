@@ -23,7 +23,9 @@ public final class Server {
     private let joined: Bool
     /// The DzNS this node booted through (`-b`), where members are named (§5.7).
     let bootURI: String?
-    private let listener: FileDescriptor
+    /// The client port's listening socket; owned so a failing `init` closes it too.
+    private let listenerOwner: OwnedDescriptor
+    private var listener: FileDescriptor { listenerOwner.fd }
     private let signals: TerminationSignals
     /// The listener's bound address: the node's identity, recorded in `/ctl/node/<id>/addr`.
     public let boundAddress: SocketAddress
@@ -34,6 +36,10 @@ public final class Server {
     /// Open client connections.
     private(set) var clientCount = 0
     private var dirty: [Session] = []
+    /// Connections whose budget ran out with whole frames left in their input.
+    private var backlog: [Session] = []
+    /// One log line per kind of trouble per 10 s, however many connections cause it.
+    private var notices = LogThrottle<Notice>(interval: 10_000_000_000)
     /// Orders this node's writes: the cluster (tests may put another in its place while no
     /// write is pending).
     lazy var sequencer: any Sequencer = cluster
@@ -54,11 +60,31 @@ public final class Server {
     static let outputCapacity = 4096
     /// Bytes read from one connection per wake-up before the loop moves on.
     static let readBudget = 256 * 1024
+    /// Work units (`cost(of:)`) one connection's requests may take per wake-up; the rest of
+    /// its pipeline waits until every other ready connection had its turn.
+    static let requestBudget = 64
+    /// Connections accepted per wake-up of the listener, so a flood of new connections
+    /// cannot starve the open ones.
+    static let acceptBudget = 64
     /// Unsent answers a connection may hold (input is held back past `Session.highWater`,
     /// but answers to WAITs and parked reads keep coming); a client past it is disconnected.
     let outputLimit: Int
+    /// The error detail of a WAIT or future read refused by `-maxwaits`.
+    let waitLimitDetail: [UInt8]
     /// The rights of a connection that has presented no secret (§2.8).
     private let anonymousRights: Rights
+
+    /// What `notice` rate-limits, one kind per cause.
+    enum Notice: Hashable {
+        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit
+    }
+
+    /// Logs `message` unless a line of the same kind went out less than 10 s ago; the next
+    /// line that goes out says how many were held back.
+    func notice(_ kind: Notice, _ message: @autoclosure () -> String) {
+        guard let held = notices.admit(kind, now: loop.now) else { return }
+        logger.notice("\(message())\(held > 0 ? " (\(held) more like it held back)" : "")")
+    }
 
     enum Timer {
         static let pulse: UInt64 = 1
@@ -78,13 +104,14 @@ public final class Server {
         self.configuration = configuration
         self.logger = logger
         outputLimit = Session.highWater + 4 * configuration.maxFrame
+        waitLimitDetail = Array("too many WAITs and future reads pending on this connection (-maxwaits \(configuration.maxWaits))".utf8)
         anonymousRights = Rights.granted(by: Server.noBytes, readWrite: configuration.readWriteSecret,
                                          readOnly: configuration.readOnlySecret) ?? Rights()
         id = try NodeID.random()
         signals = try TerminationSignals()
         loop = try EventLoop()
-        listener = try Socket.listenTCP(configuration.listenAddress)
-        boundAddress = try Socket.localAddress(listener)
+        listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
+        boundAddress = try Socket.localAddress(listenerOwner.fd)
         let me = PeerID(nodeID: id.bytes)
         let consensus: Consensus
         let now = ProcessEnvironment.monotonicNanoseconds()
@@ -128,10 +155,9 @@ public final class Server {
             case .clientListener, .signals, .webListener, .peers: break
             }
         }
-        // The peer socket is the transport's channel's to close (closing it here too closed
-        // it twice: in release builds another test's new descriptor with the same number).
-        listener.close()
-        signals.fd.close()
+        // The peer socket is the transport's channel's to close, the listener and the signal
+        // descriptor their owners' (closing them here too closed them twice: in release builds
+        // another test's new descriptor with the same number).
         web?.fd.close()
     }
 
@@ -190,8 +216,17 @@ public final class Server {
         }
     }
 
+    /// Accepts up to `acceptBudget` connections (level-triggered epoll reports the rest
+    /// next time). Past `-maxconns` open connections a new one is closed at once.
     private func acceptAll() {
-        while let fd = acceptNext(listener, token: listenerToken, resume: Timer.resumeAccepting, what: "client port") {
+        for _ in 0..<Server.acceptBudget {
+            guard let fd = acceptNext(listener, token: listenerToken, resume: Timer.resumeAccepting,
+                                      what: "client port") else { return }
+            guard clientCount < configuration.maxConnections else {
+                fd.close()
+                notice(.connectionLimit, "client port: \(clientCount) connections open (-maxconns); closed a new one")
+                continue
+            }
             openSession(fd)
         }
     }
@@ -236,6 +271,8 @@ public final class Server {
     /// Reads and handles what the client sent, a bounded amount per wake-up so one busy
     /// connection cannot starve the others.
     private func readable(_ session: Session) {
+        guard !session.isBacklogged else { return }   // served from `backlog` first
+        session.requestBudget = Server.requestBudget
         var budget = Server.readBudget
         while budget > 0 && !session.isThrottled {
             let minimumSpace = max(1024, bytesStillNeeded(session))
@@ -243,7 +280,7 @@ public final class Server {
             case .bytes(let count, let filled):
                 budget -= count
                 handleInput(session)
-                if !session.isOpen || !filled { return }
+                if !session.isOpen || session.isBacklogged || !filled { return }
             case .wouldBlock:
                 return
             case .endOfStream:
@@ -266,17 +303,26 @@ public final class Server {
     }
 
     /// Decodes and handles every whole frame in the input, in order, until the output
-    /// passes the high-water mark (the rest waits for `flush` to drain it).
+    /// passes the high-water mark (the rest waits for `flush` to drain it) or the session's
+    /// request budget runs out (the rest waits in `backlog`).
     private func handleInput(_ session: Session) {
         defer { markDirty(session) }
         while !session.isThrottled {
+            guard session.requestBudget > 0 else {
+                if session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+                    session.isBacklogged = true
+                    backlog.append(session)
+                    loop.wakeImmediately()
+                }
+                return
+            }
             let input = session.channel.input.readable
             switch Framing.scan(input, maxFrame: configuration.maxFrame) {
             case .incomplete:
                 session.channel.input.shrinkIfSmall()
                 return
             case .tooLarge(let length):
-                logger.notice("connection \(session.token): frame of \(length) bytes exceeds -maxframe \(configuration.maxFrame); closing it")
+                notice(.frameTooLarge, "connection \(session.token): frame of \(length) bytes exceeds -maxframe \(configuration.maxFrame); closing it")
                 close(session)
                 return
             case .frame(let count):
@@ -284,9 +330,10 @@ public final class Server {
                 do {
                     let request = try RequestView(decoding: payload)
                     requestCount &+= 1
+                    session.requestBudget -= Server.cost(of: request)
                     handle(request, from: session)
                 } catch {
-                    logger.notice("connection \(session.token): undecodable request (\(error.reason)); closing it")
+                    notice(.undecodable, "connection \(session.token): undecodable request (\(error.reason)); closing it")
                     close(session)
                     return
                 }
@@ -309,7 +356,7 @@ public final class Server {
         session.isDirty = false
         guard session.isOpen else { return }
         if session.isOverLimit {
-            logger.notice("connection \(session.token): more than \(outputLimit) bytes of answers unread; closing it")
+            notice(.unreadAnswers, "connection \(session.token): more than \(outputLimit) bytes of answers unread; closing it")
             return close(session)
         }
         if case .failed(let error) = session.channel.flush() {
@@ -317,12 +364,14 @@ public final class Server {
             return close(session)
         }
         session.channel.output.shrinkIfSmall()
-        if !session.isThrottled, session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+        if !session.isThrottled, !session.isBacklogged, session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+            session.requestBudget = Server.requestBudget
             handleInput(session)   // frames held back while throttled; flushed again this pass
             return
         }
         do {
-            try loop.updateInterest(of: &session.channel, reading: !session.isThrottled, token: session.token)
+            let reading = !session.isThrottled && !session.isBacklogged
+            try loop.updateInterest(of: &session.channel, reading: reading, token: session.token)
         } catch {
             logger.error("connection \(session.token): \(error)")
             close(session)
@@ -331,11 +380,35 @@ public final class Server {
 
     // MARK: Waiting on the store
 
+    /// Serves, once each, the connections whose budget ran out earlier in this iteration
+    /// (or the last); those that run out again wait for the next iteration.
+    private func serveBacklog() {
+        guard !backlog.isEmpty else { return }
+        let waiting = backlog
+        backlog.removeAll(keepingCapacity: true)
+        for session in waiting where session.isOpen {
+            session.isBacklogged = false
+            session.requestBudget = Server.requestBudget
+            handleInput(session)
+        }
+    }
+
+    /// What a request takes from its connection's budget: 1, plus for GETDIR and WALK a unit
+    /// per 1024 entries its offset may make the store step over.
+    static func cost(of request: RequestView) -> Int {
+        guard let offset = request.offset, offset > 0, let verb = request.verb,
+              verb == Verb.walk.rawValue || verb == Verb.getdir.rawValue else { return 1 }
+        return 1 + Int(offset) / 1024
+    }
+
     /// Parks a WAIT in the store; it is answered from `applyDecided`.
     func registerWait(_ glob: Glob, from start: Int64, tag: Int32?, session: Session) -> Store.WaitResult {
         let owner = WatchOwner(token: session.token, cookie: tag.map(Int64.init) ?? Server.noTag)
         let result = store.wait(glob, from: start, owner: owner)
-        if case .pending(let watch) = result { session.remember(watch, in: store) }
+        if case .pending(let watch) = result {
+            session.pendingWaits += 1
+            session.remember(watch, in: store)
+        }
         return result
     }
 
@@ -432,6 +505,7 @@ extension Server: EventLoopHandler {
     }
 
     public func iterationDone() {
+        serveBacklog()
         cluster.pump()   // writes decided in this iteration are answered in this iteration
         var index = 0
         while index < dirty.count {   // flushing may dirty more sessions

@@ -116,6 +116,7 @@ extension Server {
         case .tooLate:
             session.sendError(tag: tag, .tooLate)
         case .future:
+            guard admitsParked(tag, session) else { return }
             let parked = ParkedRead(session: session.token, verb: verb, tag: tag, path: Array(path),
                                     offset: offset, glob: glob)
             park(parked, until: rev, session: session)
@@ -136,10 +137,7 @@ extension Server {
                 session.send(fields)
             case .file(let body, let rev):
                 fields.rev = rev
-                body.withUnsafeBytes { body in
-                    fields.value = body
-                    session.send(fields)
-                }
+                session.send(fields, body: body)
             case .directory:
                 session.sendError(tag: tag, .isDir)
             }
@@ -175,11 +173,8 @@ extension Server {
             fields.flags = EventFlags.set
             fields.rev = hit.rev
             hit.path.withUnsafeBytes { path in
-                hit.body.withUnsafeBytes { body in
-                    fields.path = path
-                    fields.value = body
-                    session.send(fields)
-                }
+                fields.path = path
+                session.send(fields, body: hit.body)
             }
         default:
             preconditionFailure("answerRead handles GET, STAT, GETDIR and WALK only")
@@ -199,6 +194,7 @@ extension Server {
             glob = compiled
             session.lastWaitGlob = compiled
         }
+        guard admitsParked(tag, session) else { return }
         switch registerWait(glob, from: max(rev, 1), tag: tag, session: session) {
         case .fired(let event):
             respond(to: tag, with: event, on: session)
@@ -209,17 +205,27 @@ extension Server {
         }
     }
 
+    /// Whether `session` may have one more WAIT or future read pending (`-maxwaits`); if not,
+    /// the request is answered with an error saying so.
+    private func admitsParked(_ tag: Int32?, _ session: Session) -> Bool {
+        guard session.pendingWaits + session.parkedRevisions.count >= configuration.maxWaits else { return true }
+        notice(.waitLimit, "connection \(session.token): \(configuration.maxWaits) WAITs and future reads pending (-maxwaits); refusing more")
+        waitLimitDetail.withUnsafeBytes { session.sendError(tag: tag, .other, detail: $0) }
+        return false
+    }
+
     /// A WAIT's answer: the event's path, body, seqn and flags.
     func respond(to tag: Int32?, with event: Event, on session: Session) {
         event.withWaitAnswer { answer in
             var fields = answer
             fields.tag = tag
-            session.send(fields)
+            session.send(fields, body: event.body)
         }
         markDirty(session)
     }
 
-    /// Answers every WAIT that `event` fired, encoding the event's fields once.
+    /// Answers every WAIT that `event` fired: each answer's frame is encoded per waiter, and
+    /// a large body is shared by all of them rather than copied into each.
     func deliver(_ event: Event, to owners: [WatchOwner]) {
         event.withWaitAnswer { answer in
             var fields = answer
@@ -227,7 +233,8 @@ extension Server {
                 switch registry[owner.token] {
                 case .client(let session):
                     fields.tag = Server.tag(owner.cookie)
-                    session.send(fields)
+                    session.pendingWaits -= 1
+                    session.send(fields, body: event.body)
                     markDirty(session)
                 case .web(let session):
                     streamFired(session, event)
@@ -252,18 +259,16 @@ extension Server {
 }
 
 extension Event {
-    /// Calls `use` with the fields of a WAIT answered by this event (everything but the tag),
-    /// pointing into the event's bytes; valid only inside `use`.
+    /// Calls `use` with the fields of a WAIT answered by this event but its tag and its body
+    /// (sent with `Session.send(_:body:)`), pointing into the event's path; valid only
+    /// inside `use`.
     func withWaitAnswer<R>(_ use: (ResponseFields) -> R) -> R {
         path.withUnsafeBytes { path in
-            body.withUnsafeBytes { value in
-                var fields = ResponseFields()
-                fields.flags = flags
-                fields.rev = seqn
-                fields.path = path
-                fields.value = value
-                return use(fields)
-            }
+            var fields = ResponseFields()
+            fields.flags = flags
+            fields.rev = seqn
+            fields.path = path
+            return use(fields)
         }
     }
 }

@@ -25,6 +25,11 @@ public struct FileDescriptor: Hashable, Sendable {
         try nonBlocking("write") { Glibc.write(rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// Writes the regions `vectors` names, in order, with one `writev`; at most `IOV_MAX`.
+    public func write(vectors: UnsafeBufferPointer<iovec>) throws(SystemError) -> IOResult<Int> {
+        try nonBlocking("writev") { cshims_writev(rawValue, vectors.baseAddress, Int32(vectors.count)) }
+    }
+
     /// Writes the whole buffer to a blocking descriptor (stdout, files).
     public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(SystemError) {
         var offset = 0
@@ -38,4 +43,14 @@ public struct FileDescriptor: Hashable, Sendable {
     public func dataSync() throws(SystemError) {
         _ = try retryingInterrupts("fdatasync") { cshims_fdatasync(rawValue) }
     }
+}
+
+/// Owns one descriptor and closes it when released. For descriptors opened by an initialiser
+/// that can still fail: the stored properties it set are released, but its deinit never runs.
+public final class OwnedDescriptor {
+    public let fd: FileDescriptor
+
+    public init(_ fd: FileDescriptor) { self.fd = fd }
+
+    deinit { fd.close() }
 }

@@ -26,12 +26,15 @@ public enum ProcessEnvironment {
 
 /// SIGINT and SIGTERM delivered as a readable descriptor. Creating it blocks those signals
 /// (and SIGPIPE) for the calling thread: create it on the main thread before any other.
-public struct TerminationSignals {
+/// Owns the descriptor: it is closed when this is released.
+public final class TerminationSignals {
     public let fd: FileDescriptor
 
     public init() throws(SystemError) {
         fd = FileDescriptor(rawValue: try retryingInterrupts("signalfd") { cshims_signalfd_termination() })
     }
+
+    deinit { fd.close() }
 
     /// The next pending signal number, or nil when none is pending.
     public func next() throws(SystemError) -> Int32? {

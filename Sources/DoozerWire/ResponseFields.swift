@@ -38,6 +38,29 @@ public struct ResponseFields {
         encode(to: destination, errCode: errCode?.rawValue)
     }
 
+    /// Payload bytes `encodeUpToValueBytes(to:)` writes: `encodedCount` without the bytes of
+    /// `value`, for a sender that sends those separately (by reference) right after them.
+    @inlinable
+    public var encodedCountUpToValueBytes: Int {
+        encodedCount &- (value?.count ?? 0)
+    }
+
+    /// Writes every field up to `value`'s key and length, leaving its bytes to the caller.
+    /// Only for answers without fields after `value` (len, err_code, err_detail).
+    @inlinable
+    public func encodeUpToValueBytes(to destination: UnsafeMutableRawPointer) {
+        precondition(len == nil && errCode == nil && errDetail == nil, "fields after value would precede it")
+        var writer = ProtoWriter(destination)
+        writer.int32(ResponseField.tag, tag)
+        writer.int32(ResponseField.flags, flags)
+        writer.int64(ResponseField.rev, rev)
+        writer.bytes(ResponseField.path, path)
+        if let value {
+            writer.key(ResponseField.value, wireType: 2)
+            writer.varint(UInt64(value.count))
+        }
+    }
+
     /// `encodedCount` with a raw `err_code` in place of `self.errCode` (which `Response` needs
     /// for numbers `ErrorCode` does not name).
     @inlinable

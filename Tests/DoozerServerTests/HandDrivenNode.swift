@@ -23,7 +23,7 @@ final class HandDrivenNode {
     /// Creates the server on a thread of its own: `Server.init` blocks SIGINT, SIGTERM and
     /// SIGPIPE on its calling thread, and the test runner's threads must keep theirs (child
     /// processes of other tests inherit the mask).
-    private static func makeServer(_ configuration: Configuration) throws -> Server {
+    static func makeServer(_ configuration: Configuration) throws -> Server {
         final class Handoff: @unchecked Sendable {   // written before `done` is signalled
             var result: Result<Server, any Error>?
             let done = DispatchSemaphore(value: 0)
