@@ -32,7 +32,7 @@ public struct Configuration: Sendable {
     /// Largest request payload accepted; a longer frame closes its connection (`-maxframe`).
     public var maxFrame = Framing.defaultMaxFrame
     /// Client connections served at once (`-maxconns`); a new one past it is closed at once.
-    public var maxConnections = 4096
+    public var maxConnections = 16_384
     /// WAITs and reads of future revisions one client connection may have pending
     /// (`-maxwaits`); past it, more are answered with an error.
     public var maxWaits = 10_000
@@ -88,7 +88,7 @@ public enum DoozerdCommandLine {
                      usage: "Largest write (path and value) the cluster replicates; larger ones are refused with an error. At most 8 MiB.")
         flags.define("maxframe", .string, placeholder: "bytes", default: "\(Framing.defaultMaxFrame)",
                      usage: "Largest request frame accepted; a longer one closes its connection.")
-        flags.define("maxconns", .string, placeholder: "count", default: "4096",
+        flags.define("maxconns", .string, placeholder: "count", default: "16384",
                      usage: "Client connections served at once; a new one past this is closed at once (and logged).")
         flags.define("maxwaits", .string, placeholder: "count", default: "10000",
                      usage: "WAITs and reads of future revisions one client connection may have pending; more are refused with an error.")
@@ -158,7 +158,7 @@ public enum DoozerdCommandLine {
                                              minimum: 64, maximum: 1 << 30)
         configuration.maxWrite = try integer(flags, "maxwrite", default: 4 << 20, minimum: 64,
                                              maximum: Configuration.maxWriteLimit)
-        configuration.maxConnections = try integer(flags, "maxconns", default: 4096, minimum: 1)
+        configuration.maxConnections = try integer(flags, "maxconns", default: 16_384, minimum: 1)
         configuration.maxWaits = try integer(flags, "maxwaits", default: 10_000, minimum: 1)
 
         switch flags.value("w") {

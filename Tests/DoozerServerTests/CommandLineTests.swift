@@ -61,11 +61,13 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(c.fillDelay, 100_000_000)
         XCTAssertEqual(c.memberTimeout, 60_000_000_000)
         XCTAssertEqual(c.maxFrame, 16 << 20)
+        XCTAssertEqual(c.maxConnections, 16_384)
+        XCTAssertEqual(c.maxWaits, 10_000)
     }
 
     func testValues() throws {
         let c = try configuration(["-l", "localhost:9000", "-c", "prod-1.x", "-hist", "5", "-pulse", "0.5",
-                                   "-w", "false", "-maxframe", "1024"],
+                                   "-w", "false", "-maxframe", "1024", "-maxconns", "7", "-maxwaits", "3"],
                                   environment: ["DOOZER_RWSECRET": "rw", "DOOZER_ROSECRET": "ro"])
         XCTAssertEqual(c.listenAddress.description, "127.0.0.1:9000")
         XCTAssertEqual(c.clusterName, "prod-1.x")
@@ -73,6 +75,8 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(c.pulseInterval, 500_000_000)
         XCTAssertNil(c.webAddress)
         XCTAssertEqual(c.maxFrame, 1024)
+        XCTAssertEqual(c.maxConnections, 7)
+        XCTAssertEqual(c.maxWaits, 3)
         XCTAssertEqual(c.readWriteSecret, Array("rw".utf8))
         XCTAssertEqual(c.readOnlySecret, Array("ro".utf8))
     }
@@ -82,7 +86,8 @@ final class DoozerdCommandLineTests: XCTestCase {
         guard case .printUsage = try DoozerdCommandLine.parse(["-h"], environment: [:]) else { return XCTFail() }
         let usage = DoozerdCommandLine.usage(programName: "doozerd")
         XCTAssertTrue(usage.hasPrefix("Usage: doozerd [OPTIONS]\n\nOptions:\n"))
-        for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe"] {
+        for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe",
+                     "-maxconns", "-maxwaits"] {
             XCTAssertTrue(usage.contains("  \(flag) ") || usage.contains("  \(flag)\n"), flag)
         }
     }
@@ -94,6 +99,8 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["-pulse", "abc"])?.status, 2)
         XCTAssertEqual(usageError(["-pulse", "1e-10"])?.status, 2, "a zero-length timer would spin the loop")
         XCTAssertEqual(usageError(["-maxframe", "4294967296"])?.status, 2)
+        XCTAssertEqual(usageError(["-maxconns", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-maxwaits", "-1"])?.status, 2)
         XCTAssertEqual(usageError(["extra"])?.status, 2)
     }
 

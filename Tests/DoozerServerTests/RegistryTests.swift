@@ -27,3 +27,16 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(registry.handlers.count, 2)
     }
 }
+
+final class LogThrottleTests: XCTestCase {
+    func testOneLinePerKindPerIntervalCountingTheRest() {
+        var throttle = LogThrottle<String>(interval: 10)
+        XCTAssertEqual(throttle.admit("a", now: 100), 0)
+        XCTAssertNil(throttle.admit("a", now: 101))
+        XCTAssertNil(throttle.admit("a", now: 109))
+        XCTAssertEqual(throttle.admit("b", now: 109), 0, "kinds are limited separately")
+        XCTAssertEqual(throttle.admit("a", now: 110), 2, "the next line counts those held back")
+        XCTAssertNil(throttle.admit("a", now: 111))
+        XCTAssertEqual(throttle.admit("a", now: 200), 1)
+    }
+}
