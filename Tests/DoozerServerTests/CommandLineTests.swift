@@ -36,8 +36,10 @@ final class FlagSetTests: XCTestCase {
 
 final class DoozerdCommandLineTests: XCTestCase {
     private func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> Configuration {
-        guard case .run(let configuration) = try DoozerdCommandLine.parse(arguments, environment: environment) else {
-            throw XCTSkip("not a run invocation")
+        let invocation = try DoozerdCommandLine.parse(arguments, environment: environment)
+        guard case .run(let configuration) = invocation else {
+            // A parse regression is a failure, never a skip.
+            throw UnexpectedInvocation(arguments: arguments, invocation: invocation)
         }
         return configuration
     }
@@ -126,4 +128,10 @@ final class DoozerdCommandLineTests: XCTestCase {
         // RFC 4648 test vector: "fooba" → "MZXW6YTB".
         XCTAssertEqual(String(decoding: NodeID.base32(Array("fooba".utf8)), as: UTF8.self), "MZXW6YTB")
     }
+}
+
+private struct UnexpectedInvocation: Error, CustomStringConvertible {
+    let arguments: [String]
+    let invocation: Invocation
+    var description: String { "\(arguments) parsed as \(invocation), not as a configuration to run" }
 }

@@ -63,7 +63,14 @@ final class WebAccessTests: XCTestCase {
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: []))
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: rw, readOnly: []))
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: ro))
-        XCTAssertFalse(WebAccess.readAllowed(request("/?token=x"), readWrite: rw, readOnly: []))
+        // Credentials only add rights (like a failed ACCESS): a wrong or malformed one is
+        // answered like none at all.
+        for wrong in [request("/?token=x"), request("/?token="), request("/", headers: ["Authorization: \(basic("u:x"))"]),
+                      request("/", headers: ["Authorization: Bearer x"])] {
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: rw, readOnly: []), wrong.target)
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: [], readOnly: ro), wrong.target)
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: [], readOnly: []), wrong.target)
+        }
     }
 }
 

@@ -160,7 +160,12 @@ enum DoozerdBinary {
     private static func locate() -> Result<String, HarnessError> {
         let fm = FileManager.default
         let env = ProcessInfo.processInfo.environment
-        if let explicit = env["DOOZERD_BINARY"], fm.isExecutableFile(atPath: explicit) {
+        // An explicit path is used as given: a wrong one is an error, never a quiet fallback
+        // to whatever build happens to lie next to the test bundle.
+        if let explicit = env["DOOZERD_BINARY"] {
+            guard fm.isExecutableFile(atPath: explicit) else {
+                return .failure(HarnessError("DOOZERD_BINARY=\(explicit) is not an executable file"))
+            }
             return .success(explicit)
         }
         var starts: [URL] = []
