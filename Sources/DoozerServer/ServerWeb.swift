@@ -199,7 +199,7 @@ extension Server {
                 session.watch = watch
                 return
             case .fired(let event):
-                session.append(EventStreamEncoding.message(event, directory: session.directory))
+                send(event, on: session)
                 from = event.seqn + 1
             case .tooLate:
                 logger.notice("web connection \(session.token): event stream fell out of history; closing it")
@@ -212,9 +212,22 @@ extension Server {
     /// Called from `applyDecided` for the fired watch of a streaming web connection.
     func streamFired(_ session: WebSession, _ event: Event) {
         session.watch = nil
-        session.append(EventStreamEncoding.message(event, directory: session.directory))
+        send(event, on: session)
         markWebDirty(session)
         armStream(session, from: event.seqn + 1)
+    }
+
+    /// Appends `event` to a stream. However many streams carry it, the event is encoded once
+    /// per loop iteration (the streams one write fires are answered in the same iteration), and
+    /// not at all for a stream that has no room for even its raw bytes.
+    private func send(_ event: Event, on session: WebSession) {
+        guard let web, session.reserve(EventMessage.lowerBound(of: event)) else { return }
+        if let cached = web.lastMessage, cached.seqn == event.seqn {
+            return session.append(cached)
+        }
+        let message = EventMessage(event)
+        web.lastMessage = message
+        session.append(message)
     }
 
     // MARK: Flushing and the tick
@@ -247,7 +260,9 @@ extension Server {
     }
 
     func flushWebConnections() {
-        guard let web, !web.dirty.isEmpty else { return }
+        guard let web else { return }
+        web.lastMessage = nil   // an encoded event is shared within one iteration only
+        guard !web.dirty.isEmpty else { return }
         var index = 0
         while index < web.dirty.count {
             flushWeb(web.dirty[index])

@@ -19,6 +19,9 @@ final class WebListener {
     var dirty: [WebSession] = []
     /// Open event streams.
     var streamCount = 0
+    /// The event last encoded for the streams, shared by all the streams it fires in one loop
+    /// iteration; cleared at the iteration's flush so no large body outlives it.
+    var lastMessage: EventMessage?
 
     /// Rates over the last whole second, updated by the 1 s tick.
     var requestsPerSecond: Int64 = 0

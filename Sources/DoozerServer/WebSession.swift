@@ -49,10 +49,25 @@ final class WebSession {
     /// Buffers `bytes` unless that would pass `outputLimit`, in which case the session is
     /// marked for closing instead.
     func append(_ bytes: [UInt8]) {
-        guard !isOverLimit, channel.output.readableCount + bytes.count <= outputLimit else {
-            isOverLimit = true
-            return
-        }
+        guard reserve(bytes.count) else { return }
         bytes.withUnsafeBytes { channel.output.append($0) }
+    }
+
+    /// Buffers an event message as this stream's directory sees it (see `append(_:)`).
+    func append(_ message: EventMessage) {
+        let head = message.head(directory: directory)
+        guard reserve(head.count + message.tail.count) else { return }
+        head.withUnsafeBytes { channel.output.append($0) }
+        message.tail.withUnsafeBytes { channel.output.append($0) }
+    }
+
+    /// Whether `count` more bytes fit under `outputLimit`; if not, the session is marked for
+    /// closing. Lets a caller refuse a message before paying for its encoding.
+    func reserve(_ count: Int) -> Bool {
+        guard !isOverLimit, channel.output.readableCount + count <= outputLimit else {
+            isOverLimit = true
+            return false
+        }
+        return true
     }
 }

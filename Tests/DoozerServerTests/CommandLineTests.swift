@@ -132,6 +132,10 @@ final class DoozerdCommandLineTests: XCTestCase {
 
 private struct UnexpectedInvocation: Error, CustomStringConvertible {
     let arguments: [String]
-    let invocation: Invocation
-    var description: String { "\(arguments) parsed as \(invocation), not as a configuration to run" }
+    let parsed: String
+    init(arguments: [String], invocation: Invocation) {
+        self.arguments = arguments
+        parsed = "\(invocation)"
+    }
+    var description: String { "\(arguments) parsed as \(parsed), not as a configuration to run" }
 }
