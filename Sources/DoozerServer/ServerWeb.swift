@@ -12,15 +12,18 @@ extension Server {
 
     func acceptWeb(_ web: WebListener) {
         while let fd = acceptNext(web.fd, token: web.token, resume: Timer.resumeWebAccepting, what: "web view") {
-            guard web.connectionCount < WebListener.maxConnections else {
-                logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
+            guard let client = try? Socket.peerAddress(fd).withPort(0) else {
+                fd.close()   // gone already
+                continue
+            }
+            guard admitWeb(from: client, web) else {
                 fd.close()
                 continue
             }
             let token = registry.nextToken
             let channel = StreamChannel(fd: fd, inputCapacity: WebListener.inputCapacity,
                                         outputCapacity: WebListener.outputCapacity)
-            let session = WebSession(token: token, channel: channel, openedAt: loop.now)
+            let session = WebSession(token: token, client: client, channel: channel, openedAt: loop.now)
             do {
                 try loop.register(fd, interest: .readable, token: token)
             } catch {
@@ -30,7 +33,38 @@ extension Server {
             }
             registry.insert(.web(session))
             web.connectionCount += 1
+            web.connectionsPerClient[client, default: 0] += 1
+            web.accepted(session)
         }
+    }
+
+    /// Whether a new connection from `client` may stay open: within `-webperclient` for its
+    /// host, and within `-webconns` overall — making room, if need be, by closing the oldest
+    /// connection still sending its request head. So connections that never send a request
+    /// cannot lock out one that does, nor can one host take all the room.
+    private func admitWeb(from client: SocketAddress, _ web: WebListener) -> Bool {
+        let open = web.connectionsPerClient[client] ?? 0
+        if open >= configuration.webMaxPerClient {
+            refuseWeb(web, "\(client.host) has \(open) connections open (-webperclient \(configuration.webMaxPerClient))")
+            return false
+        }
+        if web.connectionCount >= configuration.webMaxConnections {
+            guard let oldest = web.takeOldestAwaitingHead() else {
+                refuseWeb(web, "\(web.connectionCount) connections open (-webconns \(configuration.webMaxConnections)), "
+                    + "none of them still sending its request")
+                return false
+            }
+            logger.debug("web connection \(oldest.token) from \(oldest.client.host): closed to make room, it sent no request yet")
+            closeWeb(oldest)
+        }
+        return true
+    }
+
+    /// Logs a refused connection, at most one line a second.
+    private func refuseWeb(_ web: WebListener, _ reason: String) {
+        guard let held = web.refusals.admit(now: loop.now) else { return }
+        let since = held > 0 ? "; \(held) more closed since the last such line" : ""
+        logger.notice("web view: closing a new connection: \(reason)\(since)")
     }
 
     func webReady(_ session: WebSession, events: IOEvents) {
@@ -46,6 +80,11 @@ extension Server {
     func closeWeb(_ session: WebSession) {
         guard let web, registry.remove(session.token) else { return }
         web.connectionCount -= 1
+        if let open = web.connectionsPerClient[session.client], open > 1 {
+            web.connectionsPerClient[session.client] = open - 1
+        } else {
+            web.connectionsPerClient[session.client] = nil
+        }
         session.isOpen = false
         if session.state == .streaming { web.streamCount -= 1 }
         if let watch = session.watch {
@@ -281,9 +320,10 @@ extension Server {
         web.lastRev = store.rev
         web.ticks += 1
         let heartbeat = web.ticks % WebListener.heartbeatTicks == 0
+        web.sweepAwaitingHead()
         for case .web(let session) in registry.handlers {
             switch session.state {
-            case .readingHead where loop.now - session.openedAt > WebListener.headDeadline,
+            case .readingHead where loop.now - session.openedAt > configuration.webHeadTimeout,
                  .answered where loop.now - session.openedAt > WebListener.answerDeadline:
                 closeWeb(session)
             case .streaming where heartbeat:

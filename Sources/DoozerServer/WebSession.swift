@@ -1,5 +1,6 @@
 import DoozerReactor
 import DoozerStore
+import DoozerSystem
 import DoozerWeb
 
 /// One web view connection: its channel, the request head being parsed, and — once it has
@@ -18,6 +19,8 @@ final class WebSession {
     }
 
     let token: UInt64
+    /// The client's host (port cleared), the key of its per-client connection count.
+    let client: SocketAddress
     var channel: StreamChannel
     var parser = HTTPHeadParser()
     var state = State.readingHead
@@ -40,8 +43,9 @@ final class WebSession {
     /// A message did not fit under `outputLimit`; closed at the next flush.
     private(set) var isOverLimit = false
 
-    init(token: UInt64, channel: consuming StreamChannel, openedAt: Int64) {
+    init(token: UInt64, client: SocketAddress, channel: consuming StreamChannel, openedAt: Int64) {
         self.token = token
+        self.client = client
         self.channel = channel
         self.openedAt = openedAt
     }

@@ -79,12 +79,27 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(c.readOnlySecret, Array("ro".utf8))
     }
 
+    func testWebLimits() throws {
+        let defaults = try configuration([])
+        XCTAssertEqual(defaults.webMaxConnections, 256)
+        XCTAssertEqual(defaults.webMaxPerClient, 32)
+        XCTAssertEqual(defaults.webHeadTimeout, 5_000_000_000)
+        let c = try configuration(["-webconns", "10", "-webperclient", "2", "-webheadtimeout", "0.5"])
+        XCTAssertEqual(c.webMaxConnections, 10)
+        XCTAssertEqual(c.webMaxPerClient, 2)
+        XCTAssertEqual(c.webHeadTimeout, 500_000_000)
+        XCTAssertEqual(usageError(["-webconns", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-webperclient", "x"])?.status, 2)
+        XCTAssertEqual(usageError(["-webheadtimeout", "0"])?.status, 2)
+    }
+
     func testVersionAndHelp() throws {
         guard case .printVersion = try DoozerdCommandLine.parse(["-v"], environment: [:]) else { return XCTFail() }
         guard case .printUsage = try DoozerdCommandLine.parse(["-h"], environment: [:]) else { return XCTFail() }
         let usage = DoozerdCommandLine.usage(programName: "doozerd")
         XCTAssertTrue(usage.hasPrefix("Usage: doozerd [OPTIONS]\n\nOptions:\n"))
-        for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe"] {
+        for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe",
+                     "-webconns", "-webperclient", "-webheadtimeout"] {
             XCTAssertTrue(usage.contains("  \(flag) ") || usage.contains("  \(flag)\n"), flag)
         }
     }
