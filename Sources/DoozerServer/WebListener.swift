@@ -4,8 +4,9 @@ import DoozerSystem
 import DoozerWeb
 
 /// The web view's listening socket and the state of its connections (which themselves live
-/// in `Server.registry`): how many are open and how many are event streams, the dirty list for
-/// the end-of-iteration flush, and the counters behind the stats panel. Owned by `Server` and
+/// in `Server.registry`): how many are open (in all and per client host), which may still be
+/// sending their request head, how many are event streams, the event encoding they share, the
+/// dirty list for the end-of-iteration flush, and the counters behind the stats panel. Owned by `Server` and
 /// used only on its loop thread. It does no HTTP and never touches client-port sessions.
 final class WebListener {
     let fd: FileDescriptor
