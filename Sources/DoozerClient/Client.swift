@@ -231,7 +231,9 @@ public final class DoozerClient: @unchecked Sendable {
 
 extension DoozerClient: RequestExchanger {
     /// Sends `request` on the live connection; on a broken connection redials and re-sends it
-    /// unless it is an unconditional write that may already have reached the server.
+    /// unless it is an unconditional write that may already have reached the server. A request
+    /// that breaks the connection dialled to retry it is not tried a third time: the server
+    /// is refusing it (a frame over its `-maxframe`), and the break is reported at once.
     func exchange(_ request: Request, deadline callDeadline: ContinuousClock.Instant?) throws(DoozerError) -> Response {
         var callDeadline = callDeadline
         var deadlineError: DoozerError = .waitTimeout
@@ -240,6 +242,8 @@ extension DoozerClient: RequestExchanger {
             deadlineError = .timeout
         }
         var reconnectDeadline: ContinuousClock.Instant?
+        /// The generation of the first connection that broke under this request.
+        var firstBroken: Int?
         while true {
             let lease: Lease
             do {
@@ -257,12 +261,22 @@ extension DoozerClient: RequestExchanger {
                 guard broken else { throw error.error }
                 invalidate(lease)
                 if error.sent && !DoozerClient.isRepeatable(request) { throw .connectionLost }
+                if let firstBroken, lease.generation > firstBroken { throw DoozerClient.refused(request, error.error) }
+                firstBroken = firstBroken ?? lease.generation
                 if reconnectDeadline == nil { reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault) }
             }
         }
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// The error for a request that broke two connections in a row: the transport error, and
+    /// the request's size, the usual reason (over the server's `-maxframe`).
+    static func refused(_ request: Request, _ error: DoozerError) -> DoozerError {
+        guard case .connection(let text) = error else { return error }
+        let size = Framing.headerSize + request.encoded().count
+        return .connection("\(text) (the server closed the connection on this \(size)-byte request twice; is it over the server's -maxframe?)")
+    }
 }
 
 func earliest(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant?) -> ContinuousClock.Instant? {

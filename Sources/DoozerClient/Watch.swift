@@ -4,7 +4,8 @@ extension DoozerClient {
     /// Follows every event matching `glob` from `rev` inclusive: WAIT at `rev`, then at
     /// `event.rev + 1`, handing each event to `handler` exactly once, until `handler` returns
     /// false. Blocks the calling thread. Throws on a non-recoverable error (e.g. `TOO_LATE`,
-    /// permission denied, `.closed`, or no address answering within the reconnect window).
+    /// permission denied, `.closed`), or — when no address answers within the reconnect window
+    /// — the error that broke the last connection (`EOF` when the server went away).
     ///
     /// Across a reconnection — the same cluster through another address — the next WAIT simply
     /// continues at `lastRev + 1`, so nothing is missed or repeated. Before that WAIT the watch
@@ -21,8 +22,18 @@ extension DoozerClient {
         var last: DoozerEvent?
         var followedGeneration: Int?
         var reconnectDeadline: ContinuousClock.Instant?
+        /// What broke the connection being replaced: reported if no replacement is found.
+        var broke: DoozerError?
         while true {
-            let lease = try self.lease(deadline: reconnectDeadline)
+            let lease: Lease
+            do {
+                lease = try self.lease(deadline: reconnectDeadline)
+            } catch {
+                // The server went away (e.g. `EOF`, as the original reports it); the failed
+                // redials only confirm it.
+                if let broke, error.isTransport || error == .timeout { throw broke }
+                throw error
+            }
             let request = Request(verb: .wait, path: glob, rev: next)
             do throws(CallFailure) {
                 if let generation = followedGeneration, generation != lease.generation, let last {
@@ -37,6 +48,7 @@ extension DoozerClient {
                     guard let code = ErrorCode(rawValue: raw) else { throw CallFailure(error: .malformedResponse("unknown error code \(raw)"), sent: true, broken: false) }
                     throw CallFailure(error: .server(code: code, detail: response.errDetail), sent: true, broken: false)
                 }
+                broke = nil
                 let event = Operations.event(response)
                 last = event
                 next = event.rev + 1
@@ -45,6 +57,7 @@ extension DoozerClient {
                 let broken = error.broken || (error.error == .closed && !isClosed)
                 guard broken else { throw error.error }
                 invalidate(lease)
+                broke = broke ?? error.error
                 if reconnectDeadline == nil {
                     reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault)
                 }

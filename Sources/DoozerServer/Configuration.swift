@@ -38,6 +38,13 @@ public struct Configuration: Sendable {
     public var maxWaits = 10_000
     /// Web view address; nil when turned off with `-w false`.
     public var webAddress: SocketAddress?
+    /// Web connections open at once (`-webconns`); at the limit a new one displaces the oldest
+    /// connection still sending its request head, or is closed when there is none.
+    public var webMaxConnections = 256
+    /// Web connections open at once from one client address (`-webperclient`).
+    public var webMaxPerClient = 32
+    /// Time a web connection has to send its whole request head, in nanoseconds (`-webheadtimeout`).
+    public var webHeadTimeout: Int64 = 5_000_000_000
     public var readWriteSecret: [UInt8] = []
     public var readOnlySecret: [UInt8] = []
 
@@ -75,6 +82,12 @@ public enum DoozerdCommandLine {
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
                      usage: "Web view (HTTP) address; 'false' turns it off.")
+        flags.define("webconns", .string, placeholder: "n", default: "256",
+                     usage: "Most web view connections open at once.")
+        flags.define("webperclient", .string, placeholder: "n", default: "32",
+                     usage: "Most web view connections open at once from one client address.")
+        flags.define("webheadtimeout", .string, placeholder: "seconds", default: "5",
+                     usage: "Seconds a web view connection has to send its request head.")
         flags.define("v", .boolean, usage: "Print doozerd's version and exit.")
         flags.define("pulse", .string, placeholder: "seconds", default: "1",
                      usage: "Seconds between writes of /ctl/node/<id>/applied.")
@@ -174,6 +187,9 @@ public enum DoozerdCommandLine {
         default:
             configuration.webAddress = configuration.listenAddress.withPort(8000)
         }
+        configuration.webMaxConnections = try integer(flags, "webconns", default: 256, minimum: 1, maximum: 1 << 20)
+        configuration.webMaxPerClient = try integer(flags, "webperclient", default: 32, minimum: 1, maximum: 1 << 20)
+        configuration.webHeadTimeout = try seconds(flags, "webheadtimeout", default: 5, positive: true)
         configuration.readWriteSecret = Array((environment["DOOZER_RWSECRET"] ?? "").utf8)
         configuration.readOnlySecret = Array((environment["DOOZER_ROSECRET"] ?? "").utf8)
         return .run(configuration)

@@ -12,15 +12,18 @@ extension Server {
 
     func acceptWeb(_ web: WebListener) {
         while let fd = acceptNext(web.fd, token: web.token, resume: Timer.resumeWebAccepting, what: "web view") {
-            guard web.connectionCount < WebListener.maxConnections else {
-                logger.notice("web view: more than \(WebListener.maxConnections) connections; refusing one")
+            guard let client = try? Socket.peerAddress(fd).withPort(0) else {
+                fd.close()   // gone already
+                continue
+            }
+            guard admitWeb(from: client, web) else {
                 fd.close()
                 continue
             }
             let token = registry.nextToken
             let channel = StreamChannel(fd: fd, inputCapacity: WebListener.inputCapacity,
                                         outputCapacity: WebListener.outputCapacity)
-            let session = WebSession(token: token, channel: channel, openedAt: loop.now)
+            let session = WebSession(token: token, client: client, channel: channel, openedAt: loop.now)
             do {
                 try loop.register(fd, interest: .readable, token: token)
             } catch {
@@ -30,7 +33,38 @@ extension Server {
             }
             registry.insert(.web(session))
             web.connectionCount += 1
+            web.connectionsPerClient[client, default: 0] += 1
+            web.accepted(session)
         }
+    }
+
+    /// Whether a new connection from `client` may stay open: within `-webperclient` for its
+    /// host, and within `-webconns` overall — making room, if need be, by closing the oldest
+    /// connection still sending its request head. So connections that never send a request
+    /// cannot lock out one that does, nor can one host take all the room.
+    private func admitWeb(from client: SocketAddress, _ web: WebListener) -> Bool {
+        let open = web.connectionsPerClient[client] ?? 0
+        if open >= configuration.webMaxPerClient {
+            refuseWeb(web, "\(client.host) has \(open) connections open (-webperclient \(configuration.webMaxPerClient))")
+            return false
+        }
+        if web.connectionCount >= configuration.webMaxConnections {
+            guard let oldest = web.takeOldestAwaitingHead() else {
+                refuseWeb(web, "\(web.connectionCount) connections open (-webconns \(configuration.webMaxConnections)), "
+                    + "none of them still sending its request")
+                return false
+            }
+            logger.debug("web connection \(oldest.token) from \(oldest.client.host): closed to make room, it sent no request yet")
+            closeWeb(oldest)
+        }
+        return true
+    }
+
+    /// Logs a refused connection, at most one line a second.
+    private func refuseWeb(_ web: WebListener, _ reason: String) {
+        guard let held = web.refusals.admit(now: loop.now) else { return }
+        let since = held > 0 ? "; \(held) more closed since the last such line" : ""
+        logger.notice("web view: closing a new connection: \(reason)\(since)")
     }
 
     func webReady(_ session: WebSession, events: IOEvents) {
@@ -46,6 +80,11 @@ extension Server {
     func closeWeb(_ session: WebSession) {
         guard let web, registry.remove(session.token) else { return }
         web.connectionCount -= 1
+        if let open = web.connectionsPerClient[session.client], open > 1 {
+            web.connectionsPerClient[session.client] = open - 1
+        } else {
+            web.connectionsPerClient[session.client] = nil
+        }
         session.isOpen = false
         if session.state == .streaming { web.streamCount -= 1 }
         if let watch = session.watch {
@@ -199,7 +238,7 @@ extension Server {
                 session.watch = watch
                 return
             case .fired(let event):
-                session.append(EventStreamEncoding.message(event, directory: session.directory))
+                send(event, on: session)
                 from = event.seqn + 1
             case .tooLate:
                 logger.notice("web connection \(session.token): event stream fell out of history; closing it")
@@ -212,9 +251,22 @@ extension Server {
     /// Called from `applyDecided` for the fired watch of a streaming web connection.
     func streamFired(_ session: WebSession, _ event: Event) {
         session.watch = nil
-        session.append(EventStreamEncoding.message(event, directory: session.directory))
+        send(event, on: session)
         markWebDirty(session)
         armStream(session, from: event.seqn + 1)
+    }
+
+    /// Appends `event` to a stream. However many streams carry it, the event is encoded once
+    /// per loop iteration (the streams one write fires are answered in the same iteration), and
+    /// not at all for a stream that has no room for even its raw bytes.
+    private func send(_ event: Event, on session: WebSession) {
+        guard let web, session.reserve(EventMessage.lowerBound(of: event)) else { return }
+        if let cached = web.lastMessage, cached.seqn == event.seqn {
+            return session.append(cached)
+        }
+        let message = EventMessage(event)
+        web.lastMessage = message
+        session.append(message)
     }
 
     // MARK: Flushing and the tick
@@ -247,7 +299,9 @@ extension Server {
     }
 
     func flushWebConnections() {
-        guard let web, !web.dirty.isEmpty else { return }
+        guard let web else { return }
+        web.lastMessage = nil   // an encoded event is shared within one iteration only
+        guard !web.dirty.isEmpty else { return }
         var index = 0
         while index < web.dirty.count {
             flushWeb(web.dirty[index])
@@ -266,9 +320,10 @@ extension Server {
         web.lastRev = store.rev
         web.ticks += 1
         let heartbeat = web.ticks % WebListener.heartbeatTicks == 0
+        web.sweepAwaitingHead()
         for case .web(let session) in registry.handlers {
             switch session.state {
-            case .readingHead where loop.now - session.openedAt > WebListener.headDeadline,
+            case .readingHead where loop.now - session.openedAt > configuration.webHeadTimeout,
                  .answered where loop.now - session.openedAt > WebListener.answerDeadline:
                 closeWeb(session)
             case .streaming where heartbeat:

@@ -1,5 +1,6 @@
 import DoozerReactor
 import DoozerStore
+import DoozerSystem
 import DoozerWeb
 
 /// One web view connection: its channel, the request head being parsed, and — once it has
@@ -18,6 +19,8 @@ final class WebSession {
     }
 
     let token: UInt64
+    /// The client's host (port cleared), the key of its per-client connection count.
+    let client: SocketAddress
     var channel: StreamChannel
     var parser = HTTPHeadParser()
     var state = State.readingHead
@@ -40,8 +43,9 @@ final class WebSession {
     /// A message did not fit under `outputLimit`; closed at the next flush.
     private(set) var isOverLimit = false
 
-    init(token: UInt64, channel: consuming StreamChannel, openedAt: Int64) {
+    init(token: UInt64, client: SocketAddress, channel: consuming StreamChannel, openedAt: Int64) {
         self.token = token
+        self.client = client
         self.channel = channel
         self.openedAt = openedAt
     }
@@ -49,10 +53,25 @@ final class WebSession {
     /// Buffers `bytes` unless that would pass `outputLimit`, in which case the session is
     /// marked for closing instead.
     func append(_ bytes: [UInt8]) {
-        guard !isOverLimit, channel.output.readableCount + bytes.count <= outputLimit else {
-            isOverLimit = true
-            return
-        }
+        guard reserve(bytes.count) else { return }
         bytes.withUnsafeBytes { channel.output.append($0) }
+    }
+
+    /// Buffers an event message as this stream's directory sees it (see `append(_:)`).
+    func append(_ message: EventMessage) {
+        let head = message.head(directory: directory)
+        guard reserve(head.count + message.tail.count) else { return }
+        head.withUnsafeBytes { channel.output.append($0) }
+        message.tail.withUnsafeBytes { channel.output.append($0) }
+    }
+
+    /// Whether `count` more bytes fit under `outputLimit`; if not, the session is marked for
+    /// closing. Lets a caller refuse a message before paying for its encoding.
+    func reserve(_ count: Int) -> Bool {
+        guard !isOverLimit, channel.output.readableCount + count <= outputLimit else {
+            isOverLimit = true
+            return false
+        }
+        return true
     }
 }

@@ -50,6 +50,18 @@ public enum Socket {
         }
     }
 
+    /// The address of a connected socket's peer, as the kernel reports it.
+    public static func peerAddress(_ fd: FileDescriptor) throws(SystemError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try retryingInterrupts("getpeername") {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                getpeername(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+            }
+        }
+        return SocketAddress(storage: storage, length: length)
+    }
+
     /// The address a socket is bound to, as the kernel reports it.
     public static func localAddress(_ fd: FileDescriptor) throws(SystemError) -> SocketAddress {
         var storage = sockaddr_storage()

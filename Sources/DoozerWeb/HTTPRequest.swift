@@ -28,7 +28,7 @@ public enum HTTPStatus: Int, Sendable {
 public struct HTTPRequestHead: Sendable, Equatable {
     /// The method token exactly as sent (methods are case-sensitive).
     public var method: String
-    /// The request target exactly as sent (origin form: starts with `/`).
+    /// The request target exactly as sent: origin form (`/p?q`) or absolute form (`http://h/p?q`).
     public var target: String
     /// The target's path, percent-decoded (may hold any byte).
     public var path: [UInt8]
@@ -187,11 +187,12 @@ public struct HTTPHeadParser: Sendable {
         default:
             return .failure(Failure(status: .badRequest))
         }
-        guard target.first == UInt8(ascii: "/") else { return .failure(Failure(status: .badRequest)) }
-        let question = target.firstIndex(of: UInt8(ascii: "?"))
-        let rawPath = target[..<(question ?? target.endIndex)]
-        guard let path = percentDecode(rawPath, plusIsSpace: false) else { return .failure(Failure(status: .badRequest)) }
-        let query = question.map { String(decoding: target[target.index(after: $0)...], as: UTF8.self) }
+        guard let origin = originForm(target) else { return .failure(Failure(status: .badRequest)) }
+        let question = origin.firstIndex(of: UInt8(ascii: "?"))
+        let rawPath = origin[..<(question ?? origin.endIndex)]
+        guard var path = percentDecode(rawPath, plusIsSpace: false) else { return .failure(Failure(status: .badRequest)) }
+        if path.isEmpty { path = [UInt8(ascii: "/")] }   // `http://host` and `http://host?q` mean `/`
+        let query = question.map { String(decoding: origin[origin.index(after: $0)...], as: UTF8.self) }
 
         var headers: [(name: String, value: [UInt8])] = []
         headers.reserveCapacity(lines.count - 1)
@@ -210,6 +211,27 @@ public struct HTTPHeadParser: Sendable {
                                         target: String(decoding: target, as: UTF8.self),
                                         path: path, query: query, minorVersion: minor, headers: headers))
     }
+}
+
+/// The path-and-query part of a request target: the target itself in origin form (`/p?q`), or
+/// what follows the authority in absolute form (`http://host:port/p?q`, RFC 9112 §3.2.2; the
+/// authority is not used: this server has one site). Nil for any other form, another scheme, or
+/// an authority with user information (RFC 9110 §4.2.4 asks to treat that as an error).
+private func originForm(_ target: UnsafeRawBufferPointer.SubSequence) -> UnsafeRawBufferPointer.SubSequence? {
+    if target.first == UInt8(ascii: "/") { return target }
+    var schemeEnd = target.startIndex
+    while schemeEnd < target.endIndex, target[schemeEnd] != UInt8(ascii: ":") { schemeEnd += 1 }
+    let scheme = target[..<schemeEnd].map { $0 | 0x20 }
+    guard scheme == Array("http".utf8) || scheme == Array("https".utf8),
+          target[schemeEnd...].starts(with: "://".utf8) else { return nil }
+    let authorityStart = schemeEnd + 3
+    var authorityEnd = authorityStart
+    while authorityEnd < target.endIndex, target[authorityEnd] != UInt8(ascii: "/"), target[authorityEnd] != UInt8(ascii: "?") {
+        authorityEnd += 1
+    }
+    let authority = target[authorityStart..<authorityEnd]
+    guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { return nil }
+    return target[authorityEnd...]
 }
 
 private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

@@ -1,21 +1,24 @@
 import DoozerSystem
 
 /// Who may read through the web view. It applies the client port's rule (§2.8): a secret
-/// grants read when it equals the read-write or the read-only secret, and a request that
-/// presents nothing presents the empty secret. So with no secrets configured everyone reads,
-/// and with both set a request must present one of them — as the password of HTTP Basic
-/// credentials (any user name) or as a `token` query parameter. Pure: owns no state.
+/// grants read when it equals the read-write or the read-only secret, every request presents
+/// the empty secret, and whatever else it presents — the password of HTTP Basic credentials
+/// (any user name) or a `token` query parameter — can only add rights, never take them away,
+/// just as a failed ACCESS leaves a connection's rights alone. So with no secrets (or only the
+/// read-write one) everyone reads, a wrong token is answered like no token, and with both
+/// secrets set a request must present one of them. Pure: owns no state.
 public enum WebAccess {
     /// Whether `request` may read the tree.
     public static func readAllowed(_ request: HTTPRequestHead, readWrite: [UInt8], readOnly: [UInt8]) -> Bool {
-        var presented: [[UInt8]] = []
-        if let authorization = request.header("authorization") {
-            guard let password = basicPassword(authorization) else { return false }
-            presented.append(password)
+        if grantsRead([], readWrite: readWrite, readOnly: readOnly) { return true }
+        if let authorization = request.header("authorization"), let password = basicPassword(authorization),
+           grantsRead(password, readWrite: readWrite, readOnly: readOnly) {
+            return true
         }
-        if let token = request.queryParameter("token") { presented.append(token) }
-        if presented.isEmpty { presented.append([]) }
-        return presented.contains { grantsRead($0, readWrite: readWrite, readOnly: readOnly) }
+        if let token = request.queryParameter("token"), grantsRead(token, readWrite: readWrite, readOnly: readOnly) {
+            return true
+        }
+        return false
     }
 
     /// The §2.8 rule for one secret. Compares in time independent of where the bytes differ.

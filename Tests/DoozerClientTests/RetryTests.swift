@@ -117,6 +117,29 @@ final class RetryTests: XCTestCase {
         }
     }
 
+    /// A server that closes every connection on a SET (as on a frame over its -maxframe): the
+    /// SET is sent once more on a fresh connection, then the break is reported — not resent
+    /// until the reconnect window ends in `timeout`.
+    func testARequestThatBreaksTheRetryConnectionIsReportedAtOnce() throws {
+        let server = try FakeServer { _, peer in
+            while let request = peer.receive() {
+                if request.verb == Verb.set.rawValue { break }
+                peer.send(Response(tag: request.tag, rev: 42))
+            }
+            peer.close()
+        }
+        defer { server.stop() }
+        let client = try DoozerClient(uri: "doozer:?ca=\(server.address)", timeout: .seconds(30))
+        defer { client.close() }
+        XCTAssertThrowsError(try client.set("/a", rev: 0, body: Array(repeating: 1, count: 100))) { error in
+            guard case .connection(let text)? = error as? DoozerError else { return XCTFail("\(error)") }
+            XCTAssertTrue(text.contains("-maxframe"), text)
+        }
+        XCTAssertEqual(server.connections, 2, "tried once more on a fresh connection, no more")
+        // Other requests still work.
+        XCTAssertEqual(try client.rev(), 42)
+    }
+
     func testSecretIsPresentedOnEveryConnection() throws {
         let secrets = ClientBox<[[UInt8]]>([])
         let server = try FakeServer { index, peer in

@@ -36,8 +36,10 @@ final class FlagSetTests: XCTestCase {
 
 final class DoozerdCommandLineTests: XCTestCase {
     private func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> Configuration {
-        guard case .run(let configuration) = try DoozerdCommandLine.parse(arguments, environment: environment) else {
-            throw XCTSkip("not a run invocation")
+        let invocation = try DoozerdCommandLine.parse(arguments, environment: environment)
+        guard case .run(let configuration) = invocation else {
+            // A parse regression is a failure, never a skip.
+            throw UnexpectedInvocation(arguments: arguments, invocation: invocation)
         }
         return configuration
     }
@@ -81,13 +83,27 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(c.readOnlySecret, Array("ro".utf8))
     }
 
+    func testWebLimits() throws {
+        let defaults = try configuration([])
+        XCTAssertEqual(defaults.webMaxConnections, 256)
+        XCTAssertEqual(defaults.webMaxPerClient, 32)
+        XCTAssertEqual(defaults.webHeadTimeout, 5_000_000_000)
+        let c = try configuration(["-webconns", "10", "-webperclient", "2", "-webheadtimeout", "0.5"])
+        XCTAssertEqual(c.webMaxConnections, 10)
+        XCTAssertEqual(c.webMaxPerClient, 2)
+        XCTAssertEqual(c.webHeadTimeout, 500_000_000)
+        XCTAssertEqual(usageError(["-webconns", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-webperclient", "x"])?.status, 2)
+        XCTAssertEqual(usageError(["-webheadtimeout", "0"])?.status, 2)
+    }
+
     func testVersionAndHelp() throws {
         guard case .printVersion = try DoozerdCommandLine.parse(["-v"], environment: [:]) else { return XCTFail() }
         guard case .printUsage = try DoozerdCommandLine.parse(["-h"], environment: [:]) else { return XCTFail() }
         let usage = DoozerdCommandLine.usage(programName: "doozerd")
         XCTAssertTrue(usage.hasPrefix("Usage: doozerd [OPTIONS]\n\nOptions:\n"))
         for flag in ["-l", "-a", "-b", "-c", "-w", "-v", "-pulse", "-fill", "-timeout", "-hist", "-tlscert", "-tlskey", "-maxframe",
-                     "-maxconns", "-maxwaits"] {
+                     "-maxconns", "-maxwaits", "-webconns", "-webperclient", "-webheadtimeout"] {
             XCTAssertTrue(usage.contains("  \(flag) ") || usage.contains("  \(flag)\n"), flag)
         }
     }
@@ -133,4 +149,14 @@ final class DoozerdCommandLineTests: XCTestCase {
         // RFC 4648 test vector: "fooba" → "MZXW6YTB".
         XCTAssertEqual(String(decoding: NodeID.base32(Array("fooba".utf8)), as: UTF8.self), "MZXW6YTB")
     }
+}
+
+private struct UnexpectedInvocation: Error, CustomStringConvertible {
+    let arguments: [String]
+    let parsed: String
+    init(arguments: [String], invocation: Invocation) {
+        self.arguments = arguments
+        parsed = "\(invocation)"
+    }
+    var description: String { "\(arguments) parsed as \(parsed), not as a configuration to run" }
 }

@@ -1,5 +1,6 @@
 import DoozerStore
 @testable import DoozerWeb
+import Foundation
 import XCTest
 
 private func basic(_ credentials: String) -> String {
@@ -63,7 +64,14 @@ final class WebAccessTests: XCTestCase {
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: []))
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: rw, readOnly: []))
         XCTAssertTrue(WebAccess.readAllowed(request("/"), readWrite: [], readOnly: ro))
-        XCTAssertFalse(WebAccess.readAllowed(request("/?token=x"), readWrite: rw, readOnly: []))
+        // Credentials only add rights (like a failed ACCESS): a wrong or malformed one is
+        // answered like none at all.
+        for wrong in [request("/?token=x"), request("/?token="), request("/", headers: ["Authorization: \(basic("u:x"))"]),
+                      request("/", headers: ["Authorization: Bearer x"])] {
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: rw, readOnly: []), wrong.target)
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: [], readOnly: ro), wrong.target)
+            XCTAssertTrue(WebAccess.readAllowed(wrong, readWrite: [], readOnly: []), wrong.target)
+        }
     }
 }
 
@@ -141,14 +149,12 @@ final class WebEncodingTests: XCTestCase {
     func testEventMessages() {
         let set = Event(seqn: 573, path: Array("/ctl/err".utf8), body: Array("rev mismatch".utf8), kind: .set, rev: 573,
                         error: .revMismatch, mutation: Array("1:/wsy=q".utf8))
-        XCTAssertEqual(String(decoding: EventStreamEncoding.message(set, directory: Array("/ctl/".utf8)), as: UTF8.self),
+        XCTAssertEqual(String(decoding: EventMessage(set).encoded(directory: Array("/ctl/".utf8)), as: UTF8.self),
                        #"data: {"Seqn":573,"Path":"/err","Body":"rev mismatch","Rev":573,"Mut":"1:/wsy=q","Err":"rev mismatch"}"#
                            + "\n\n")
         let nop = Event(seqn: 569, path: Array("/".utf8), body: [], kind: .nop, rev: -3, error: nil, mutation: Array("nop:".utf8))
-        XCTAssertEqual(String(decoding: EventStreamEncoding.json(seqn: nop.seqn, path: nop.path, body: nop.body, rev: nop.rev,
-                                                                  mutation: nop.mutation, error: nil, directory: Array("/".utf8)),
-                              as: UTF8.self),
-                       #"{"Seqn":569,"Path":"/","Body":"","Rev":-3,"Mut":"nop:","Err":null}"#)
+        XCTAssertEqual(String(decoding: EventMessage(nop).encoded(directory: Array("/".utf8)), as: UTF8.self),
+                       #"data: {"Seqn":569,"Path":"/","Body":"","Rev":-3,"Mut":"nop:","Err":null}"# + "\n\n")
         XCTAssertEqual(String(decoding: EventStreamEncoding.listing(path: Array("/ctl/name".utf8), body: Array("local".utf8), rev: 1,
                                                                      directory: Array("/ctl/".utf8)), as: UTF8.self),
                        "data: " + #"{"Seqn":0,"Path":"/name","Body":"local","Rev":1,"Mut":"","Err":null}"# + "\n\n")
@@ -157,6 +163,55 @@ final class WebEncodingTests: XCTestCase {
         // Line breaks in bodies never break the SSE framing.
         let multi = EventStreamEncoding.listing(path: Array("/a".utf8), body: Array("x\n\ny\r".utf8), rev: 2, directory: [0x2F])
         XCTAssertEqual(multi.filter { $0 == 0x0A }.count, 2)
+    }
+
+    /// One encoding serves every stream: only the head differs with the directory.
+    func testOneEventMessageServesEveryDirectory() {
+        let event = Event(seqn: 9, path: Array("/a/b/c".utf8), body: Array("<v>".utf8), kind: .set, rev: 9, error: nil,
+                          mutation: Array("8:/a/b/c=<v>".utf8))
+        let message = EventMessage(event)
+        XCTAssertEqual(String(decoding: message.tail, as: UTF8.self),
+                       #","Body":"\u003cv\u003e","Rev":9,"Mut":"8:/a/b/c=\u003cv\u003e","Err":null}"# + "\n\n")
+        for (directory, path) in [("/", "/a/b/c"), ("/a/", "/b/c"), ("/a/b/", "/c")] {
+            XCTAssertEqual(String(decoding: message.head(directory: Array(directory.utf8)), as: UTF8.self),
+                           #"data: {"Seqn":9,"Path":"\#(path)""#, directory)
+        }
+        XCTAssertLessThanOrEqual(EventMessage.lowerBound(of: event), message.tail.count)
+    }
+
+    /// The ASCII fast path escapes exactly as decoding every scalar does (seeded; replay with
+    /// DOOZER_JSON_SEED=s).
+    func testStringEscapingMatchesScalarByScalarDecoding() {
+        let seed = ProcessInfo.processInfo.environment["DOOZER_JSON_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        var rng = SplitMix64(seed: seed)
+        let pieces: [[UInt8]] = [Array("a\"\\<>&\n\r\t\u{7F}\u{1}".utf8), Array("é€😀\u{2028}\u{2029}".utf8), [0x80, 0xC3, 0xE2, 0x80, 0xF0, 0xFF]]
+        for round in 0..<2000 {
+            var input: [UInt8] = []
+            for _ in 0..<rng.below(12) {
+                let piece = pieces[rng.below(pieces.count)]
+                input += piece[rng.below(piece.count)...].prefix(1 + rng.below(4))
+            }
+            XCTAssertEqual(json(input), Self.reference(input), "seed \(seed) round \(round): \(input)")
+        }
+    }
+
+    /// Escaping done the slow, obvious way: every scalar on its own.
+    private static func reference(_ value: [UInt8]) -> String {
+        var out = "\""
+        for scalar in String(decoding: value, as: UTF8.self).unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || "<>&\u{2028}\u{2029}\u{7F}".unicodeScalars.contains(scalar):
+                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     func testHTMLEscape() {

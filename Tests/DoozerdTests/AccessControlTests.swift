@@ -10,7 +10,8 @@ private let denied = "permission denied"
 extension DoozerdTestCase {
     /// 12.10 #88, changed: with secrets the web view still listens on <ip>:8000 (the default)
     /// but applies the client port's read rule (§2.8) to the secret a request presents — the
-    /// HTTP Basic password or `?token=` — with the empty secret presented by default.
+    /// HTTP Basic password or `?token=` — with the empty secret presented by default, and
+    /// presented credentials only ever adding rights.
     /// `anonymousReads` is what the §2.8 matrix gives a fresh connection.
     func assertWebViewAccess(anonymousReads: Bool, secrets: [String], _ item: String) throws {
         let host = server.host
@@ -23,6 +24,11 @@ extension DoozerdTestCase {
             let anonymous = try get(target)
             if anonymousReads {
                 XCTAssertEqual(anonymous.status, 200, "\(item): \(target) without a secret: \(anonymous)")
+                // Credentials only add rights: a wrong one is answered like none at all.
+                let wrongToken = try get(target + "?token=wrong")
+                XCTAssertEqual(wrongToken.status, 200, "\(item): \(target) wrong token: \(wrongToken)")
+                let wrongPassword = try get(target, [WebClient.basicAuthorization("wrong")])
+                XCTAssertEqual(wrongPassword.status, 200, "\(item): \(target) wrong password: \(wrongPassword)")
             } else {
                 XCTAssertEqual(anonymous.status, 401, "\(item): \(target) without a secret: \(anonymous)")
                 XCTAssertEqual(anonymous.headers["www-authenticate"]?.hasPrefix("Basic realm=\"doozer\""), true, "\(item): \(anonymous)")

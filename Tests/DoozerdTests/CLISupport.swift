@@ -16,7 +16,10 @@ enum DoozerCLIBinary {
     /// `doozer` is built next to `doozerd`; DOOZER_CLI_BINARY overrides.
     private static func locate() -> Result<String, HarnessError> {
         let fm = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["DOOZER_CLI_BINARY"], fm.isExecutableFile(atPath: explicit) {
+        if let explicit = ProcessInfo.processInfo.environment["DOOZER_CLI_BINARY"] {
+            guard fm.isExecutableFile(atPath: explicit) else {
+                return .failure(HarnessError("DOOZER_CLI_BINARY=\(explicit) is not an executable file"))
+            }
             return .success(explicit)
         }
         switch DoozerdBinary.path {

@@ -1,7 +1,7 @@
 // Helpers for the DoozerClient integration tests: typed-error assertions, a locked box, and
 // servers on a chosen address (for restarts on the same address and the default port).
 
-import DoozerClient
+@testable import DoozerClient
 import DoozerWire
 import Foundation
 import XCTest
@@ -23,6 +23,14 @@ func assertClientError<T>(_ expected: DoozerError, _ item: String, file: StaticS
         XCTFail("\(item): expected \(expected), got the value \(value)", file: file, line: line)
     } catch {
         XCTAssertEqual(error as? DoozerError, expected, "\(item): got \(error)", file: file, line: line)
+    }
+}
+
+/// Waits (bounded) until a call on `connection` is outstanding: its tag taken, its request on
+/// its way — the moment a test that breaks or closes the connection under a call needs.
+func awaitOutstandingCall(on connection: DoozerConnection) throws {
+    guard clientEventually(5, { !connection.core.tagsInUse.isEmpty }) else {
+        throw HarnessError("no call became outstanding on \(connection.address) within 5 s")
     }
 }
 

@@ -1,7 +1,7 @@
 // DoozerClient against real doozerd processes: every operation and its error mapping,
 // multiplexing, wait timeouts, the tree walk, DzNS lookup, secrets, reconnection and watches.
 
-import DoozerClient
+@testable import DoozerClient
 import DoozerWire
 import Foundation
 import XCTest
@@ -173,7 +173,7 @@ final class ClientOperationTests: DoozerdTestCase {
             do throws(DoozerError) { _ = try c.wait(glob, rev: start) } catch { waiting.update { $0 = error } }
             done.signal()
         }.start()
-        pause(0.1)
+        try awaitOutstandingCall(on: c)
         c.close()
         XCTAssertEqual(done.wait(timeout: .now() + 5), .success)
         XCTAssertEqual(waiting.get(), .closed)
@@ -387,7 +387,7 @@ final class ClientClusterTests: DoozerdTestCase {
             do throws(DoozerError) { _ = try c.wait("/**", rev: start) } catch { outcome.update { $0 = error } }
             done.signal()
         }.start()
-        pause(0.1)
+        try awaitOutstandingCall(on: c)
         s.stop()
         XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
         let failure = try XCTUnwrap(outcome.get())

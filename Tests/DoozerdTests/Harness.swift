@@ -160,7 +160,12 @@ enum DoozerdBinary {
     private static func locate() -> Result<String, HarnessError> {
         let fm = FileManager.default
         let env = ProcessInfo.processInfo.environment
-        if let explicit = env["DOOZERD_BINARY"], fm.isExecutableFile(atPath: explicit) {
+        // An explicit path is used as given: a wrong one is an error, never a quiet fallback
+        // to whatever build happens to lie next to the test bundle.
+        if let explicit = env["DOOZERD_BINARY"] {
+            guard fm.isExecutableFile(atPath: explicit) else {
+                return .failure(HarnessError("DOOZERD_BINARY=\(explicit) is not an executable file"))
+            }
             return .success(explicit)
         }
         var starts: [URL] = []
@@ -298,7 +303,9 @@ final class TestConnection: @unchecked Sendable {
     private(set) var stash: [Response] = []
     private(set) var isClosed = false
 
-    init(host: String, port: UInt16, timeout: Double = 5, receiveBufferSize: Int32? = nil) throws {
+    /// `source`: the local loopback address to connect from (any port), so a test can play
+    /// several client hosts; nil lets the kernel choose.
+    init(host: String, port: UInt16, timeout: Double = 5, receiveBufferSize: Int32? = nil, source: String? = nil) throws {
         _ = ignoreSigPipe
         endpoint = "\(host):\(port)"
         self.timeout = timeout
@@ -306,6 +313,17 @@ final class TestConnection: @unchecked Sendable {
         guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
         if var size = receiveBufferSize {
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        if let source {
+            var local = try socketAddress(host: source, port: 0)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let message = errnoText()
+                sysClose(fd)
+                throw HarnessError("bind \(source):0: \(message)")
+            }
         }
         var address = try socketAddress(host: host, port: port)
         let result = withUnsafePointer(to: &address) {

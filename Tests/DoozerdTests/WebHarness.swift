@@ -21,9 +21,15 @@ struct HTTPReply: CustomStringConvertible {
 
 enum WebClient {
     /// Sends `raw` bytes as they are and reads the whole answer (the server closes after it).
-    static func exchange(host: String, port: UInt16, raw: [UInt8], timeout: Double = 5, isHead: Bool = false) throws -> HTTPReply {
-        let connection = try TestConnection(host: host, port: port, timeout: timeout)
+    static func exchange(host: String, port: UInt16, raw: [UInt8], timeout: Double = 5, isHead: Bool = false,
+                         source: String? = nil) throws -> HTTPReply {
+        let connection = try TestConnection(host: host, port: port, timeout: timeout, source: source)
         defer { connection.close() }
+        return try exchange(on: connection, raw: raw, isHead: isHead)
+    }
+
+    /// Sends `raw` on an open connection and reads the whole answer.
+    static func exchange(on connection: TestConnection, raw: [UInt8], isHead: Bool = false) throws -> HTTPReply {
         try connection.sendRaw(raw)
         var data: [UInt8] = []
         while true {
@@ -33,15 +39,20 @@ enum WebClient {
             if n == 0 { break }
             if errno == EINTR { continue }
             if errno == ECONNRESET && !data.isEmpty { break }
-            throw HarnessError("HTTP from \(host):\(port): \(String(cString: strerror(errno))) after \(data.count) bytes")
+            throw HarnessError("HTTP from \(connection.endpoint): \(String(cString: strerror(errno))) after \(data.count) bytes")
         }
         return try parse(data, isHead: isHead)
     }
 
     static func get(host: String, port: UInt16, _ target: String, method: String = "GET",
-                    headers: [String] = []) throws -> HTTPReply {
-        let text = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
-        return try exchange(host: host, port: port, raw: Array(text.utf8), isHead: method == "HEAD")
+                    headers: [String] = [], source: String? = nil) throws -> HTTPReply {
+        return try exchange(host: host, port: port, raw: request(host: host, port: port, target, method: method, headers: headers),
+                            isHead: method == "HEAD", source: source)
+    }
+
+    /// The bytes of a request head.
+    static func request(host: String, port: UInt16, _ target: String, method: String = "GET", headers: [String] = []) -> [UInt8] {
+        Array(("\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8)
     }
 
     /// Splits an answer; the body must match `Content-Length` (a HEAD answer has none).
@@ -82,8 +93,8 @@ final class EventStream {
     /// Every message's decoded JSON, in arrival order.
     private(set) var messages: [[String: Any]] = []
 
-    init(host: String, port: UInt16, target: String, headers: [String] = []) throws {
-        connection = try TestConnection(host: host, port: port, timeout: 0.2)
+    init(host: String, port: UInt16, target: String, headers: [String] = [], source: String? = nil) throws {
+        connection = try TestConnection(host: host, port: port, timeout: 0.2, source: source)
         let text = "GET \(target) HTTP/1.1\r\nHost: \(host)\r\nAccept: text/event-stream\r\n"
             + headers.map { $0 + "\r\n" }.joined() + "\r\n"
         try connection.sendRaw(Array(text.utf8))
