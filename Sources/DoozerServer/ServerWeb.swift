@@ -62,7 +62,7 @@ extension Server {
 
     /// Logs a refused connection, at most one line a second.
     private func refuseWeb(_ web: WebListener, _ reason: String) {
-        guard let held = web.refusals.admit(now: loop.now) else { return }
+        guard let held = web.refusals.admit(.connection, now: loop.now) else { return }
         let since = held > 0 ? "; \(held) more closed since the last such line" : ""
         logger.notice("web view: closing a new connection: \(reason)\(since)")
     }

@@ -20,7 +20,7 @@ final class WebListener {
     /// Open web connections per client host (port cleared); hosts with none are removed.
     var connectionsPerClient: [SocketAddress: Int] = [:]
     /// One log line a second for connections refused at a limit.
-    var refusals = LogThrottle(interval: 1_000_000_000)
+    var refusals = LogThrottle<WebRefusal>(interval: 1_000_000_000)
     /// Connections in accept order from `awaitingHeadStart` on, among them every one still
     /// sending its request head; the others are skipped when met and swept out by the tick.
     private var awaitingHead: [WebSession] = []
@@ -87,24 +87,5 @@ final class WebListener {
     }
 }
 
-/// Lets a repeated log line through at most once per `interval`, and counts the ones it held
-/// back so the next line can say how many there were. Owns no clock: callers pass the time.
-struct LogThrottle {
-    let interval: Int64
-    private var lastLogged: Int64?
-    private var held = 0
-
-    init(interval: Int64) { self.interval = interval }
-
-    /// Nil when the line must be dropped; otherwise how many were dropped since the last one
-    /// that went through (which the caller should mention).
-    mutating func admit(now: Int64) -> Int? {
-        if let lastLogged, now - lastLogged < interval {
-            held += 1
-            return nil
-        }
-        lastLogged = now
-        defer { held = 0 }
-        return held
-    }
-}
+/// The one kind of line `WebListener.refusals` throttles: a new web connection closed at once.
+enum WebRefusal: Hashable { case connection }
