@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "DoozerPeer", targets: ["DoozerPeer"]),
         .library(name: "DoozerClient", targets: ["DoozerClient"]),
         .library(name: "DoozerSnapshot", targets: ["DoozerSnapshot"]),
+        .library(name: "DoozerLog", targets: ["DoozerLog"]),
         .executable(name: "doozer", targets: ["doozer"]),
     ],
     dependencies: [
@@ -47,6 +48,8 @@ let package = Package(
         .target(name: "DoozerStore", swiftSettings: hotPath),
         // the store at one revision as a checksummed, lz4-compressed, chunked byte stream.
         .target(name: "DoozerSnapshot", dependencies: ["DoozerStore", "DoozerSystem"]),
+        // the durable record log: segment files, group commit on a syncing thread, recovery.
+        .target(name: "DoozerLog", dependencies: ["DoozerSystem"]),
         // Multi-Paxos over batches of writes: pure state machine, no I/O, no clocks.
         .target(name: "DoozerConsensus", dependencies: ["DoozerStore"]),
         // consensus messages between the nodes of one cluster over UDP: checked, coalesced, fragmented.
@@ -75,6 +78,7 @@ let package = Package(
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
         .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
+        .testTarget(name: "DoozerLogTests", dependencies: ["DoozerLog", "DoozerSystem"]),
         .testTarget(name: "DoozerConsensusTests", dependencies: ["DoozerConsensus", "DoozerStore"]),
         .testTarget(
             name: "DoozerServerTests",

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -124,6 +125,8 @@ ssize_t cshims_readv(int fd, const struct iovec *iov, int iovcnt) { return readv
 ssize_t cshims_writev(int fd, const struct iovec *iov, int iovcnt) { return writev(fd, iov, iovcnt); }
 
 int cshims_fdatasync(int fd) { return fdatasync(fd); }
+
+int cshims_fallocate(int fd, int64_t offset, int64_t length) { return fallocate(fd, 0, offset, length); }
 
 int64_t cshims_monotonic_ns(void) {
     struct timespec ts;

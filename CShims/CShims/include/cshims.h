@@ -77,6 +77,9 @@ size_t cshims_mmsghdr_size(void);
 ssize_t cshims_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t cshims_writev(int fd, const struct iovec *iov, int iovcnt);
 int cshims_fdatasync(int fd);
+/// fallocate(fd, 0, offset, length): allocates blocks and extends the size (not posix_fallocate,
+/// which falls back to writing zeros on file systems without support).
+int cshims_fallocate(int fd, int64_t offset, int64_t length);
 
 // ---- misc --------------------------------------------------------------------------------
 /// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
