@@ -1,0 +1,31 @@
+import DoozerLog
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class DataDirectoryTests: XCTestCase {
+    func testCreatesTheDirectoryAndRefusesASecondHolder() throws {
+        let parent = try TemporaryDirectory()
+        defer { parent.remove() }
+        let path = parent.file("data")
+        let first = try DataDirectory(path: path)
+        XCTAssertEqual(try first.subdirectory("log"), path + "/log")
+        XCTAssertThrowsError(try DataDirectory(path: path)) { error in
+            guard case DataDirectoryError.inUse(path, getpid()) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual("\(error)", "data directory \(path) is in use by process \(getpid()) (its LOCK file is locked)")
+        }
+        first.close()
+        let second = try DataDirectory(path: path)
+        second.close()
+    }
+
+    func testAMissingParentIsAClearError() throws {
+        let parent = try TemporaryDirectory()
+        defer { parent.remove() }
+        XCTAssertThrowsError(try DataDirectory(path: parent.file("no/such"))) { error in
+            XCTAssertTrue("\(error)".contains("mkdir(\(parent.file("no/such")))"), "\(error)")
+            XCTAssertTrue("\(error)".contains("No such file or directory"), "\(error)")
+        }
+    }
+}
