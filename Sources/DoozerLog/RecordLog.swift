@@ -147,9 +147,9 @@ public final class RecordLog {
             throw .pendingLimit(pendingBytes: pending, limit: options.maxPendingBytes)
         }
         if segments.isEmpty || writeOffset + size > options.segmentSize { startSegment() }
-        let path = segments[segments.count - 1].path
-        if waiting.last?.path != path {
-            waiting.append(Chunk(path: path, offset: writeOffset, bytes: [], creates: false))
+        let segment = segments[segments.count - 1]
+        if waiting.last?.segment != segment.firstIndex {
+            waiting.append(Chunk(segment: segment.firstIndex, path: segment.path, offset: writeOffset, bytes: [], creates: false))
         }
         RecordFormat.append(type: type, payload: payload, to: &waiting[waiting.count - 1].bytes)
         writeOffset += size
@@ -209,7 +209,6 @@ public final class RecordLog {
             if inFlight == nil && waiting.isEmpty && removals.isEmpty { return }
             if closed { throw .closed }
             do { try syncer.completions.wait() } catch { throw .storage(LogFailure(error, path: directory)) }
-            syncer.completions.signal()  // let `reapCompletions` see the report it consumes
         }
     }
 
@@ -241,7 +240,7 @@ public final class RecordLog {
     private func startSegment() {
         let path = directory + "/" + SegmentName.name(firstIndex: nextIndex)
         segments.append(Segment(firstIndex: nextIndex, path: path))
-        waiting.append(Chunk(path: path, offset: 0, bytes: SegmentHeader(firstIndex: nextIndex).bytes, creates: true))
+        waiting.append(Chunk(segment: nextIndex, path: path, offset: 0, bytes: SegmentHeader(firstIndex: nextIndex).bytes, creates: true))
         writeOffset = SegmentHeader.size
         waitingBytes += SegmentHeader.size
     }

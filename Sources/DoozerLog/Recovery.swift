@@ -223,12 +223,12 @@ struct SegmentScan {
 
     /// A tear in the newest segment when no valid record follows `offset`; corruption otherwise.
     private func damage(at offset: Int, index: UInt64, expected: String) throws(LogError) -> End {
-        if newest, validRecord(after: offset) == nil {
+        let following = validRecord(after: offset)
+        if newest, following == nil {
             let count = (lastNonZero().map { $0 + 1 } ?? offset) - offset
             return End(nextIndex: index, offset: offset, tear: (offset, max(0, count), expected))
         }
-        var message = expected
-        if let following = validRecord(after: offset) { message += "; a valid record follows at offset \(following)" }
+        let message = following.map { expected + "; a valid record follows at offset \($0)" } ?? expected
         throw .corrupt(file: path, offset: offset, expected: message)
     }
 

@@ -7,6 +7,8 @@ import Synchronization
 /// Bytes for one segment file, at one offset; `creates` when the segment is new (the bytes
 /// then start with its header at offset 0).
 struct Chunk: Sendable {
+    /// The segment's first index.
+    var segment: UInt64
     var path: String
     var offset: Int
     var bytes: [UInt8]
@@ -55,7 +57,17 @@ final class Syncer: Sendable {
     /// The thread's body: runs until `stopping` is set and no batch is left.
     func run() {
         while true {
-            try? submissions.wait()
+            do {
+                try submissions.wait()
+            } catch {
+                // Cannot happen short of a broken descriptor; fail rather than spin.
+                handoff.withLock { state in
+                    state.failure = state.failure ?? LogFailure(error, path: "the log's submission eventfd")
+                    state.completed = true
+                }
+                completions.signal()
+                return
+            }
             let (batch, stopping) = handoff.withLock { state in
                 defer { state.submitted = nil }
                 return (state.submitted, state.stopping)
