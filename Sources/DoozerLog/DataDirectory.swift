@@ -18,20 +18,16 @@ public final class DataDirectory {
         self.path = path
         self.io = io
         let lockPath = path + "/" + Self.lockFileName
+        do { try io.makeDirectory(path) } catch { throw .unusable(path: path, error) }
         let fd: FileDescriptor
-        do {
-            try io.makeDirectory(path)
-            fd = try io.open(lockPath, O_RDWR | O_CREAT, 0o644)
-        } catch {
-            throw .unusable(path: path, error)
-        }
+        do { fd = try io.open(lockPath, O_RDWR | O_CREAT, 0o644) } catch { throw .unusable(path: lockPath, error) }
         do {
             try io.lockExclusive(fd)
         } catch {
             let holder = Self.holder(fd, io: io)
             io.close(fd)
             if error.errno.rawValue == EWOULDBLOCK { throw .inUse(path: path, holderPID: holder) }
-            throw .unusable(path: path, error)
+            throw .unusable(path: lockPath, error)
         }
         do {
             let record = Array((String(getpid()) + "\n").utf8) + [UInt8](repeating: 0x20, count: 12)

@@ -1,49 +1,49 @@
-/// DoozerLog: the durable, segmented, append-only record log with group commit.
-///
-/// **Layout.** A log directory holds segment files named by the index of their first record
-/// (`00000000000000000001.log`, twenty digits, so names sort in index order). A segment starts
-/// with a 32-byte `SegmentHeader` (magic, format version, first index, CRC32C), then records
-/// back to back (`RecordFormat`: length, type, CRC32C over length, type and payload; all
-/// little-endian). Segments are preallocated to `LogOptions.segmentSize` with fallocate; a
-/// record that does not fit in the rest of the newest segment starts a new one. Indexes are
-/// consecutive across segments: record `k` of a segment has index `firstIndex + k`.
-///
-/// **Group commit.** `append` only encodes into memory: no I/O, no blocking. `commit`, called
-/// once per event-loop iteration, hands everything appended since the last batch to one
-/// syncing thread, which pwrites it, fdatasyncs it and signals `completionFD` (an eventfd the
-/// loop polls); `reapCompletions` then advances `durableIndex`. At most one batch is in flight;
-/// appends made meanwhile wait in memory for the next one.
-///
-/// **Invariants.**
-/// - `durableIndex` only grows, and only to the last index of a batch after every write,
-///   fdatasync and directory fsync of that batch returned success. Nothing at or below it is
-///   lost by a crash; nothing above it may be acknowledged.
-/// - A segment is fdatasynced before the next one is created, and a created segment's
-///   directory entry is fsynced before its records count as durable. So only the newest
-///   segment can end in a torn write.
-/// - The first failure of a storage call on the write path (EIO, ENOSPC, anything but EINTR,
-///   which is retried; a short write is continued) fails the log for good: it is reported with
-///   the call, the errno and the file, `durableIndex` never moves again, and `append` refuses.
-///   A failed fdatasync is never retried: the kernel may have dropped the dirty pages.
-///
-/// **Recovery** (`init`) reads every segment in order and validates headers, checksums and the
-/// continuity of indexes. Damage at the very end of the newest segment with no valid record
-/// after it — a partial record, a bad checksum, a segment whose header never completed — is a
-/// torn tail: it is cleared (zeroed and synced; an unfinished segment is removed) and reported
-/// once in `recovery.tornTail`. Any other damage throws `LogError.corrupt` with the file, the
-/// byte offset and what was expected there: the log refuses to open rather than drop records
-/// that may have been acknowledged. (A power cut that persists a later page of the final
-/// unsynced batch but not an earlier one also reads as corruption: the log cannot tell it
-/// apart from damage to synced records, so it errs towards refusing.)
-///
-/// **Bounds.** Appended-but-not-durable bytes (waiting plus in flight) are capped by
-/// `LogOptions.maxPendingBytes`: past it `append` throws `.pendingLimit` and appends nothing
-/// (backpressure: the caller stops taking work until a completion). One record may exceed the
-/// cap when nothing else is pending, so any record that fits a segment can be written. At most
-/// one batch is in flight; the syncing thread holds no queue of its own.
-///
-/// Removing the prefix a snapshot covers (`removeSegments(through:)`) deletes whole durable
-/// segments, never the newest, on the syncing thread after the next batch.
+// DoozerLog: the durable, segmented, append-only record log with group commit.
+//
+// **Layout.** A log directory holds segment files named by the index of their first record
+// (`00000000000000000001.log`, twenty digits, so names sort in index order). A segment starts
+// with a 32-byte `SegmentHeader` (magic, format version, first index, CRC32C), then records
+// back to back (`RecordFormat`: length, type, CRC32C over length, type and payload; all
+// little-endian). Segments are preallocated to `LogOptions.segmentSize` with fallocate; a
+// record that does not fit in the rest of the newest segment starts a new one. Indexes are
+// consecutive across segments: record `k` of a segment has index `firstIndex + k`.
+//
+// **Group commit.** `append` only encodes into memory: no I/O, no blocking. `commit`, called
+// once per event-loop iteration, hands everything appended since the last batch to one
+// syncing thread, which pwrites it, fdatasyncs it and signals `completionFD` (an eventfd the
+// loop polls); `reapCompletions` then advances `durableIndex`. At most one batch is in flight;
+// appends made meanwhile wait in memory for the next one.
+//
+// **Invariants.**
+// - `durableIndex` only grows, and only to the last index of a batch after every write,
+//   fdatasync and directory fsync of that batch returned success. Nothing at or below it is
+//   lost by a crash; nothing above it may be acknowledged.
+// - A segment is fdatasynced before the next one is created, and a created segment's
+//   directory entry is fsynced before its records count as durable. So only the newest
+//   segment can end in a torn write.
+// - The first failure of a storage call on the write path (EIO, ENOSPC, anything but EINTR,
+//   which is retried; a short write is continued) fails the log for good: it is reported with
+//   the call, the errno and the file, `durableIndex` never moves again, and `append` refuses.
+//   A failed fdatasync is never retried: the kernel may have dropped the dirty pages.
+//
+// **Recovery** (`init`) reads every segment in order and validates headers, checksums and the
+// continuity of indexes. Damage at the very end of the newest segment with no valid record
+// after it — a partial record, a bad checksum, a segment whose header never completed — is a
+// torn tail: it is cleared (zeroed and synced; an unfinished segment is removed) and reported
+// once in `recovery.tornTail`. Any other damage throws `LogError.corrupt` with the file, the
+// byte offset and what was expected there: the log refuses to open rather than drop records
+// that may have been acknowledged. (A power cut that persists a later page of the final
+// unsynced batch but not an earlier one also reads as corruption: the log cannot tell it
+// apart from damage to synced records, so it errs towards refusing.)
+//
+// **Bounds.** Appended-but-not-durable bytes (waiting plus in flight) are capped by
+// `LogOptions.maxPendingBytes`: past it `append` throws `.pendingLimit` and appends nothing
+// (backpressure: the caller stops taking work until a completion). One record may exceed the
+// cap when nothing else is pending, so any record that fits a segment can be written. At most
+// one batch is in flight; the syncing thread holds no queue of its own.
+//
+// Removing the prefix a snapshot covers (`removeSegments(through:)`) deletes whole durable
+// segments, never the newest, on the syncing thread after the next batch.
 import DoozerSystem
 
 /// Tunables of a `RecordLog`.
@@ -69,8 +69,8 @@ public struct LogOptions: Sendable {
     }
 }
 
-/// The durable record log of one directory (see the module notes above for the format and
-/// its invariants). Owns the segment files, the pending batch and the syncing thread.
+/// The durable record log of one directory (see the notes at the top of this file for the
+/// format and its invariants). Owns the segment files, the pending batch and the syncing thread.
 ///
 /// Every method must be called from one thread — the event loop's; it never blocks there
 /// except in `flush` and `close`. It must never report an index durable before the fdatasync

@@ -6,7 +6,7 @@ import Glibc
 /// A counter one thread signals and another waits on: a non-blocking eventfd the event loop can
 /// register for readability, or a thread can block on. Owns the descriptor and closes it when
 /// released; carries no data beyond "signalled since the last consume".
-public final class EventCounter: @unchecked Sendable {
+public final class EventCounter: Sendable {
     public let fd: FileDescriptor
 
     public init() throws(SystemError) {
@@ -40,9 +40,10 @@ public final class EventCounter: @unchecked Sendable {
     }
 }
 
-/// A joinable operating-system thread running one closure. Owns the thread until `join`.
+/// A joinable operating-system thread running one closure. Owns the thread until `join`,
+/// which one other thread calls (unchecked Sendable: `joined` is not synchronised).
 public final class SystemThread: @unchecked Sendable {
-    private var handle: pthread_t
+    private let handle: pthread_t
     private var joined = false
 
     /// Starts `body` on a new thread.

@@ -36,7 +36,7 @@ public struct FileIO: Sendable {
     /// The real system calls.
     public static let system = FileIO(
         open: { (path, flags, mode) throws(SystemError) in
-            let fd = try retryingInterrupts("open(\(path))") { Glibc.open(path, flags | O_CLOEXEC, mode_t(mode)) }
+            let fd = try retryingInterrupts("open") { Glibc.open(path, flags | O_CLOEXEC, mode_t(mode)) }
             return FileDescriptor(rawValue: fd)
         },
         pwrite: { (fd, bytes, offset) throws(SystemError) in
@@ -60,18 +60,18 @@ public struct FileIO: Sendable {
             return Int64(status.st_size)
         },
         rename: { (from, to) throws(SystemError) in
-            _ = try retryingInterrupts("rename(\(from), \(to))") { Glibc.rename(from, to) }
+            _ = try retryingInterrupts("rename") { Glibc.rename(from, to) }
         },
         unlink: { path throws(SystemError) in
-            _ = try retryingInterrupts("unlink(\(path))") { Glibc.unlink(path) }
+            _ = try retryingInterrupts("unlink") { Glibc.unlink(path) }
         },
         makeDirectory: { path throws(SystemError) in
             if mkdir(path, 0o755) != 0, Errno.current.rawValue != EEXIST {
-                throw SystemError("mkdir(\(path))", .current)
+                throw SystemError("mkdir", .current)
             }
         },
         listDirectory: { path throws(SystemError) in
-            guard let directory = opendir(path) else { throw SystemError("opendir(\(path))", .current) }
+            guard let directory = opendir(path) else { throw SystemError("opendir", .current) }
             defer { closedir(directory) }
             var names: [String] = []
             while let entry = readdir(directory) {

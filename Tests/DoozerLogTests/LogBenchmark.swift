@@ -8,11 +8,11 @@ import Glibc
 /// A measurement, not a check: appends per second and commit latency with 64-byte records on
 /// this machine's disk. Runs only with DOOZER_LOG_BENCH=1 (use a release build:
 /// `swift test -c release -Xswiftc -enable-testing --filter LogBenchmark`); the directory is
-/// DOOZER_LOG_BENCH_DIR or the system temp directory.
+/// a new one in DOOZER_LOG_BENCH_DIR or /tmp.
 final class LogBenchmark: XCTestCase {
     func testMeasureAppendsAndCommits() throws {
         guard getenv("DOOZER_LOG_BENCH") != nil else { return }
-        let directory = try TemporaryDirectory()
+        let directory = try TemporaryDirectory(in: getenv("DOOZER_LOG_BENCH_DIR").map { String(cString: $0) } ?? "/tmp")
         defer { directory.remove() }
         let (log, _) = try RecordLog.open(directory.path)
         defer { log.close() }

@@ -6,12 +6,13 @@ import XCTest
 import Glibc
 #endif
 
-/// A fresh directory under the system temp directory, removed with everything in it by `remove`.
+/// A fresh directory under `parent` (the system temp directory by default), removed with
+/// everything in it by `remove`.
 final class TemporaryDirectory {
     let path: String
 
-    init() throws {
-        var template = Array("/tmp/doozerlog-test-XXXXXX".utf8CString)
+    init(in parent: String = "/tmp") throws {
+        var template = Array((parent + "/doozerlog-test-XXXXXX").utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw SystemError("mkdtemp", .current)
         }
