@@ -185,7 +185,7 @@ public final class Store {
                 }
                 try check(r, cur)
                 // Missing paths are a successful delete that changes nothing.
-                if undo != nil { Tree.delete(&root, path, from: 1) }
+                if undo != nil { Tree.delete(&root, path) }
                 return (Event(seqn: seqn, path: Array(path), body: [], kind: .delete, rev: 0,
                               error: nil, mutation: mutation), undo)
             }
