@@ -92,14 +92,15 @@ public final class Server {
         bootURI = configuration.bootURI
         if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
                                            logger: logger) {
-            store = Store(history: configuration.history, restoring: cluster.snapshot)
+            store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
+                          restoring: cluster.snapshot)
             var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
             consensus = follower
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = Store(history: configuration.history)
+            store = Store(history: configuration.history, historyBytes: configuration.historyBytes)
             consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }

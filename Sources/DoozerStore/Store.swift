@@ -1,5 +1,5 @@
 /// The replicated state machine (§3): the current tree, the last `history` events with what
-/// undoes each, and the pending WAITs.
+/// undoes each (no more than `historyBytes` of them), and the pending WAITs.
 ///
 /// The store holds only the current tree and writes it in place (copy-on-write: nodes that a
 /// snapshot still holds are copied first, so snapshots never change). A snapshot of an older
@@ -15,6 +15,9 @@
 public final class Store {
     /// Revisions retained (`-hist`), at least 1.
     public let history: Int
+    /// Bytes of history retained (`-histbytes`), as `HistoryRing.Slot.bytes` counts them; the
+    /// newest revision is kept whatever its size.
+    public let historyBytes: Int
     /// The current revision: the last applied seqn (0 for a new store).
     public private(set) var rev: Int64
     /// The tree right after `rev`.
@@ -31,9 +34,11 @@ public final class Store {
     public static let rebuiltCacheSize = 4
 
     /// A new, empty store at revision 0 retaining the last `history` revisions (default 2000
-    /// at the call site; values below 1 are treated as 1).
-    public init(history: Int) {
+    /// at the call site; values below 1 are treated as 1) and at most about `historyBytes` of
+    /// them.
+    public init(history: Int, historyBytes: Int = Store.defaultHistoryBytes) {
         self.history = max(1, history)
+        self.historyBytes = max(0, historyBytes)
         self.rev = 0
         self.base = 0
         self.root = nil
@@ -41,8 +46,9 @@ public final class Store {
 
     /// A store that starts from `snapshot` *as revision `snapshot.rev`* (B8: installing a clone).
     /// Its history starts at `snapshot.rev + 1`.
-    public init(history: Int, restoring snapshot: Snapshot) {
+    public init(history: Int, historyBytes: Int = Store.defaultHistoryBytes, restoring snapshot: Snapshot) {
         self.history = max(1, history)
+        self.historyBytes = max(0, historyBytes)
         self.rev = snapshot.rev
         self.base = snapshot.rev
         self.root = snapshot.root
@@ -63,11 +69,18 @@ public final class Store {
         return watches.removeAll()
     }
 
+    /// The default of `historyBytes`: 256 MiB.
+    public static let defaultHistoryBytes = 256 << 20
+
     /// Oldest revision whose snapshot and event are kept; reads and WAITs naming an earlier
-    /// revision are TOO_LATE. Exactly the last `history` revisions are kept after each apply.
+    /// revision are TOO_LATE. After each apply the last `history` revisions are kept, fewer
+    /// when they hold more than `historyBytes` (but always the newest).
     public var oldestRetained: Int64 {
-        max(base + 1, rev - Int64(history) + 1)
+        rev - Int64(ring.count) + 1
     }
+
+    /// Bytes the retained history holds, as `historyBytes` counts them.
+    public var retainedHistoryBytes: Int { ring.bytes }
 
     /// Number of pending WAITs.
     public var pendingWaits: Int { watches.count }
@@ -135,7 +148,8 @@ public final class Store {
 
     /// Applies `mutation` (§3.4 bytes) at seqn `rev + 1` exactly as §3.5 — a failure becomes
     /// an unconditional write of its text to `/ctl/err` — records the event and what undoes
-    /// it, trims history to the last `history` revisions, and fires matching WAITs.
+    /// it, trims history to the last `history` revisions and `historyBytes` (oldest first),
+    /// and fires matching WAITs.
     @discardableResult
     public func apply(_ mutation: [UInt8]) -> Applied {
         let seqn = rev + 1
@@ -144,7 +158,7 @@ public final class Store {
         }
         rev = seqn
         ring.append(HistoryRing.Slot(event: event, undo: undo))
-        while ring.count > history { ring.removeFirst() }
+        while ring.count > history || (ring.count > 1 && ring.bytes > historyBytes) { ring.removeFirst() }
         let fired = watches.fire(event)
         return Applied(event: event, fired: fired)
     }
@@ -245,11 +259,28 @@ struct HistoryRing {
         let event: Event
         /// Undoes the event's change to the tree; nil if it changed nothing.
         let undo: Undo?
+        /// What keeping it costs: its byte strings (path, body, mutation) and the body its undo
+        /// holds, counted as if none were shared (a body shared with the tree or another
+        /// slot is counted again), plus a fixed overhead.
+        let bytes: Int
+
+        init(event: Event, undo: Undo?) {
+            self.event = event
+            self.undo = undo
+            var bytes = Self.overhead + event.path.count + event.body.count + event.mutation.count
+            if case .file(let previous)? = undo?.previous { bytes += previous.count }
+            self.bytes = bytes
+        }
+
+        /// The slot, the event and its arrays' headers, roughly.
+        static let overhead = 160
     }
 
     private var slots: ContiguousArray<Slot?> = []
     private var head = 0
     private(set) var count = 0
+    /// The sum of the retained slots' `bytes`.
+    private(set) var bytes = 0
 
     subscript(i: Int64) -> Slot {
         slots[(head &+ Int(i)) & (slots.count &- 1)]!
@@ -264,9 +295,11 @@ struct HistoryRing {
         }
         slots[(head + count) & (slots.count - 1)] = s
         count += 1
+        bytes += s.bytes
     }
 
     mutating func removeFirst() {
+        bytes -= slots[head]!.bytes
         slots[head] = nil
         head = (head + 1) & (slots.count - 1)
         count -= 1

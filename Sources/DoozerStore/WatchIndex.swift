@@ -57,6 +57,11 @@ struct WatchIndex {
     }
 
     static let window = 256
+    /// How much of a glob's literal prefix the trie indexes. A watch sits at the node of the
+    /// prefix's first `indexedPrefix` bytes and `Glob.matches` confirms the rest, so a long
+    /// literal WAIT costs a bounded number of trie nodes (about 80 bytes each) instead of one
+    /// per pattern byte; prefixes that differ only past this point share a node.
+    static let indexedPrefix = 128
 
     private var records: [Record] = []
     private var freeSlots: [Int32] = []
@@ -125,7 +130,9 @@ struct WatchIndex {
     /// Registers a watch that fires on the first matching event with seqn ≥ `from`;
     /// `next` is the seqn of the next event.
     mutating func add(glob: Glob, from: Int64, next: Int64, owner: WatchOwner) -> WatchID {
-        let node = glob.withLiteralPrefix { prefix -> Int32 in self.node(for: prefix) }
+        let node = glob.withLiteralPrefix { prefix -> Int32 in
+            self.node(for: UnsafeRawBufferPointer(rebasing: prefix.prefix(Self.indexedPrefix)))
+        }
         nodes[Int(node)].pins += 1
         let slot: Int32
         if let reused = freeSlots.popLast() {
