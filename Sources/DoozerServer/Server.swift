@@ -46,6 +46,8 @@ public final class Server {
     var parkedReads: [Int64: [ParkedRead]] = [:]
     /// The web view (`-w`), nil when turned off.
     var web: WebListener?
+    /// Whether `Timer.historyScan` is due: WAITs whose scan of history goes on (`Store`).
+    var historyScanScheduled = false
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -69,6 +71,7 @@ public final class Server {
         static let liveness: UInt64 = 6
         static let catchUp: UInt64 = 7
         static let peerBacklog: UInt64 = 8
+        static let historyScan: UInt64 = 9
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
@@ -424,6 +427,9 @@ extension Server: EventLoopHandler {
             cluster.catchUpTimer()
         case Timer.peerBacklog:
             cluster.backlogTimerFired()
+        case Timer.historyScan:
+            historyScanScheduled = false
+            continueHistoryScans()
         case Timer.liveness:
             cluster.checkLiveness()
             loop.schedule(after: livenessInterval, timer: Timer.liveness)
@@ -441,5 +447,9 @@ extension Server: EventLoopHandler {
         }
         dirty.removeAll(keepingCapacity: true)
         flushWebConnections()
+        if store.hasHistoryScans && !historyScanScheduled {   // on in the next turn, after other work
+            historyScanScheduled = true
+            loop.schedule(after: 0, timer: Timer.historyScan)
+        }
     }
 }

@@ -256,6 +256,26 @@ extension Server {
         }
     }
 
+    /// Answers the WAITs whose scan of history ended in this slice of it (`Store.scanBudget`).
+    func continueHistoryScans() {
+        for outcome in store.continueHistoryScans() {
+            switch outcome {
+            case .fired(let owner, let event):
+                deliver(event, to: [owner])
+            case .tooLate(let owner):
+                switch registry[owner.token] {
+                case .client(let session):
+                    session.sendError(tag: Server.tag(owner.cookie), .tooLate)
+                    markDirty(session)
+                case .web(let session):
+                    streamFellOutOfHistory(session)
+                default:
+                    break   // closing cancels a connection's watches: not reached
+                }
+            }
+        }
+    }
+
     // MARK: SET and DEL
 
     private func write(_ verb: Verb, _ request: RequestView, _ session: Session) {

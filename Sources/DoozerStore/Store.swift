@@ -28,6 +28,9 @@ public final class Store {
 
     private var ring = HistoryRing()
     private var watches = WatchIndex()
+    /// WAITs whose scan of history did not fit in one budget, oldest first, from `scanHead`.
+    private var scans: [HistoryScan] = []
+    private var scanHead = 0
     /// Recently rebuilt snapshots of older revisions, most recent use last.
     private var rebuilt: [Snapshot] = []
     /// How many rebuilt snapshots of older revisions are kept.
@@ -66,6 +69,8 @@ public final class Store {
         base = snapshot.rev
         ring = HistoryRing()
         rebuilt = []
+        scans = []
+        scanHead = 0
         return watches.removeAll()
     }
 
@@ -221,24 +226,95 @@ public final class Store {
     public enum WaitResult: Sendable {
         case fired(Event)
         /// Registered: `apply` reports the owner in `Applied.fired` when a matching event
-        /// comes; the id cancels it until then.
+        /// comes, or `continueHistoryScans` if the scan of history was not finished; the id
+        /// cancels it until then.
         case pending(WatchID)
         case tooLate
     }
 
+    /// The work one call of `wait` or `continueHistoryScans` may spend matching retained
+    /// events, in units of `Glob.wordsPerByte` × path bytes plus `eventScanCost` per event:
+    /// about a millisecond. Scanning 2,000 events of short paths with any glob costs a tenth
+    /// of it, so only WAITs that combine long globs, long paths and a deep history are
+    /// spread over several loop turns.
+    public static let scanBudget = 1 << 20
+    static let eventScanCost = 16
+
     /// WAIT (§2.7): the first retained event with seqn ≥ `from` (the caller clamps from < 1
     /// to 1) whose path matches `glob`. If there is none yet, a watch for `owner` is
     /// registered; it fires once, on the first matching event.
+    ///
+    /// The scan of history spends at most `scanBudget`; a WAIT whose scan does not finish
+    /// within it is pending, and `continueHistoryScans` goes on with it where it stopped.
     public func wait(_ glob: Glob, from: Int64, owner: WatchOwner) -> WaitResult {
-        let oldest = oldestRetained
-        if from < oldest { return .tooLate }
-        var s = from
-        while s <= rev {
-            let e = ring[s - oldest].event
-            if e.path.withUnsafeBytes({ glob.matches($0) }) { return .fired(e) }
-            s += 1
+        if from < oldestRetained { return .tooLate }
+        var next = from
+        var budget = Self.scanBudget
+        if let e = scan(glob, from: &next, budget: &budget) { return .fired(e) }
+        if next > rev { return .pending(watches.add(glob: glob, from: from, next: rev + 1, owner: owner)) }
+        let id = watches.addScanning(glob: glob, owner: owner)
+        scans.append(HistoryScan(id: id, glob: glob, next: next))
+        return .pending(id)
+    }
+
+    /// Whether some WAIT's scan of history is unfinished: call `continueHistoryScans`
+    /// (in a later loop turn, so other work comes in between).
+    public var hasHistoryScans: Bool { scanHead < scans.count }
+
+    /// What an unfinished scan of history came to.
+    public enum ScanOutcome: Sendable {
+        /// The WAIT's first matching event; the watch is removed.
+        case fired(WatchOwner, Event)
+        /// The events still to scan left history first (a flood of writes outpaced the
+        /// scan): the WAIT is answered as one naming a dropped revision.
+        case tooLate(WatchOwner)
+    }
+
+    /// Goes on with unfinished scans of history, oldest WAIT first, spending at most
+    /// `scanBudget`. A scan that reaches the last applied event without a match leaves its
+    /// watch armed like any other; those that end otherwise are returned, in order.
+    public func continueHistoryScans() -> [ScanOutcome] {
+        var outcomes: [ScanOutcome] = []
+        var budget = Self.scanBudget
+        while budget > 0 && scanHead < scans.count {
+            let scan = scans[scanHead]
+            guard watches.isPending(scan.id) else {   // cancelled meanwhile
+                scanHead += 1
+                continue
+            }
+            var next = scan.next
+            if next < oldestRetained {
+                if let owner = watches.take(scan.id) { outcomes.append(.tooLate(owner)) }
+            } else if let e = self.scan(scan.glob, from: &next, budget: &budget) {
+                if let owner = watches.take(scan.id) { outcomes.append(.fired(owner, e)) }
+            } else if next > rev {
+                watches.armScanned(scan.id)
+            } else {
+                scans[scanHead].next = next   // out of budget: on with it next time
+                break
+            }
+            scanHead += 1
         }
-        return .pending(watches.add(glob: glob, from: from, next: rev + 1, owner: owner))
+        if scanHead == scans.count {
+            scans.removeAll(keepingCapacity: true)
+            scanHead = 0
+        }
+        return outcomes
+    }
+
+    /// The first retained event from seqn `next` on whose path matches `glob`, spending at
+    /// most `budget` (see `scanBudget`); nil when out of budget (`next` is then the event to
+    /// look at next) or past the last event (`next` is `rev + 1`).
+    private func scan(_ glob: Glob, from next: inout Int64, budget: inout Int) -> Event? {
+        let oldest = oldestRetained
+        let words = glob.wordsPerByte
+        while next <= rev && budget > 0 {
+            let e = ring[next - oldest].event
+            budget -= e.path.count &* words &+ Self.eventScanCost
+            if e.path.withUnsafeBytes({ glob.matches($0) }) { return e }
+            next += 1
+        }
+        return nil
     }
 
     /// B13: drops a pending WAIT (e.g. its connection closed). Ids that already fired or
@@ -251,6 +327,14 @@ public final class Store {
     public func isPending(_ id: WatchID) -> Bool {
         watches.isPending(id)
     }
+}
+
+/// A WAIT whose scan of history continues in a later loop turn.
+struct HistoryScan {
+    let id: WatchID
+    let glob: Glob
+    /// The seqn of the next event to look at.
+    var next: Int64
 }
 
 /// The retained events and their undos, oldest first, in a growable circular buffer.

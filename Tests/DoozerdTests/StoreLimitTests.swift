@@ -38,6 +38,24 @@ final class StoreLimitTests: DoozerdTestCase {
         XCTAssertEqual(try c.walk(fits, offset: 0).error, .range, "a 4096-byte glob is matched")
         XCTAssertNotNil(try c.wait("/**", rev: 1).rev, "the connection keeps serving")
     }
+
+    /// A 4 KiB glob over 4 KiB paths at an old revision: the scan is spread over loop turns
+    /// (Store.scanBudget) and still answers with the first match; others are served meanwhile.
+    func testHeavyWaitOverHistoryIsAnswered() throws {
+        let c = try connect()
+        let top = "/" + unique("scan")
+        let filler = String(repeating: "x", count: 3900)
+        var revs: [Int64] = []
+        for i in 0..<40 { revs.append(try c.mustSet("\(top)/\(i)/\(filler)" + (i == 30 ? "Z" : "Y"), "v")) }
+        let glob = "/" + String(repeating: "**?", count: 1364) + "Z"
+        let tag = c.nextTag()
+        try c.send(Request(tag: tag, verb: .wait, path: glob, rev: revs[0]))
+        let other = try connect()
+        XCTAssertGreaterThanOrEqual(try other.rev(), revs[39], "another connection is served")
+        let answer = try c.receive(tag: tag)
+        XCTAssertNil(answer.error, answer.brief)
+        XCTAssertEqual(answer.rev, revs[30], "the first matching event: \(answer.brief)")
+    }
 }
 
 /// With -maxpath raised, one SET of 100,000 components (issue 10: 23,000 crashed the server).
