@@ -23,8 +23,6 @@ public final class Store {
     /// The tree right after `rev`.
     public var current: Snapshot { Snapshot(rev: rev, root: root) }
     private var root: Node?
-    /// The revision the store started from (0, or the clone point of a restored store).
-    public private(set) var base: Int64
 
     private var ring = HistoryRing()
     private var watches = WatchIndex()
@@ -43,7 +41,6 @@ public final class Store {
         self.history = max(1, history)
         self.historyBytes = max(0, historyBytes)
         self.rev = 0
-        self.base = 0
         self.root = nil
     }
 
@@ -53,7 +50,6 @@ public final class Store {
         self.history = max(1, history)
         self.historyBytes = max(0, historyBytes)
         self.rev = snapshot.rev
-        self.base = snapshot.rev
         self.root = snapshot.root
     }
 
@@ -66,7 +62,6 @@ public final class Store {
         precondition(snapshot.rev > rev, "a snapshot installed over a store must be newer")
         root = snapshot.root
         rev = snapshot.rev
-        base = snapshot.rev
         ring = HistoryRing()
         rebuilt = []
         scans = []
