@@ -110,43 +110,51 @@ enum Tree {
     /// recursing once per component would let one request overflow the thread's stack. On
     /// the way down every directory's child treap is moved out of its entry, so the treap
     /// written next is held only here and changes in place (copy-on-write copies only what
-    /// a snapshot shares); on the way up each goes back into its entry.
+    /// a snapshot shares); on the way up each goes back into its entry. The stack is a
+    /// temporary allocation: on the thread's stack for ordinary depths, so a write allocates
+    /// nothing for it.
     private static func update(_ root: inout Node?, _ path: UnsafeRawBufferPointer, end: Int,
                                replacing: (_ end: Int, _ previous: Payload?, _ rev: Int64) -> Void,
                                _ change: (inout EntryChange) -> Void) {
-        var levels: [Level] = []
-        var dir = root
-        root = nil
-        var i = 1
-        var j = nextSlash(path, from: i)
-        while j < end {
+        var depth = 0   // directories above the entry
+        for k in 1..<end where path[k] == slash { depth &+= 1 }
+        withUnsafeTemporaryAllocation(of: Level.self, capacity: depth) { levels in
+            var count = 0
+            var dir = root
+            root = nil
+            var i = 1
+            var j = nextSlash(path, from: i)
+            while j < end {
+                let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
+                var child: Node? = nil
+                let entry = Treap.modify(&dir, name, prio: namePriority(name)) { e in
+                    child = e.takeDirectory()
+                    if child == nil { replacing(j, e.payload, e.rev) }
+                    e.payload = .file([])   // placeholder, never seen: replaced on the way up
+                    e.rev = 0
+                }
+                (levels.baseAddress! + count).initialize(to: Level(treap: dir, entry: entry, name: i..<j))
+                count += 1
+                dir = child
+                i = j + 1
+                j = nextSlash(path, from: i)
+            }
             let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-            var child: Node? = nil
-            let entry = Treap.modify(&dir, name, prio: namePriority(name)) { e in
-                child = e.takeDirectory()
-                if child == nil { replacing(j, e.payload, e.rev) }
-                e.payload = .file([])   // placeholder, never seen: replaced on the way up
-                e.rev = 0
+            Treap.modify(&dir, name, prio: namePriority(name), change)
+            while count > 0 {
+                count -= 1
+                var level = (levels.baseAddress! + count).move()
+                if let below = dir {
+                    level.entry!.setPayload(.directory(below), rev: 0)
+                } else {
+                    level.entry = nil   // so the entry is the treap's alone, and removed in place
+                    let name = UnsafeRawBufferPointer(rebasing: path[level.name])
+                    Treap.modify(&level.treap, name, prio: namePriority(name)) { $0.payload = nil }
+                }
+                dir = level.treap
             }
-            if levels.isEmpty { levels.reserveCapacity(8) }
-            levels.append(Level(treap: dir, entry: entry, name: i..<j))
-            dir = child
-            i = j + 1
-            j = nextSlash(path, from: i)
+            root = dir
         }
-        let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        Treap.modify(&dir, name, prio: namePriority(name), change)
-        while var level = levels.popLast() {
-            if let below = dir {
-                level.entry!.setPayload(.directory(below), rev: 0)
-            } else {
-                level.entry = nil   // so the entry is the treap's alone, and removed in place
-                let name = UnsafeRawBufferPointer(rebasing: path[level.name])
-                Treap.modify(&level.treap, name, prio: namePriority(name)) { $0.payload = nil }
-            }
-            dir = level.treap
-        }
-        root = dir
     }
 }
 
