@@ -132,25 +132,60 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
     }
     /// Releases the subtrees iteratively. Directories nest as deep as a client's paths do, and
     /// the default deinit would release them recursively, one stack frame per level: this moves
-    /// the children of every node that dies with this one onto an explicit list instead, so no
-    /// release ever recurses. A leaf allocates nothing here.
+    /// the children of every node that dies with this one onto an explicit worklist instead,
+    /// so no release ever recurses. The worklist lives on the thread's stack and spills to
+    /// the heap only for deep trees; a leaf does none of this.
     deinit {
-        var dying: [Node] = []
-        Node.detachChildren(of: self, into: &dying)
-        while var node = dying.popLast() {
-            // Held only by `dying`'s element just moved out: it dies at the end of this
-            // iteration, so its children die with it. Shared nodes live on untouched.
-            if isKnownUniquelyReferenced(&node) { Node.detachChildren(of: node, into: &dying) }
+        let isLeaf = withUnsafeMutablePointerToHeader { h in
+            guard h.pointee.left == nil, h.pointee.right == nil else { return false }
+            if case .directory = h.pointee.payload { return false }
+            return true
+        }
+        if isLeaf { return }
+        withUnsafeTemporaryAllocation(of: Node.self, capacity: Node.worklistOnStack) { stack in
+            var dying = Worklist(stack: stack)
+            Node.detachChildren(of: self, into: &dying)
+            while var node = dying.pop() {
+                // Held only by `node`, just taken off the list: it dies at the end of this
+                // iteration, so its children die with it. Shared nodes live on untouched.
+                if isKnownUniquelyReferenced(&node) { Node.detachChildren(of: node, into: &dying) }
+            }
+        }
+    }
+
+    /// Nodes the worklist of `deinit` keeps on the stack before it spills to the heap.
+    private static let worklistOnStack = 64
+
+    /// The nodes `deinit` has yet to release: a stack buffer first, then a heap array.
+    private struct Worklist {
+        let stack: UnsafeMutableBufferPointer<Node>
+        var onStack = 0
+        var spilled: [Node] = []
+
+        mutating func push(_ node: Node) {
+            if onStack < stack.count {
+                (stack.baseAddress! + onStack).initialize(to: node)
+                onStack += 1
+            } else {
+                spilled.append(node)
+            }
+        }
+
+        mutating func pop() -> Node? {
+            if let node = spilled.popLast() { return node }
+            guard onStack > 0 else { return nil }
+            onStack -= 1
+            return (stack.baseAddress! + onStack).move()
         }
     }
 
     @inline(__always)
-    private static func detachChildren(of node: Node, into list: inout [Node]) {
+    private static func detachChildren(of node: Node, into list: inout Worklist) {
         node.withUnsafeMutablePointerToHeader { h in
-            if let l = h.pointee.left { list.append(l); h.pointee.left = nil }
-            if let r = h.pointee.right { list.append(r); h.pointee.right = nil }
+            if let l = h.pointee.left { list.push(l); h.pointee.left = nil }
+            if let r = h.pointee.right { list.push(r); h.pointee.right = nil }
             if case .directory(let c) = h.pointee.payload {
-                list.append(c)
+                list.push(c)
                 h.pointee.payload = .file([])
             }
         }
