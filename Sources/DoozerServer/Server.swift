@@ -52,6 +52,8 @@ public final class Server {
     var parkedReads: [Int64: [ParkedRead]] = [:]
     /// The web view (`-w`), nil when turned off.
     var web: WebListener?
+    /// Whether `Timer.historyScan` is due: WAITs whose scan of history goes on (`Store`).
+    var historyScanScheduled = false
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -95,6 +97,7 @@ public final class Server {
         static let liveness: UInt64 = 6
         static let catchUp: UInt64 = 7
         static let peerBacklog: UInt64 = 8
+        static let historyScan: UInt64 = 9
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
@@ -119,14 +122,15 @@ public final class Server {
         bootURI = configuration.bootURI
         if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
                                            logger: logger) {
-            store = Store(history: configuration.history, restoring: cluster.snapshot)
+            store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
+                          restoring: cluster.snapshot)
             var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
             consensus = follower
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = Store(history: configuration.history)
+            store = Store(history: configuration.history, historyBytes: configuration.historyBytes)
             consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
@@ -496,6 +500,9 @@ extension Server: EventLoopHandler {
             cluster.catchUpTimer()
         case Timer.peerBacklog:
             cluster.backlogTimerFired()
+        case Timer.historyScan:
+            historyScanScheduled = false
+            continueHistoryScans()
         case Timer.liveness:
             cluster.checkLiveness()
             loop.schedule(after: livenessInterval, timer: Timer.liveness)
@@ -514,5 +521,9 @@ extension Server: EventLoopHandler {
         }
         dirty.removeAll(keepingCapacity: true)
         flushWebConnections()
+        if store.hasHistoryScans && !historyScanScheduled {   // on in the next turn, after other work
+            historyScanScheduled = true
+            loop.schedule(after: 0, timer: Timer.historyScan)
+        }
     }
 }
