@@ -52,8 +52,9 @@ public final class Server {
     var parkedReads: [Int64: [ParkedRead]] = [:]
     /// The web view (`-w`), nil when turned off.
     var web: WebListener?
-    /// Whether `Timer.historyScan` is due: WAITs whose scan of history goes on (`Store`).
-    var historyScanScheduled = false
+    /// WAITs whose scan of history goes on (`Store`) were left at the end of the last loop
+    /// turn: the next turn's `iterationDone` continues them, after that turn's other work.
+    var historyScansLeft = false
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -97,7 +98,6 @@ public final class Server {
         static let liveness: UInt64 = 6
         static let catchUp: UInt64 = 7
         static let peerBacklog: UInt64 = 8
-        static let historyScan: UInt64 = 9
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
@@ -500,9 +500,6 @@ extension Server: EventLoopHandler {
             cluster.catchUpTimer()
         case Timer.peerBacklog:
             cluster.backlogTimerFired()
-        case Timer.historyScan:
-            historyScanScheduled = false
-            continueHistoryScans()
         case Timer.liveness:
             cluster.checkLiveness()
             loop.schedule(after: livenessInterval, timer: Timer.liveness)
@@ -512,6 +509,7 @@ extension Server: EventLoopHandler {
     }
 
     public func iterationDone() {
+        if historyScansLeft { continueHistoryScans() }
         serveBacklog()
         cluster.pump()   // writes decided in this iteration are answered in this iteration
         var index = 0
@@ -521,9 +519,7 @@ extension Server: EventLoopHandler {
         }
         dirty.removeAll(keepingCapacity: true)
         flushWebConnections()
-        if store.hasHistoryScans && !historyScanScheduled {   // on in the next turn, after other work
-            historyScanScheduled = true
-            loop.schedule(after: 0, timer: Timer.historyScan)
-        }
+        historyScansLeft = store.hasHistoryScans
+        if historyScansLeft { loop.wakeImmediately() }
     }
 }
