@@ -1,17 +1,23 @@
 // doozer-fuzz: libFuzzer over one DoozerFuzz target (scripts/fuzz builds and runs it).
 //   doozer-fuzz TARGET [libFuzzer flags and corpus folders]
 //   doozer-fuzz --write-seeds FOLDER     writes FOLDER/TARGET/seed-N for every target
+//   doozer-fuzz --list-targets           the targets' names, one a line
 import CLibFuzzer
 import DoozerFuzz
 import Foundation
 
 let arguments = CommandLine.arguments
-let usage = "usage: doozer-fuzz TARGET [libFuzzer arguments] | --write-seeds FOLDER\n"
+let usage = "usage: doozer-fuzz TARGET [libFuzzer arguments] | --write-seeds FOLDER | --list-targets\n"
     + "targets: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: " "))\n"
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data(message.utf8))
     exit(2)
+}
+
+if arguments.count == 2, arguments[1] == "--list-targets" {
+    print(FuzzTarget.allCases.map(\.rawValue).joined(separator: "\n"))
+    exit(0)
 }
 
 if arguments.count == 3, arguments[1] == "--write-seeds" {
