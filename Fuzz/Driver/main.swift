@@ -40,7 +40,7 @@ guard arguments.count >= 2, let target = FuzzTarget(rawValue: arguments[1]) else
 nonisolated(unsafe) var selected = target
 
 // libFuzzer sees the program name and the arguments after the target's name.
-var forwarded = [arguments[0]] + arguments.dropFirst(2)
+let forwarded = [arguments[0]] + arguments.dropFirst(2)
 var argc = Int32(forwarded.count)
 var cStrings: [UnsafeMutablePointer<CChar>?] = forwarded.map { strdup($0) } + [nil]
 let status = cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in

@@ -14,6 +14,7 @@ import DoozerReactor
 /// A message of `total` bytes sent in `count` fragments (2 ≤ count) is cut into pieces of
 /// `ceil(total / count)` bytes, the last one shorter: `fragmentRange` is that rule, shared by
 /// sender and receiver, so a fragment's length is checked exactly rather than trusted.
+/// Public only as the `Fuzzing` SPI, for DoozerFuzz's datagram target.
 @_spi(Fuzzing) public enum PeerDatagram {
     static let magic: (UInt8, UInt8, UInt8) = (0x44, 0x5A, 0x50)   // "DZP"
     static let version: UInt8 = 1

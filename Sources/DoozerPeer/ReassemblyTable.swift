@@ -9,7 +9,7 @@ import DoozerConsensus
 /// is known by its sender and id; a fragment that disagrees with what is known of its message
 /// (another count or total, a piece of the wrong length) drops the message. Senders are
 /// authenticated before their fragments get here, so the number of senders is the address
-/// table's size. Not thread-safe.
+/// table's size. Not thread-safe. Public only as the `Fuzzing` SPI, for DoozerFuzz.
 @_spi(Fuzzing) public struct ReassemblyTable {
     let maxPerSender: Int
     let maxBytes: Int
