@@ -67,7 +67,7 @@ let package = Package(
         // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
         .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
         .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire"]),
-        // one entry point per fuzz target over the decoders; libFuzzer drives it (scripts/fuzz), the tests replay its corpora.
+        // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
         .target(
             name: "DoozerFuzz",
             dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer"]),
@@ -100,7 +100,7 @@ if Context.environment["DOOZER_FUZZ"] == "1" {
     package.products.append(.executable(name: "doozer-fuzz", targets: ["doozer-fuzz"]))
     package.targets += [
         .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
-        // lld: gold trips over libFuzzer's own `main` next to this driver's.
+        // lld: gold stops with an internal error on this link (libFuzzer's `main` next to the driver's).
         .executableTarget(
             name: "doozer-fuzz", dependencies: ["DoozerFuzz", "CLibFuzzer"], path: "Fuzz/Driver",
             linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
