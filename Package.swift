@@ -67,6 +67,10 @@ let package = Package(
         // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
         .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
         .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire"]),
+        // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
+        .target(
+            name: "DoozerFuzz",
+            dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer"]),
         .executableTarget(
             name: "doozerd",
             dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
@@ -85,6 +89,20 @@ let package = Package(
         .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
+        .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),
     ]
 )
+
+// The libFuzzer driver: built only by scripts/fuzz (DOOZER_FUZZ=1, with -sanitize=fuzzer,address
+// in a scratch folder of its own), so ordinary builds never need the fuzzer runtime.
+if Context.environment["DOOZER_FUZZ"] == "1" {
+    package.products.append(.executable(name: "doozer-fuzz", targets: ["doozer-fuzz"]))
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        // lld: gold stops with an internal error on this link (libFuzzer's `main` next to the driver's).
+        .executableTarget(
+            name: "doozer-fuzz", dependencies: ["DoozerFuzz", "CLibFuzzer"], path: "Fuzz/Driver",
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
+    ]
+}
