@@ -66,7 +66,7 @@ let package = Package(
             swiftSettings: hotPath),
         // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
         .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
-        .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire"]),
+        .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire", "DoozerSnapshot"]),
         // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
         .target(
             name: "DoozerFuzz",
