@@ -14,6 +14,9 @@ public struct Configuration: Sendable {
     public var attachAddresses: [String] = []
     /// The DzNS to boot through (`-b` or `DOOZER_BOOT_URI`), tried after `-a`.
     public var bootURI: String?
+    /// A snapshot file (`doozer snapshot save`) a new single-node cluster starts from, at its
+    /// revision (`-restore`); nil for an empty store. Never combined with `-a` or `-b`.
+    public var restorePath: String?
     /// Revisions of history kept (`-hist`).
     public var history = 2000
     /// Interval between `applied` writes, in nanoseconds (`-pulse`).
@@ -88,6 +91,8 @@ public enum DoozerdCommandLine {
                      usage: "Attach to the member at this address (repeatable), as it records itself in /ctl/node/<id>/addr.")
         flags.define("b", .string, placeholder: "uri",
                      usage: "Boot through this DzNS cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI.")
+        flags.define("restore", .string, placeholder: "file",
+                     usage: "Start a new single-node cluster from this snapshot file (doozer snapshot save), keeping its revisions. Not with -a or -b.")
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
@@ -178,6 +183,15 @@ public enum DoozerdCommandLine {
         configuration.attachAddresses = flags.all("a")
         if let boot = flags.value("b") ?? environment["DOOZER_BOOT_URI"], !boot.isEmpty {
             configuration.bootURI = boot
+        }
+        if let restore = flags.value("restore") {
+            guard !restore.isEmpty else { throw UsageError(description: "-restore needs a file", status: 2, showUsage: true) }
+            if !configuration.attachAddresses.isEmpty || configuration.bootURI != nil {
+                let other = configuration.attachAddresses.isEmpty ? "-b (or DOOZER_BOOT_URI)" : "-a"
+                throw UsageError(description: "-restore starts a new cluster: it cannot be combined with \(other)",
+                                 status: 2, showUsage: true)
+            }
+            configuration.restorePath = restore
         }
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)

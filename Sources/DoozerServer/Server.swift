@@ -100,9 +100,10 @@ public final class Server {
         static let peerBacklog: UInt64 = 8
     }
 
-    /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
-    /// started with `-a`, a copy of a member's, fetched here (blocking, bounded). Nothing is
-    /// served until `run()`.
+    /// Binds the client and peer ports and prepares the store: empty for a seed, or the tree
+    /// of the `-restore` file (read first, before anything is bound); for a node started with
+    /// `-a`, a copy of a member's, fetched here (blocking, bounded). Nothing is served until
+    /// `run()`.
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -110,6 +111,9 @@ public final class Server {
         waitLimitDetail = Array("too many WAITs and future reads pending on this connection (-maxwaits \(configuration.maxWaits))".utf8)
         anonymousRights = Rights.granted(by: Server.noBytes, readWrite: configuration.readWriteSecret,
                                          readOnly: configuration.readOnlySecret) ?? Rights()
+        let restored = try configuration.restorePath.map { path throws(RestoreError) in
+            try Server.restoredTree(path, logger: logger)
+        }
         id = try NodeID.random()
         signals = try TerminationSignals()
         loop = try EventLoop()
@@ -130,7 +134,8 @@ public final class Server {
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = Store(history: configuration.history, historyBytes: configuration.historyBytes)
+            store = restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+                ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
             consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
