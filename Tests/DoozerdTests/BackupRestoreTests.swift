@@ -143,11 +143,11 @@ final class BackupRestoreTests: CLITestCase {
         let contents = try [UInt8](Data(contentsOf: URL(fileURLWithPath: good)))
 
         let truncated = snapshotFile("truncated")
-        FileManager.default.createFile(atPath: truncated, contents: Data(contents.dropLast(7)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: truncated, contents: Data(contents.dropLast(7))))
         let flipped = snapshotFile("flipped")
         var changed = contents
         changed[contents.count / 2] ^= 0x40
-        FileManager.default.createFile(atPath: flipped, contents: Data(changed))
+        XCTAssertTrue(FileManager.default.createFile(atPath: flipped, contents: Data(changed)))
         let missing = snapshotFile("missing")
 
         for (file, what) in [(truncated, "ends inside"), (flipped, "snapshot: "), (missing, "No such file")] {
