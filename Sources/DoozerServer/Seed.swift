@@ -37,10 +37,11 @@ extension Server {
     }
 
     /// What a restored tree keeps of the cluster it was saved from: everything but that
-    /// cluster's bookkeeping. Deletes every file under `/ctl/node` and `/ctl/cal`, and the
-    /// DzNS records that name one of its nodes (`/ctl/ns/<cluster>/<id>`, `/ctl/boot/<cluster>`
-    /// owned by one), so neither this node nor a client looking a name up is sent to the
-    /// former cluster. Nothing for an empty tree.
+    /// cluster's bookkeeping. Deletes every file under `/ctl/node` and empties every slot
+    /// under `/ctl/cal` (the cluster keeps its size: nodes that attach claim them), and
+    /// deletes the DzNS records that name one of its nodes (`/ctl/ns/<cluster>/<id>`,
+    /// `/ctl/boot/<cluster>` owned by one), so neither this node nor a client looking a name
+    /// up is sent to the former cluster. Nothing for an empty tree.
     static func formerClusterRemovals(in tree: Snapshot) -> [[UInt8]] {
         var removals: [[UInt8]] = []
         var formerNodes: Set<[UInt8]> = []
@@ -50,8 +51,9 @@ extension Server {
             if parts.count > 2 { formerNodes.insert(Array(parts[2])) }
         }
         tree.forEachFile(under: "/ctl/cal") { path, body, rev in
-            removals.append(Mutation.delete(path, rev: rev))
-            if !body.isEmpty { formerNodes.insert(body) }
+            guard !body.isEmpty else { return }
+            removals.append(Mutation.set(path, rev: rev, body: []))
+            formerNodes.insert(body)
         }
         tree.forEachFile(under: "/ctl/ns") { path, _, rev in
             let parts = path.split(separator: UInt8(ascii: "/"))

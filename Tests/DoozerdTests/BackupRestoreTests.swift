@@ -65,6 +65,7 @@ final class BackupRestoreTests: CLITestCase {
         }
         let large = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         _ = try writer.mustSet("/data/large", large)
+        _ = try writer.mustSet("/ctl/cal/1", "")  // a second slot, still empty
         _ = try writer.mustSet("/data/gone", "soon deleted")
         XCTAssertNil(try writer.del("/data/gone", rev: -1).errCode)
 
@@ -99,12 +100,29 @@ final class BackupRestoreTests: CLITestCase {
         // The new node is the cluster's only member, in its own slot; the old one is gone.
         let newID = restored.nodeID
         XCTAssertEqual(try reader.listDir("/ctl/node"), [newID])
-        XCTAssertEqual(try reader.listDir("/ctl/cal"), ["0"])
+        XCTAssertEqual(try reader.listDir("/ctl/cal"), ["0", "1"], "the cluster keeps its slots")
+        XCTAssertEqual(try reader.get("/ctl/cal/1").value ?? [], [], "the other slot is empty, for a node that attaches")
         XCTAssertEqual(try reader.get("/ctl/cal/0").text, newID)
         XCTAssertEqual(try reader.get("/ctl/node/\(newID)/addr").text, restored.address)
         XCTAssertEqual(try reader.listDir("/ctl/ns/local"), [newID])
         XCTAssertEqual(try reader.get("/ctl/node/\(origin.nodeID)/addr").rev, 0, "the old node's entries are gone")
         XCTAssertGreaterThan(try XCTUnwrap(try reader.get("/ctl/cal/0").rev), rev, "replaced in writes after R")
+
+        // A node attaching to the restored one claims the emptied slot and becomes a member.
+        let before = try reader.rev()
+        let joiner = try startServer(DoozerdProcess.Config(arguments: ["-a", restored.address]))
+        var claimedBy = ""
+        var from = before + 1
+        while claimedBy != joiner.nodeID {
+            let event = try reader.wait("/ctl/cal/1", rev: from)
+            guard event.errCode == nil, let at = event.rev else {
+                XCTFail("WAIT /ctl/cal/1: \(event.brief)")
+                break
+            }
+            claimedBy = event.text ?? ""
+            from = at + 1
+        }
+        XCTAssertEqual(claimedBy, joiner.nodeID)
     }
 
     func testSaveThroughASlave() throws {
