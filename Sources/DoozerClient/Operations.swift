@@ -273,12 +273,6 @@ extension DoozerConnection {
     }
     /// REV: the server's current revision.
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
-    /// One unit of a node's state for a joiner (`Verb.snapshot`): unit 0 at `rev` 0 pins the
-    /// current revision R and returns the consensus bootstrap; units 1… at R return the
-    /// snapshot stream. `last` marks the final unit.
-    public func snapshotUnit(_ unit: Int32, rev: Int64) throws(DoozerError) -> (rev: Int64, bytes: [UInt8], last: Bool) {
-        try Operations.snapshotUnit(self, unit, rev: rev)
-    }
     /// The node's state at one revision R, unit by unit (see `DoozerClient.copySnapshot`).
     public func copySnapshot(attempts: Int = 3, begin: (_ rev: Int64, _ bootstrap: [UInt8]) throws -> Void,
                              unit: (_ bytes: [UInt8]) throws -> Void) throws -> Int64 {
