@@ -75,10 +75,12 @@ let package = Package(
             name: "doozerd",
             dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
 
-        .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
-        .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
-        .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
-        .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
+        // what several test targets share: the seeded generator and its draws.
+        .target(name: "DoozerTestSupport", dependencies: ["DoozerConsensus"], path: "Tests/DoozerTestSupport"),
+        .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire", "DoozerTestSupport"], exclude: ["crosscheck.py"]),
+        .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem", "DoozerTestSupport"]),
         .testTarget(name: "DoozerConsensusTests", dependencies: ["DoozerConsensus", "DoozerStore"]),
         .testTarget(
             name: "DoozerServerTests",
@@ -88,9 +90,9 @@ let package = Package(
             ]),
         .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
-        .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
+        .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
-        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),
+        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
     ]
 )
 

@@ -3,6 +3,7 @@ import XCTest
 import Glibc
 #endif
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class LargeDirectoryTests: XCTestCase {
     func depth(_ t: Node?) -> Int {

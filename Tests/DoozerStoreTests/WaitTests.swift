@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class WaitTests: XCTestCase {
     func fired(_ r: Store.WaitResult) -> Event? {

@@ -5,6 +5,7 @@
 import DoozerWire
 import Foundation
 import XCTest
+import DoozerTestSupport
 
 final class BackupRestoreTests: CLITestCase {
     override class var serverConfig: DoozerdProcess.Config? { nil }
@@ -55,8 +56,8 @@ final class BackupRestoreTests: CLITestCase {
     }
 
     func testRestoredNodeServesTheSavedTreeAtItsRevisionAndWritesAfterIt() throws {
-        var generator = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
-        let seed = generator.seed
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var generator = SplitMix64(seed: seed)
         let origin = try startServer(DoozerdProcess.Config())
         let writer = try connect(to: origin)
         for i in 0..<300 {
@@ -207,21 +208,3 @@ final class BackupRestoreTests: CLITestCase {
     }
 }
 
-/// SplitMix64: reproducible test data from a printed seed.
-struct SeededGenerator: RandomNumberGenerator {
-    let seed: UInt64
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
