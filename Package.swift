@@ -69,16 +69,22 @@ let package = Package(
             swiftSettings: hotPath),
         // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
         .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
-        .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire"]),
+        .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire", "DoozerSnapshot"]),
+        // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
+        .target(
+            name: "DoozerFuzz",
+            dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer"]),
         .executableTarget(
             name: "doozerd",
             dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
 
-        .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor"]),
-        .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire"], exclude: ["crosscheck.py"]),
-        .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore"]),
-        .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem"]),
-        .testTarget(name: "DoozerLogTests", dependencies: ["DoozerLog", "DoozerSystem"]),
+        // what several test targets share: the seeded generator and its draws.
+        .target(name: "DoozerTestSupport", dependencies: ["DoozerConsensus"], path: "Tests/DoozerTestSupport"),
+        .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire", "DoozerTestSupport"], exclude: ["crosscheck.py"]),
+        .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerSnapshotTests", dependencies: ["DoozerSnapshot", "DoozerStore", "DoozerSystem", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerLogTests", dependencies: ["DoozerLog", "DoozerSystem", "DoozerTestSupport"]),
         .testTarget(name: "DoozerConsensusTests", dependencies: ["DoozerConsensus", "DoozerStore"]),
         .testTarget(
             name: "DoozerServerTests",
@@ -88,7 +94,21 @@ let package = Package(
             ]),
         .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
-        .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore"]),
-        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient"]),
+        .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
+        .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
+        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
     ]
 )
+
+// The libFuzzer driver: built only by scripts/fuzz (DOOZER_FUZZ=1, with -sanitize=fuzzer,address
+// in a scratch folder of its own), so ordinary builds never need the fuzzer runtime.
+if Context.environment["DOOZER_FUZZ"] == "1" {
+    package.products.append(.executable(name: "doozer-fuzz", targets: ["doozer-fuzz"]))
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        // lld: gold stops with an internal error on this link (libFuzzer's `main` next to the driver's).
+        .executableTarget(
+            name: "doozer-fuzz", dependencies: ["DoozerFuzz", "CLibFuzzer"], path: "Fuzz/Driver",
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
+    ]
+}

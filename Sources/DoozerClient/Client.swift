@@ -334,6 +334,16 @@ extension DoozerClient {
     }
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
     public func selfID() throws(DoozerError) -> [UInt8] { try Operations.selfID(self) }
+    /// Copies the node's state at one revision R as the snapshot stream (the format of
+    /// DoozerSnapshot): `begin(R, bootstrap)` starts each attempt, `unit(bytes)` takes the
+    /// stream's units in order. When R leaves the node's history before the copy ends, the
+    /// copy starts again at a newer R (`begin` again: discard what came before), `attempts`
+    /// times in all, then throws TOO_LATE. A broken connection is redialled and the unit
+    /// asked for again. Errors the closures throw end the copy. Returns R.
+    public func copySnapshot(attempts: Int = 3, begin: (_ rev: Int64, _ bootstrap: [UInt8]) throws -> Void,
+                             unit: (_ bytes: [UInt8]) throws -> Void) throws -> Int64 {
+        try Operations.copySnapshot(self, attempts: attempts, begin: begin, unit: unit)
+    }
 
     /// Tree walk of §10.3 at one rev: visitor gets (path, info); returning false from a directory visit skips it.
     /// Errors on individual entries go to `onError(path, error)`; the walk continues.

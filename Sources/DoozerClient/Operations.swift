@@ -167,6 +167,43 @@ enum Operations {
         }
     }
 
+    /// Copies a node's state at one revision R (spec: `Verb.snapshot`): unit 0 pins R and
+    /// carries the node's consensus bootstrap, units 1… at R are the snapshot stream, the last
+    /// flagged. `begin(R, bootstrap)` starts each attempt and `unit(bytes)` takes the stream's
+    /// units in order. When R leaves the node's history before the copy ends (TOO_LATE), the
+    /// copy starts again at a newer R — `begin` is called again, so the consumer discards
+    /// what it had — up to `attempts` times in all; then the last TOO_LATE is thrown. Errors
+    /// the closures throw end the copy as they are. Returns R.
+    static func copySnapshot(_ peer: some RequestExchanger, attempts: Int,
+                             begin: (_ rev: Int64, _ bootstrap: [UInt8]) throws -> Void,
+                             unit: (_ bytes: [UInt8]) throws -> Void) throws -> Int64 {
+        var tooLate = DoozerError.server(code: .tooLate, detail: nil)
+        for _ in 0..<max(1, attempts) {
+            let first = try snapshotUnit(peer, 0, rev: 0)
+            try begin(first.rev, first.bytes)
+            do {
+                var index: Int32 = 1
+                while true {
+                    let next = try snapshotUnit(peer, index, rev: first.rev)
+                    try unit(next.bytes)
+                    if next.last { return first.rev }
+                    guard index < .max else { throw DoozerError.malformedResponse("SNAPSHOT stream without a last unit") }
+                    index += 1
+                }
+            } catch let error as DoozerError where error.code == .tooLate {
+                tooLate = error
+            }
+        }
+        throw tooLate
+    }
+
+    static func snapshotUnit(_ peer: some RequestExchanger, _ unit: Int32,
+                             rev: Int64) throws(DoozerError) -> (rev: Int64, bytes: [UInt8], last: Bool) {
+        let response = try call(peer, Request(verb: .snapshot, offset: unit, rev: rev))
+        guard let at = response.rev else { throw .malformedResponse("SNAPSHOT answer without rev") }
+        return (at, response.value ?? [], (response.flags ?? 0) & 1 != 0)
+    }
+
     static func event(_ response: Response) -> DoozerEvent {
         DoozerEvent(rev: response.rev ?? 0, path: response.path ?? "", body: response.value ?? [],
                     flags: (response.flags ?? 0) & (EventFlags.set | EventFlags.del))
@@ -236,13 +273,10 @@ extension DoozerConnection {
     }
     /// REV: the server's current revision.
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
-    /// One unit of a node's state for a joiner (`Verb.snapshot`): unit 0 at `rev` 0 pins the
-    /// current revision R and returns the consensus bootstrap; units 1… at R return the
-    /// snapshot stream. `last` marks the final unit.
-    public func snapshotUnit(_ unit: Int32, rev: Int64) throws(DoozerError) -> (rev: Int64, bytes: [UInt8], last: Bool) {
-        let response = try Operations.call(self, Request(verb: .snapshot, offset: unit, rev: rev))
-        guard let at = response.rev else { throw .malformedResponse("SNAPSHOT answer without rev") }
-        return (at, response.value ?? [], (response.flags ?? 0) & 1 != 0)
+    /// The node's state at one revision R, unit by unit (see `DoozerClient.copySnapshot`).
+    public func copySnapshot(attempts: Int = 3, begin: (_ rev: Int64, _ bootstrap: [UInt8]) throws -> Void,
+                             unit: (_ bytes: [UInt8]) throws -> Void) throws -> Int64 {
+        try Operations.copySnapshot(self, attempts: attempts, begin: begin, unit: unit)
     }
     /// SELF: the node's id.
     public func selfID() throws(DoozerError) -> [UInt8] { try Operations.selfID(self) }

@@ -14,16 +14,17 @@ import DoozerReactor
 /// A message of `total` bytes sent in `count` fragments (2 ≤ count) is cut into pieces of
 /// `ceil(total / count)` bytes, the last one shorter: `fragmentRange` is that rule, shared by
 /// sender and receiver, so a fragment's length is checked exactly rather than trusted.
-enum PeerDatagram {
+/// Public only as the `Fuzzing` SPI, for DoozerFuzz's datagram target.
+@_spi(Fuzzing) public enum PeerDatagram {
     static let magic: (UInt8, UInt8, UInt8) = (0x44, 0x5A, 0x50)   // "DZP"
     static let version: UInt8 = 1
-    static let headerSize = 20
+    @_spi(Fuzzing) public static let headerSize = 20
     /// A fragment item's bytes before its piece of the message: kind, id, index, count, total.
-    static let fragmentHeaderSize = 13
+    @_spi(Fuzzing) public static let fragmentHeaderSize = 13
     /// What `DatagramChannel` puts before each item: its length.
     static let framingSize = 4
 
-    enum Kind: UInt8 {
+    @_spi(Fuzzing) public enum Kind: UInt8 {
         case message = 1
         case fragment = 2
         case control = 3
@@ -33,15 +34,15 @@ enum PeerDatagram {
         case notMember = 1
     }
 
-    static let notMemberItem: [UInt8] = [Kind.control.rawValue, Control.notMember.rawValue]
+    @_spi(Fuzzing) public static let notMemberItem: [UInt8] = [Kind.control.rawValue, Control.notMember.rawValue]
 
-    struct Header: Equatable {
+    @_spi(Fuzzing) public struct Header: Equatable {
         var cluster: UInt64
-        var sender: PeerID
+        @_spi(Fuzzing) public var sender: PeerID
 
         /// The header of `datagram`, or nil when it is shorter than a header or has another
         /// magic or version.
-        init?(parsing datagram: UnsafeRawBufferPointer) {
+        @_spi(Fuzzing) public init?(parsing datagram: UnsafeRawBufferPointer) {
             guard datagram.count >= PeerDatagram.headerSize,
                   datagram[0] == magic.0, datagram[1] == magic.1, datagram[2] == magic.2,
                   datagram[3] == version else { return nil }
@@ -49,12 +50,12 @@ enum PeerDatagram {
             sender = PeerID(raw: datagram.littleEndian(UInt64.self, at: 12))
         }
 
-        init(cluster: UInt64, sender: PeerID) {
+        @_spi(Fuzzing) public init(cluster: UInt64, sender: PeerID) {
             self.cluster = cluster
             self.sender = sender
         }
 
-        var bytes: [UInt8] {
+        @_spi(Fuzzing) public var bytes: [UInt8] {
             var out: [UInt8] = [magic.0, magic.1, magic.2, version]
             out.appendLittleEndian(cluster)
             out.appendLittleEndian(sender.raw)
@@ -63,16 +64,16 @@ enum PeerDatagram {
     }
 
     /// A fragment item, its piece still in the datagram.
-    struct Fragment {
+    @_spi(Fuzzing) public struct Fragment {
         var id: UInt32
         var index: Int
         var count: Int
-        var total: Int
+        @_spi(Fuzzing) public var total: Int
         var piece: UnsafeRawBufferPointer
 
         /// The fragment in `item` (whose kind byte is `.fragment`), or nil when the item is
         /// shorter than a fragment's header. Nothing else is checked here.
-        init?(parsing item: UnsafeRawBufferPointer) {
+        @_spi(Fuzzing) public init?(parsing item: UnsafeRawBufferPointer) {
             guard item.count >= PeerDatagram.fragmentHeaderSize else { return nil }
             id = item.littleEndian(UInt32.self, at: 1)
             index = Int(item.littleEndian(UInt16.self, at: 5))
@@ -82,7 +83,7 @@ enum PeerDatagram {
         }
 
         /// Writes a fragment item's header into the first `fragmentHeaderSize` bytes of `out`.
-        static func writeHeader(id: UInt32, index: Int, count: Int, total: Int, into out: UnsafeMutableRawBufferPointer) {
+        @_spi(Fuzzing) public static func writeHeader(id: UInt32, index: Int, count: Int, total: Int, into out: UnsafeMutableRawBufferPointer) {
             out[0] = Kind.fragment.rawValue
             out.storeBytes(of: id.littleEndian, toByteOffset: 1, as: UInt32.self)
             out.storeBytes(of: UInt16(index).littleEndian, toByteOffset: 5, as: UInt16.self)
@@ -93,7 +94,7 @@ enum PeerDatagram {
 
     /// The bytes of a `total`-byte message that fragment `index` of `count` carries, or nil
     /// when that split is impossible (count below 2, index out of range, or an empty piece).
-    static func fragmentRange(index: Int, count: Int, total: Int) -> Range<Int>? {
+    @_spi(Fuzzing) public static func fragmentRange(index: Int, count: Int, total: Int) -> Range<Int>? {
         guard count >= 2, index >= 0, index < count else { return nil }
         let piece = (total + count - 1) / count
         let start = index * piece

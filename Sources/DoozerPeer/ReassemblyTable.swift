@@ -9,12 +9,12 @@ import DoozerConsensus
 /// is known by its sender and id; a fragment that disagrees with what is known of its message
 /// (another count or total, a piece of the wrong length) drops the message. Senders are
 /// authenticated before their fragments get here, so the number of senders is the address
-/// table's size. Not thread-safe.
-struct ReassemblyTable {
+/// table's size. Not thread-safe. Public only as the `Fuzzing` SPI, for DoozerFuzz.
+@_spi(Fuzzing) public struct ReassemblyTable {
     let maxPerSender: Int
     let maxBytes: Int
     /// Buffer bytes of the messages in progress, at most `maxBytes`.
-    private(set) var bytes = 0
+    @_spi(Fuzzing) public private(set) var bytes = 0
     /// Incomplete messages given up: evicted by a bound, or their sender left the table.
     private(set) var evictions = 0
     private var messages: [Key: Partial] = [:]
@@ -36,7 +36,7 @@ struct ReassemblyTable {
         var missing: Int
     }
 
-    enum Outcome {
+    @_spi(Fuzzing) public enum Outcome {
         /// Stored; the message still misses fragments.
         case stored
         /// The last missing fragment: the message's bytes, removed from the table.
@@ -48,7 +48,7 @@ struct ReassemblyTable {
     }
 
     /// `maxBytes` must hold the largest message the caller accepts.
-    init(maxPerSender: Int, maxBytes: Int) {
+    @_spi(Fuzzing) public init(maxPerSender: Int, maxBytes: Int) {
         precondition(maxPerSender > 0 && maxBytes > 0)
         self.maxPerSender = maxPerSender
         self.maxBytes = maxBytes
@@ -56,7 +56,7 @@ struct ReassemblyTable {
 
     /// Adds `fragment` from `sender`, whose `total` the caller has checked against its
     /// maximum message size (at most `maxBytes`).
-    mutating func add(_ fragment: PeerDatagram.Fragment, from sender: PeerID) -> Outcome {
+    @_spi(Fuzzing) public mutating func add(_ fragment: PeerDatagram.Fragment, from sender: PeerID) -> Outcome {
         precondition(fragment.total <= maxBytes)
         let key = Key(sender: sender, id: fragment.id)
         // Taken out while it changes, so its buffer is never copied.

@@ -136,6 +136,8 @@ public struct StreamChannel: ~Copyable {
                     count &+= 1
                     offset &+= gap
                 }
+                // The address outlives this closure but not the array's storage: `shared`
+                // holds the array until `advance` has seen every byte of it written.
                 segment.bytes.withUnsafeBytes { bytes in
                     vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress! + segment.sent),
                                            iov_len: bytes.count &- segment.sent)

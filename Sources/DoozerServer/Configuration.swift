@@ -14,6 +14,9 @@ public struct Configuration: Sendable {
     public var attachAddresses: [String] = []
     /// The DzNS to boot through (`-b` or `DOOZER_BOOT_URI`), tried after `-a`.
     public var bootURI: String?
+    /// A snapshot file (`doozer snapshot save`) a new single-node cluster starts from, at its
+    /// revision (`-restore`); nil for an empty store. Never combined with `-a` or `-b`.
+    public var restorePath: String?
     /// Revisions of history kept (`-hist`).
     public var history = 2000
     /// Interval between `applied` writes, in nanoseconds (`-pulse`).
@@ -36,6 +39,16 @@ public struct Configuration: Sendable {
     /// WAITs and reads of future revisions one client connection may have pending
     /// (`-maxwaits`); past it, more are answered with an error.
     public var maxWaits = 10_000
+    /// Longest path a SET or DEL may name, in bytes (`-maxpath`); longer ones are answered
+    /// BAD_PATH before anything is proposed. Reads take any path a frame can carry.
+    public var maxPath = 4096
+    /// Longest glob a WAIT or WALK may carry, in bytes (`-maxglob`); longer ones are answered
+    /// OTHER before anything is matched.
+    public var maxGlob = 4096
+    /// Bytes of history kept (`-histbytes`): events, their bodies and what undoes them. The
+    /// oldest revisions go first when either this or `history` is exceeded; the newest
+    /// revision is always kept.
+    public var historyBytes = 256 << 20
     /// Web view address; nil when turned off with `-w false`.
     public var webAddress: SocketAddress?
     /// Web connections open at once (`-webconns`); at the limit a new one displaces the oldest
@@ -78,6 +91,8 @@ public enum DoozerdCommandLine {
                      usage: "Attach to the member at this address (repeatable), as it records itself in /ctl/node/<id>/addr.")
         flags.define("b", .string, placeholder: "uri",
                      usage: "Boot through this DzNS cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI.")
+        flags.define("restore", .string, placeholder: "file",
+                     usage: "Start a new single-node cluster from this snapshot file (doozer snapshot save), keeping its revisions. Not with -a or -b.")
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
@@ -97,6 +112,12 @@ public enum DoozerdCommandLine {
                      usage: "Seconds of silence after which a member or slave is removed.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
                      usage: "Revisions of history to keep for reads and waits in the past.")
+        flags.define("histbytes", .string, placeholder: "bytes", default: "\(256 << 20)",
+                     usage: "Bytes of history to keep (events, values and what undoes them); the oldest revisions go first.")
+        flags.define("maxpath", .string, placeholder: "bytes", default: "4096",
+                     usage: "Longest path a SET or DEL may name; longer ones are answered BAD_PATH.")
+        flags.define("maxglob", .string, placeholder: "bytes", default: "4096",
+                     usage: "Longest glob a WAIT or WALK may carry; longer ones are answered OTHER.")
         flags.define("maxwrite", .string, placeholder: "bytes", default: "\(4 << 20)",
                      usage: "Largest write (path and value) the cluster replicates; larger ones are refused with an error. At most 8 MiB.")
         flags.define("maxframe", .string, placeholder: "bytes", default: "\(Framing.defaultMaxFrame)",
@@ -163,10 +184,22 @@ public enum DoozerdCommandLine {
         if let boot = flags.value("b") ?? environment["DOOZER_BOOT_URI"], !boot.isEmpty {
             configuration.bootURI = boot
         }
+        if let restore = flags.value("restore") {
+            guard !restore.isEmpty else { throw UsageError(description: "-restore needs a file", status: 2, showUsage: true) }
+            if !configuration.attachAddresses.isEmpty || configuration.bootURI != nil {
+                let other = configuration.attachAddresses.isEmpty ? "-b (or DOOZER_BOOT_URI)" : "-a"
+                throw UsageError(description: "-restore starts a new cluster: it cannot be combined with \(other)",
+                                 status: 2, showUsage: true)
+            }
+            configuration.restorePath = restore
+        }
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
         configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)
         configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
+        configuration.historyBytes = try integer(flags, "histbytes", default: 256 << 20, minimum: 0)
+        configuration.maxPath = try integer(flags, "maxpath", default: 4096, minimum: 64, maximum: 1 << 30)
+        configuration.maxGlob = try integer(flags, "maxglob", default: 4096, minimum: 64, maximum: 1 << 30)
         configuration.maxFrame = try integer(flags, "maxframe", default: Framing.defaultMaxFrame,
                                              minimum: 64, maximum: 1 << 30)
         configuration.maxWrite = try integer(flags, "maxwrite", default: 4 << 20, minimum: 64,

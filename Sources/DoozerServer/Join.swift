@@ -127,32 +127,25 @@ enum Attach {
     /// bootstrap, the rest is the snapshot stream. If R leaves the member's history before
     /// the copy ends (TOO_LATE), it starts again at a newer R instead of giving up (B27).
     private static func copyState(_ c: DoozerConnection) throws -> (Snapshot, Bootstrap) {
-        for _ in 0..<3 {
-            let first = try c.snapshotUnit(0, rev: 0)
-            let bootstrap: Bootstrap
-            do {
-                bootstrap = try PeerCodec.decodeBootstrap(first.bytes)
-            } catch {
-                throw AttachError(description: "bad consensus state from the member: \(error.reason) at byte \(error.offset)")
-            }
-            var reader = SnapshotReader()
-            var unit: Int32 = 1
-            do {
-                while true {
-                    let next = try c.snapshotUnit(unit, rev: first.rev)
-                    try reader.feed(next.bytes)
-                    if next.last { break }
-                    unit += 1
+        var bootstrap: Bootstrap? = nil
+        var reader = SnapshotReader()
+        let rev: Int64
+        do {
+            rev = try c.copySnapshot(begin: { _, bytes in
+                do throws(PeerCodec.DecodeError) {
+                    bootstrap = try PeerCodec.decodeBootstrap(bytes)
+                } catch {
+                    throw AttachError(description: "bad consensus state from the member: \(error.reason) at byte \(error.offset)")
                 }
-            } catch DoozerError.server(code: .tooLate, _) {
-                continue
-            }
-            let snapshot = try reader.finish()
-            guard snapshot.rev == first.rev else {
-                throw AttachError(description: "snapshot is of rev \(snapshot.rev), expected \(first.rev)")
-            }
-            return (snapshot, bootstrap)
+                reader = SnapshotReader()
+            }, unit: { bytes in try reader.feed(bytes) })
+        } catch DoozerError.server(code: .tooLate, _) {
+            throw AttachError(description: "the member's history moved past every snapshot started")
         }
-        throw AttachError(description: "the member's history moved past every snapshot started")
+        let snapshot = try reader.finish()
+        guard let bootstrap, snapshot.rev == rev else {
+            throw AttachError(description: "snapshot is of rev \(snapshot.rev), expected \(rev)")
+        }
+        return (snapshot, bootstrap)
     }
 }

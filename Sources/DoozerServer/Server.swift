@@ -52,6 +52,9 @@ public final class Server {
     var parkedReads: [Int64: [ParkedRead]] = [:]
     /// The web view (`-w`), nil when turned off.
     var web: WebListener?
+    /// WAITs whose scan of history goes on (`Store`) were left at the end of the last loop
+    /// turn: the next turn's `iterationDone` continues them, after that turn's other work.
+    var historyScansLeft = false
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -97,9 +100,10 @@ public final class Server {
         static let peerBacklog: UInt64 = 8
     }
 
-    /// Binds the client and peer ports and prepares the store: empty for a seed; for a node
-    /// started with `-a`, a copy of a member's, fetched here (blocking, bounded). Nothing is
-    /// served until `run()`.
+    /// Binds the client and peer ports and prepares the store: empty for a seed, or the tree
+    /// of the `-restore` file (read first, before anything is bound); for a node started with
+    /// `-a`, a copy of a member's, fetched here (blocking, bounded). Nothing is served until
+    /// `run()`.
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -107,6 +111,9 @@ public final class Server {
         waitLimitDetail = Array("too many WAITs and future reads pending on this connection (-maxwaits \(configuration.maxWaits))".utf8)
         anonymousRights = Rights.granted(by: Server.noBytes, readWrite: configuration.readWriteSecret,
                                          readOnly: configuration.readOnlySecret) ?? Rights()
+        let restored = try configuration.restorePath.map { path throws(RestoreError) in
+            try Server.restoredTree(path, logger: logger)
+        }
         id = try NodeID.random()
         signals = try TerminationSignals()
         loop = try EventLoop()
@@ -119,14 +126,16 @@ public final class Server {
         bootURI = configuration.bootURI
         if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
                                            logger: logger) {
-            store = Store(history: configuration.history, restoring: cluster.snapshot)
+            store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
+                          restoring: cluster.snapshot)
             var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
             consensus = follower
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = Store(history: configuration.history)
+            store = restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+                ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
             consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
@@ -505,6 +514,7 @@ extension Server: EventLoopHandler {
     }
 
     public func iterationDone() {
+        if historyScansLeft { continueHistoryScans() }
         serveBacklog()
         cluster.pump()   // writes decided in this iteration are answered in this iteration
         var index = 0
@@ -514,5 +524,7 @@ extension Server: EventLoopHandler {
         }
         dirty.removeAll(keepingCapacity: true)
         flushWebConnections()
+        historyScansLeft = store.hasHistoryScans
+        if historyScansLeft { loop.wakeImmediately() }
     }
 }

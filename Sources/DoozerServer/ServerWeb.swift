@@ -241,11 +241,15 @@ extension Server {
                 send(event, on: session)
                 from = event.seqn + 1
             case .tooLate:
-                logger.notice("web connection \(session.token): event stream fell out of history; closing it")
-                closeWeb(session)
-                return
+                return streamFellOutOfHistory(session)
             }
         }
+    }
+
+    /// The events a stream still has to send are no longer retained: it ends.
+    func streamFellOutOfHistory(_ session: WebSession) {
+        logger.notice("web connection \(session.token): event stream fell out of history; closing it")
+        closeWeb(session)
     }
 
     /// Called from `applyDecided` for the fired watch of a streaming web connection.

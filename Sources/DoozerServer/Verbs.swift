@@ -84,6 +84,24 @@ extension Server {
         detail.withUnsafeBytes { session.sendError(tag: tag, .other, detail: $0) }
     }
 
+    /// The compiled glob of a WAIT or WALK, or nil once its error is answered: OTHER for a
+    /// pattern over `-maxglob` (its cost to match grows with its length) or one that does not
+    /// compile.
+    private func compileGlob(_ pattern: UnsafeRawBufferPointer, _ tag: Int32?, _ session: Session) -> Glob? {
+        guard pattern.count <= configuration.maxGlob else {
+            Server.globTooLong.withUTF8Buffer { session.sendError(tag: tag, .other, detail: UnsafeRawBufferPointer($0)) }
+            return nil
+        }
+        guard let glob = Glob(pattern) else {
+            sendGlobError(tag, pattern, session)
+            return nil
+        }
+        return glob
+    }
+
+    static let globTooLong: StaticString = "glob pattern longer than -maxglob"
+    static let pathTooLong: StaticString = "path longer than -maxpath"
+
     // MARK: Reads
 
     private func read(_ verb: Verb, _ request: RequestView, _ session: Session) {
@@ -98,7 +116,7 @@ extension Server {
             guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
         case .walk:
             guard let path = request.path, let offset = request.offset else { return session.sendError(tag: tag, .missingArg) }
-            guard let compiled = Glob(path) else { return sendGlobError(tag, path, session) }
+            guard let compiled = compileGlob(path, tag, session) else { return }
             guard offset >= 0 else { return session.sendError(tag: tag, .range) }
             glob = compiled
         default:
@@ -190,7 +208,7 @@ extension Server {
         if let cached = session.lastWaitGlob, cached.hasPattern(pattern) {
             glob = cached   // a watcher re-issues the same glob at every event
         } else {
-            guard let compiled = Glob(pattern) else { return sendGlobError(tag, pattern, session) }
+            guard let compiled = compileGlob(pattern, tag, session) else { return }
             glob = compiled
             session.lastWaitGlob = compiled
         }
@@ -245,12 +263,37 @@ extension Server {
         }
     }
 
+    /// Answers the WAITs whose scan of history ended in this slice of it (`Store.scanBudget`).
+    func continueHistoryScans() {
+        for outcome in store.continueHistoryScans() {
+            switch outcome {
+            case .fired(let owner, let event):
+                deliver(event, to: [owner])
+            case .tooLate(let owner):
+                switch registry[owner.token] {
+                case .client(let session):
+                    session.sendError(tag: Server.tag(owner.cookie), .tooLate)
+                    markDirty(session)
+                case .web(let session):
+                    streamFellOutOfHistory(session)
+                default:
+                    break   // closing cancels a connection's watches: not reached
+                }
+            }
+        }
+    }
+
     // MARK: SET and DEL
 
     private func write(_ verb: Verb, _ request: RequestView, _ session: Session) {
         let tag = request.tag
         guard let path = request.path, let rev = request.rev else { return session.sendError(tag: tag, .missingArg) }
         guard PathSyntax.isValid(path) else { return session.sendError(tag: tag, .badPath) }
+        guard path.count <= configuration.maxPath else {
+            return Server.pathTooLong.withUTF8Buffer {
+                session.sendError(tag: tag, .badPath, detail: UnsafeRawBufferPointer($0))
+            }
+        }
         let mutation = verb == .set
             ? Mutation.set(path, rev: rev, body: request.value ?? Server.noBytes)
             : Mutation.delete(path, rev: rev)

@@ -14,7 +14,8 @@
 //
 //   chunk, 13 + C bytes
 //     0   1  kind = 0x46 ("F")
-//     1   4  C, the compressed length: 1 ≤ C ≤ LZ4_compressBound(N)
+//     1   4  C, the compressed length: ⌈N / 255⌉ ≤ C ≤ LZ4_compressBound(N) (no lz4 block
+//              expands more than 255-fold, so a few bytes never announce a large chunk)
 //     5   4  N, the raw length: 1 ≤ N ≤ 64 MiB (`SnapshotFormat.maxChunkLength`)
 //     9   4  CRC32C of the N raw bytes
 //    13   C  one LZ4 block that expands to exactly the N raw bytes
@@ -71,6 +72,13 @@ public enum SnapshotFormat {
     public static let maxChunkLength = 64 << 20
     /// The raw length a writer fills chunks up to unless told otherwise.
     public static let defaultTargetChunkLength = 256 << 10
+
+    /// The compressed lengths a chunk of `rawLength` (1...`maxChunkLength`) bytes may have:
+    /// at least one byte per 255 raw bytes (an lz4 sequence of n bytes yields fewer than
+    /// 255 × n), at most lz4's bound for incompressible input.
+    public static func compressedLengthRange(rawLength: Int) -> ClosedRange<Int> {
+        (rawLength + 254) / 255 ... LZ4.compressBound(rawLength)!
+    }
 
     static let chunkKind: UInt8 = 0x46   // "F"
     static let trailerKind: UInt8 = 0x45 // "E"

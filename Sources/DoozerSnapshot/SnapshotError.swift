@@ -38,7 +38,9 @@ public struct SnapshotError: Error, Equatable, Sendable, CustomStringConvertible
         /// A unit starts with a byte that is neither a chunk's nor the trailer's kind.
         case unknownKind(UInt8)
         case rawLengthOutOfRange(UInt32)
-        case compressedLengthOutOfRange(UInt32, limit: Int)
+        /// Outside `minimum...limit`: the lz4 block could not expand to the raw length
+        /// (`SnapshotFormat.compressedLengthRange`).
+        case compressedLengthOutOfRange(UInt32, minimum: Int, limit: Int)
         /// The lz4 block is corrupt or does not expand to exactly the raw length.
         case corruptBlock
         case chunkChecksumMismatch(stored: UInt32, computed: UInt32)
@@ -85,8 +87,8 @@ extension SnapshotError.Reason: CustomStringConvertible {
                 + "(\(hex(SnapshotFormat.trailerKind))), found \(hex(k))"
         case .rawLengthOutOfRange(let n):
             return "raw chunk length \(n) is outside 1...\(SnapshotFormat.maxChunkLength)"
-        case .compressedLengthOutOfRange(let n, let limit):
-            return "compressed chunk length \(n) is outside 1...\(limit)"
+        case .compressedLengthOutOfRange(let n, let minimum, let limit):
+            return "compressed chunk length \(n) is outside \(minimum)...\(limit)"
         case .corruptBlock:
             return "the lz4 block is corrupt or does not expand to the raw length"
         case .chunkChecksumMismatch(let stored, let computed):

@@ -131,9 +131,10 @@ public struct SnapshotReader {
                     throw error(.rawLengthOutOfRange(rawLength), at: 5)
                 }
                 let compressed = prefix.littleEndian(at: 1, as: UInt32.self)
-                let limit = LZ4.compressBound(Int(rawLength))!
-                guard compressed >= 1, compressed <= limit else {
-                    throw error(.compressedLengthOutOfRange(compressed, limit: limit), at: 1)
+                let allowed = SnapshotFormat.compressedLengthRange(rawLength: Int(rawLength))
+                guard allowed.contains(Int(compressed)) else {
+                    throw error(.compressedLengthOutOfRange(compressed, minimum: allowed.lowerBound,
+                                                            limit: allowed.upperBound), at: 1)
                 }
                 return .exactly(SnapshotFormat.chunkHeaderLength + Int(compressed))
             default:

@@ -130,6 +130,67 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
             $0.pointee.rev = rev
         }
     }
+    /// Releases the subtrees iteratively. Directories nest as deep as a client's paths do, and
+    /// the default deinit would release them recursively, one stack frame per level: this moves
+    /// the children of every node that dies with this one onto an explicit worklist instead,
+    /// so no release ever recurses. The worklist lives on the thread's stack and spills to
+    /// the heap only for deep trees; a leaf does none of this.
+    deinit {
+        let isLeaf = withUnsafeMutablePointerToHeader { h in
+            guard h.pointee.left == nil, h.pointee.right == nil else { return false }
+            if case .directory = h.pointee.payload { return false }
+            return true
+        }
+        if isLeaf { return }
+        withUnsafeTemporaryAllocation(of: Node.self, capacity: Node.worklistOnStack) { stack in
+            var dying = Worklist(stack: stack)
+            Node.detachChildren(of: self, into: &dying)
+            while var node = dying.pop() {
+                // Held only by `node`, just taken off the list: it dies at the end of this
+                // iteration, so its children die with it. Shared nodes live on untouched.
+                if isKnownUniquelyReferenced(&node) { Node.detachChildren(of: node, into: &dying) }
+            }
+        }
+    }
+
+    /// Nodes the worklist of `deinit` keeps on the stack before it spills to the heap.
+    private static let worklistOnStack = 64
+
+    /// The nodes `deinit` has yet to release: a stack buffer first, then a heap array.
+    private struct Worklist {
+        let stack: UnsafeMutableBufferPointer<Node>
+        var onStack = 0
+        var spilled: [Node] = []
+
+        mutating func push(_ node: Node) {
+            if onStack < stack.count {
+                (stack.baseAddress! + onStack).initialize(to: node)
+                onStack += 1
+            } else {
+                spilled.append(node)
+            }
+        }
+
+        mutating func pop() -> Node? {
+            if let node = spilled.popLast() { return node }
+            guard onStack > 0 else { return nil }
+            onStack -= 1
+            return (stack.baseAddress! + onStack).move()
+        }
+    }
+
+    @inline(__always)
+    private static func detachChildren(of node: Node, into list: inout Worklist) {
+        node.withUnsafeMutablePointerToHeader { h in
+            if let l = h.pointee.left { list.push(l); h.pointee.left = nil }
+            if let r = h.pointee.right { list.push(r); h.pointee.right = nil }
+            if case .directory(let c) = h.pointee.payload {
+                list.push(c)
+                h.pointee.payload = .file([])
+            }
+        }
+    }
+
     @inline(__always) func updateSize() {
         withUnsafeMutablePointerToHeader { h in
             let l = h.pointee.left?.size ?? 0
@@ -202,15 +263,21 @@ enum Treap {
     /// then sees a nil payload) and copying shared nodes on the way — and lets `change`
     /// update its payload and rev. A nil payload afterwards removes the entry. `prio` is the
     /// name's priority, computed only if the entry is created.
+    ///
+    /// Returns the entry, unless removed: held by this treap alone but for the returned
+    /// reference, so the caller may go on changing its payload in place (`Tree` descends
+    /// into a directory that way). Recurses once per treap level: O(log n), and not up to
+    /// the client, since priorities are a keyed hash of the names.
+    @discardableResult
     static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: @autoclosure () -> UInt32,
-                       _ change: (inout EntryChange) -> Void) {
+                       _ change: (inout EntryChange) -> Void) -> Node? {
         guard var t = slot else {
             var e = EntryChange(payload: nil, rev: 0)
             change(&e)
-            if let p = e.payload {
-                slot = Node.make(name: name, prio: prio(), left: nil, right: nil, payload: p, rev: e.rev)
-            }
-            return
+            guard let p = e.payload else { return nil }
+            let fresh = Node.make(name: name, prio: prio(), left: nil, right: nil, payload: p, rev: e.rev)
+            slot = fresh
+            return fresh
         }
         slot = nil
         unique(&t)
@@ -221,38 +288,40 @@ enum Treap {
             if let p = e.payload {
                 t.setPayload(p, rev: e.rev)
                 slot = t
-            } else {
-                slot = merge(t.takeLeft(), t.takeRight())
+                return t
             }
-            return
+            slot = merge(t.takeLeft(), t.takeRight())
+            return nil
         }
+        let entry: Node?
         if c < 0 {
             var l = t.takeLeft()
-            modify(&l, name, prio: prio(), change)
+            entry = modify(&l, name, prio: prio(), change)
             if let risen = l, risen.prio > t.prio {  // a new entry outranks t: rotate right
                 t.setLeft(risen.takeRight())
                 t.updateSize()
                 risen.setRight(t)
                 risen.updateSize()
                 slot = risen
-                return
+                return entry
             }
             t.setLeft(l)
         } else {
             var r = t.takeRight()
-            modify(&r, name, prio: prio(), change)
+            entry = modify(&r, name, prio: prio(), change)
             if let risen = r, risen.prio > t.prio {  // rotate left
                 t.setRight(risen.takeLeft())
                 t.updateSize()
                 risen.setLeft(t)
                 risen.updateSize()
                 slot = risen
-                return
+                return entry
             }
             t.setRight(r)
         }
         t.updateSize()
         slot = t
+        return entry
     }
 
     /// Joins two treaps where every name in `a` sorts before every name in `b`.

@@ -95,8 +95,7 @@ public struct Snapshot: @unchecked Sendable {
             return r
         }
         var w = Walker(glob: glob, remaining: offset)
-        _ = w.directory(root, depth: 1)
-        return w.hit
+        return w.run(root)
     }
 
     /// Calls `body` for every file at or below `path` (a file path yields just that file),
@@ -146,11 +145,30 @@ public struct Snapshot: @unchecked Sendable {
 }
 
 /// Depth-first WALK enumeration with pruning by the glob's literal prefix and depth.
+///
+/// Iterative, with an explicit stack like `FileCursor`: directories nest as deep as a client's
+/// paths do, so recursing per level could overflow the thread's stack.
 struct Walker {
+    /// A treap node due for a visit, with the directory it belongs to.
+    private struct Due {
+        let node: Node
+        /// Depth of the node's entries (1 for `/`'s).
+        let depth: Int
+        /// Length of the directory's path in `buf`.
+        let directoryEnd: Int
+        /// The prefix bytes its directory's names must start with: `prefix[lo..<hi]`
+        /// (all names when lo == hi).
+        let lo: Int
+        let hi: Int
+        /// Whether the node's right subtree follows it (in-order); false for the one entry a
+        /// literal prefix component names.
+        let inOrder: Bool
+    }
+
     let glob: Glob
     var remaining: Int
-    var buf: [UInt8] = []
-    var hit: Snapshot.WalkHit? = nil
+    private var buf: [UInt8] = []
+    private var due: [Due] = []
     let prefix: [UInt8]
     let deep: Bool
 
@@ -162,12 +180,33 @@ struct Walker {
         buf.reserveCapacity(128)
     }
 
-    /// Enumerates a directory whose path is `buf` and whose entries sit at `depth`.
-    /// Returns true once the hit is found.
-    mutating func directory(_ t: Node?, depth: Int) -> Bool {
-        let start = buf.count + 1  // where a child's name begins in a full path
+    /// The `remaining`-th matching file below the root treap `root`, or nil.
+    mutating func run(_ root: Node?) -> Snapshot.WalkHit? {
+        enter(root, depth: 1, directoryEnd: 0)
+        while let d = due.popLast() {
+            if d.inOrder { pushLeft(d.node.right, d.depth, d.directoryEnd, lo: d.lo, hi: d.hi) }
+            buf.removeLast(buf.count - d.directoryEnd)
+            buf.append(slash)
+            d.node.withName { buf.append(contentsOf: $0) }
+            switch d.node.payload {
+            case .file(let body):
+                guard deep || d.depth == glob.slashCount else { continue }
+                guard buf.withUnsafeBytes({ glob.matches($0) }) else { continue }
+                if remaining == 0 { return Snapshot.WalkHit(path: buf, body: body, rev: d.node.rev) }
+                remaining -= 1
+            case .directory(let c):
+                if deep || d.depth < glob.slashCount { enter(c, depth: d.depth + 1, directoryEnd: buf.count) }
+            }
+        }
+        return nil
+    }
+
+    /// Schedules the entries of a directory whose path is `buf[..<directoryEnd]` and whose
+    /// entries sit at `depth`.
+    private mutating func enter(_ t: Node?, depth: Int, directoryEnd: Int) {
+        let start = directoryEnd + 1  // where a child's name begins in a full path
         if prefix.count <= start {
-            return range(t, depth: depth, lo: 0, hi: 0)
+            return pushLeft(t, depth, directoryEnd, lo: 0, hi: 0)
         }
         // The prefix constrains this directory's names.
         var j = start
@@ -175,50 +214,33 @@ struct Walker {
         if j < prefix.count {
             // The prefix continues below this entry: exactly one name can lead to matches.
             let found = prefix.withUnsafeBytes { Treap.find(t, UnsafeRawBufferPointer(rebasing: $0[start..<j])) }
-            guard let e = found else { return false }
-            return visit(e, depth: depth)
-        }
-        return range(t, depth: depth, lo: start, hi: prefix.count)
-    }
-
-    /// In-order over the names starting with prefix[lo..<hi] (all names when lo == hi).
-    mutating func range(_ t: Node?, depth: Int, lo: Int, hi: Int) -> Bool {
-        guard let t else { return false }
-        var c = 0
-        if lo < hi {
-            c = prefix.withUnsafeBytes { p in
-                t.withName { compareToPrefix($0, UnsafeRawBufferPointer(rebasing: p[lo..<hi])) }
+            if let e = found {
+                due.append(Due(node: e, depth: depth, directoryEnd: directoryEnd, lo: 0, hi: 0, inOrder: false))
             }
+            return
         }
-        if c < 0 { return range(t.right, depth: depth, lo: lo, hi: hi) }
-        if c > 0 { return range(t.left, depth: depth, lo: lo, hi: hi) }
-        if range(t.left, depth: depth, lo: lo, hi: hi) { return true }
-        if visit(t, depth: depth) { return true }
-        return range(t.right, depth: depth, lo: lo, hi: hi)
+        pushLeft(t, depth, directoryEnd, lo: start, hi: prefix.count)
     }
 
-    mutating func visit(_ e: Node, depth: Int) -> Bool {
-        let save = buf.count
-        buf.append(slash)
-        e.withName { buf.append(contentsOf: $0) }
-        defer { buf.removeLast(buf.count - save) }
-        switch e.payload {
-        case .file(let body):
-            if deep || depth == glob.slashCount {
-                if buf.withUnsafeBytes({ glob.matches($0) }) {
-                    if remaining == 0 {
-                        hit = Snapshot.WalkHit(path: buf, body: body, rev: e.rev)
-                        return true
-                    }
-                    remaining -= 1
+    /// Schedules, in-order, the left spine of `t` among the names starting with
+    /// `prefix[lo..<hi]`, skipping subtrees that cannot hold such names.
+    private mutating func pushLeft(_ t: Node?, _ depth: Int, _ directoryEnd: Int, lo: Int, hi: Int) {
+        var t = t
+        while let n = t {
+            var c = 0
+            if lo < hi {
+                c = prefix.withUnsafeBytes { p in
+                    n.withName { compareToPrefix($0, UnsafeRawBufferPointer(rebasing: p[lo..<hi])) }
                 }
             }
-            return false
-        case .directory(let c):
-            if deep || depth < glob.slashCount {
-                return directory(c, depth: depth + 1)
+            if c < 0 {
+                t = n.right
+            } else if c > 0 {
+                t = n.left
+            } else {
+                due.append(Due(node: n, depth: depth, directoryEnd: directoryEnd, lo: lo, hi: hi, inOrder: true))
+                t = n.left
             }
-            return false
         }
     }
 }

@@ -1,5 +1,5 @@
 /// The replicated state machine (§3): the current tree, the last `history` events with what
-/// undoes each, and the pending WAITs.
+/// undoes each (no more than `historyBytes` of them), and the pending WAITs.
 ///
 /// The store holds only the current tree and writes it in place (copy-on-write: nodes that a
 /// snapshot still holds are copied first, so snapshots never change). A snapshot of an older
@@ -15,36 +15,41 @@
 public final class Store {
     /// Revisions retained (`-hist`), at least 1.
     public let history: Int
+    /// Bytes of history retained (`-histbytes`), as `HistoryRing.Slot.bytes` counts them; the
+    /// newest revision is kept whatever its size.
+    public let historyBytes: Int
     /// The current revision: the last applied seqn (0 for a new store).
     public private(set) var rev: Int64
     /// The tree right after `rev`.
     public var current: Snapshot { Snapshot(rev: rev, root: root) }
     private var root: Node?
-    /// The revision the store started from (0, or the clone point of a restored store).
-    public private(set) var base: Int64
 
     private var ring = HistoryRing()
     private var watches = WatchIndex()
+    /// WAITs whose scan of history did not fit in one budget, oldest first, from `scanHead`.
+    private var scans: [HistoryScan] = []
+    private var scanHead = 0
     /// Recently rebuilt snapshots of older revisions, most recent use last.
     private var rebuilt: [Snapshot] = []
     /// How many rebuilt snapshots of older revisions are kept.
     public static let rebuiltCacheSize = 4
 
     /// A new, empty store at revision 0 retaining the last `history` revisions (default 2000
-    /// at the call site; values below 1 are treated as 1).
-    public init(history: Int) {
+    /// at the call site; values below 1 are treated as 1) and at most about `historyBytes` of
+    /// them.
+    public init(history: Int, historyBytes: Int = Store.defaultHistoryBytes) {
         self.history = max(1, history)
+        self.historyBytes = max(0, historyBytes)
         self.rev = 0
-        self.base = 0
         self.root = nil
     }
 
     /// A store that starts from `snapshot` *as revision `snapshot.rev`* (B8: installing a clone).
     /// Its history starts at `snapshot.rev + 1`.
-    public init(history: Int, restoring snapshot: Snapshot) {
+    public init(history: Int, historyBytes: Int = Store.defaultHistoryBytes, restoring snapshot: Snapshot) {
         self.history = max(1, history)
+        self.historyBytes = max(0, historyBytes)
         self.rev = snapshot.rev
-        self.base = snapshot.rev
         self.root = snapshot.root
     }
 
@@ -57,17 +62,25 @@ public final class Store {
         precondition(snapshot.rev > rev, "a snapshot installed over a store must be newer")
         root = snapshot.root
         rev = snapshot.rev
-        base = snapshot.rev
         ring = HistoryRing()
         rebuilt = []
+        scans = []
+        scanHead = 0
         return watches.removeAll()
     }
 
+    /// The default of `historyBytes`: 256 MiB.
+    public static let defaultHistoryBytes = 256 << 20
+
     /// Oldest revision whose snapshot and event are kept; reads and WAITs naming an earlier
-    /// revision are TOO_LATE. Exactly the last `history` revisions are kept after each apply.
+    /// revision are TOO_LATE. After each apply the last `history` revisions are kept, fewer
+    /// when they hold more than `historyBytes` (but always the newest).
     public var oldestRetained: Int64 {
-        max(base + 1, rev - Int64(history) + 1)
+        rev - Int64(ring.count) + 1
     }
+
+    /// Bytes the retained history holds, as `historyBytes` counts them.
+    public var retainedHistoryBytes: Int { ring.bytes }
 
     /// Number of pending WAITs.
     public var pendingWaits: Int { watches.count }
@@ -135,7 +148,8 @@ public final class Store {
 
     /// Applies `mutation` (§3.4 bytes) at seqn `rev + 1` exactly as §3.5 — a failure becomes
     /// an unconditional write of its text to `/ctl/err` — records the event and what undoes
-    /// it, trims history to the last `history` revisions, and fires matching WAITs.
+    /// it, trims history to the last `history` revisions and `historyBytes` (oldest first),
+    /// and fires matching WAITs.
     @discardableResult
     public func apply(_ mutation: [UInt8]) -> Applied {
         let seqn = rev + 1
@@ -144,7 +158,7 @@ public final class Store {
         }
         rev = seqn
         ring.append(HistoryRing.Slot(event: event, undo: undo))
-        while ring.count > history { ring.removeFirst() }
+        while ring.count > history || (ring.count > 1 && ring.bytes > historyBytes) { ring.removeFirst() }
         let fired = watches.fire(event)
         return Applied(event: event, fired: fired)
     }
@@ -185,7 +199,7 @@ public final class Store {
                 }
                 try check(r, cur)
                 // Missing paths are a successful delete that changes nothing.
-                if undo != nil { Tree.delete(&root, path, from: 1) }
+                if undo != nil { Tree.delete(&root, path) }
                 return (Event(seqn: seqn, path: Array(path), body: [], kind: .delete, rev: 0,
                               error: nil, mutation: mutation), undo)
             }
@@ -207,24 +221,95 @@ public final class Store {
     public enum WaitResult: Sendable {
         case fired(Event)
         /// Registered: `apply` reports the owner in `Applied.fired` when a matching event
-        /// comes; the id cancels it until then.
+        /// comes, or `continueHistoryScans` if the scan of history was not finished; the id
+        /// cancels it until then.
         case pending(WatchID)
         case tooLate
     }
 
+    /// The work one call of `wait` or `continueHistoryScans` may spend matching retained
+    /// events, in units of `Glob.wordsPerByte` × path bytes plus `eventScanCost` per event:
+    /// about a millisecond. Scanning 2,000 events of short paths with any glob costs a tenth
+    /// of it, so only WAITs that combine long globs, long paths and a deep history are
+    /// spread over several loop turns.
+    public static let scanBudget = 1 << 20
+    static let eventScanCost = 16
+
     /// WAIT (§2.7): the first retained event with seqn ≥ `from` (the caller clamps from < 1
     /// to 1) whose path matches `glob`. If there is none yet, a watch for `owner` is
     /// registered; it fires once, on the first matching event.
+    ///
+    /// The scan of history spends at most `scanBudget`; a WAIT whose scan does not finish
+    /// within it is pending, and `continueHistoryScans` goes on with it where it stopped.
     public func wait(_ glob: Glob, from: Int64, owner: WatchOwner) -> WaitResult {
-        let oldest = oldestRetained
-        if from < oldest { return .tooLate }
-        var s = from
-        while s <= rev {
-            let e = ring[s - oldest].event
-            if e.path.withUnsafeBytes({ glob.matches($0) }) { return .fired(e) }
-            s += 1
+        if from < oldestRetained { return .tooLate }
+        var next = from
+        var budget = Self.scanBudget
+        if let e = scan(glob, from: &next, budget: &budget) { return .fired(e) }
+        if next > rev { return .pending(watches.add(glob: glob, from: from, next: rev + 1, owner: owner)) }
+        let id = watches.addScanning(glob: glob, owner: owner)
+        scans.append(HistoryScan(id: id, glob: glob, next: next))
+        return .pending(id)
+    }
+
+    /// Whether some WAIT's scan of history is unfinished: call `continueHistoryScans`
+    /// (in a later loop turn, so other work comes in between).
+    public var hasHistoryScans: Bool { scanHead < scans.count }
+
+    /// What an unfinished scan of history came to.
+    public enum ScanOutcome: Sendable {
+        /// The WAIT's first matching event; the watch is removed.
+        case fired(WatchOwner, Event)
+        /// The events still to scan left history first (a flood of writes outpaced the
+        /// scan): the WAIT is answered as one naming a dropped revision.
+        case tooLate(WatchOwner)
+    }
+
+    /// Goes on with unfinished scans of history, oldest WAIT first, spending at most
+    /// `scanBudget`. A scan that reaches the last applied event without a match leaves its
+    /// watch armed like any other; those that end otherwise are returned, in order.
+    public func continueHistoryScans() -> [ScanOutcome] {
+        var outcomes: [ScanOutcome] = []
+        var budget = Self.scanBudget
+        while budget > 0 && scanHead < scans.count {
+            let scan = scans[scanHead]
+            guard watches.isPending(scan.id) else {   // cancelled meanwhile
+                scanHead += 1
+                continue
+            }
+            var next = scan.next
+            if next < oldestRetained {
+                if let owner = watches.take(scan.id) { outcomes.append(.tooLate(owner)) }
+            } else if let e = self.scan(scan.glob, from: &next, budget: &budget) {
+                if let owner = watches.take(scan.id) { outcomes.append(.fired(owner, e)) }
+            } else if next > rev {
+                watches.armScanned(scan.id)
+            } else {
+                scans[scanHead].next = next   // out of budget: on with it next time
+                break
+            }
+            scanHead += 1
         }
-        return .pending(watches.add(glob: glob, from: from, next: rev + 1, owner: owner))
+        if scanHead == scans.count {
+            scans.removeAll(keepingCapacity: true)
+            scanHead = 0
+        }
+        return outcomes
+    }
+
+    /// The first retained event from seqn `next` on whose path matches `glob`, spending at
+    /// most `budget` (see `scanBudget`); nil when out of budget (`next` is then the event to
+    /// look at next) or past the last event (`next` is `rev + 1`).
+    private func scan(_ glob: Glob, from next: inout Int64, budget: inout Int) -> Event? {
+        let oldest = oldestRetained
+        let words = glob.wordsPerByte
+        while next <= rev && budget > 0 {
+            let e = ring[next - oldest].event
+            budget -= e.path.count &* words &+ Self.eventScanCost
+            if e.path.withUnsafeBytes({ glob.matches($0) }) { return e }
+            next += 1
+        }
+        return nil
     }
 
     /// B13: drops a pending WAIT (e.g. its connection closed). Ids that already fired or
@@ -239,17 +324,42 @@ public final class Store {
     }
 }
 
+/// A WAIT whose scan of history continues in a later loop turn.
+struct HistoryScan {
+    let id: WatchID
+    let glob: Glob
+    /// The seqn of the next event to look at.
+    var next: Int64
+}
+
 /// The retained events and their undos, oldest first, in a growable circular buffer.
 struct HistoryRing {
     struct Slot {
         let event: Event
         /// Undoes the event's change to the tree; nil if it changed nothing.
         let undo: Undo?
+        /// What keeping it costs: its byte strings (path, body, mutation) and the body its undo
+        /// holds, counted as if none were shared (a body shared with the tree or another
+        /// slot is counted again), plus a fixed overhead.
+        let bytes: Int
+
+        init(event: Event, undo: Undo?) {
+            self.event = event
+            self.undo = undo
+            var bytes = Self.overhead + event.path.count + event.body.count + event.mutation.count
+            if case .file(let previous)? = undo?.previous { bytes += previous.count }
+            self.bytes = bytes
+        }
+
+        /// The slot, the event and its arrays' headers, roughly.
+        static let overhead = 160
     }
 
     private var slots: ContiguousArray<Slot?> = []
     private var head = 0
     private(set) var count = 0
+    /// The sum of the retained slots' `bytes`.
+    private(set) var bytes = 0
 
     subscript(i: Int64) -> Slot {
         slots[(head &+ Int(i)) & (slots.count &- 1)]!
@@ -264,9 +374,11 @@ struct HistoryRing {
         }
         slots[(head + count) & (slots.count - 1)] = s
         count += 1
+        bytes += s.bytes
     }
 
     mutating func removeFirst() {
+        bytes -= slots[head]!.bytes
         slots[head] = nil
         head = (head + 1) & (slots.count - 1)
         count -= 1

@@ -65,64 +65,95 @@ enum Tree {
     @discardableResult
     static func set(_ root: inout Node?, _ path: UnsafeRawBufferPointer, body: [UInt8], rev: Int64) -> Undo {
         var undo: Undo? = nil
-        set(&root, path, from: 1, body: body, rev: rev, undo: &undo)
+        update(&root, path, end: path.count, replacing: { end, previous, previousRev in
+            // Missing, or a file in the way: everything below is new, so undoing means putting
+            // back what was here.
+            if undo == nil { undo = Undo(end: end, previous: previous, rev: previousRev) }
+        }) { e in
+            if undo == nil { undo = Undo(end: path.count, previous: e.payload, rev: e.rev) }
+            e.payload = .file(body)
+            e.rev = rev
+        }
         return undo!
     }
 
-    private static func set(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int, body: [UInt8],
-                            rev: Int64, undo: inout Undo?) {
-        let j = nextSlash(path, from: i)
-        let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        Treap.modify(&dir, name, prio: namePriority(name)) { e in
-            if j == path.count {
-                if undo == nil { undo = Undo(end: j, previous: e.payload, rev: e.rev) }
-                e.payload = .file(body)
-                e.rev = rev
-                return
-            }
-            var child = e.takeDirectory()
-            // Missing, or a file in the way: everything below is new, so undoing means putting
-            // back what was here.
-            if child == nil && undo == nil { undo = Undo(end: j, previous: e.payload, rev: e.rev) }
-            set(&child, path, from: j + 1, body: body, rev: rev, undo: &undo)
-            e.payload = .directory(child!)
-            e.rev = 0
-        }
-    }
-
     /// Removes the file at `path` (which must exist) and prunes directories left empty.
-    static func delete(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int) {
-        let j = nextSlash(path, from: i)
-        let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        Treap.modify(&dir, name, prio: namePriority(name)) { e in
-            if j == path.count {
-                e.payload = nil
-                return
-            }
-            var child = e.takeDirectory()
-            delete(&child, path, from: j + 1)
-            e.payload = child.map { .directory($0) }   // nil: left empty, pruned
-        }
+    static func delete(_ root: inout Node?, _ path: UnsafeRawBufferPointer) {
+        update(&root, path, end: path.count, replacing: { _, _, _ in }) { $0.payload = nil }
     }
 
     /// Puts back what one write replaced: the entry at `path[..<undo.end]` becomes
     /// `undo.previous` again (nil: removed), recreating directories above it as needed.
     static func restore(_ root: inout Node?, _ path: UnsafeRawBufferPointer, _ undo: Undo) {
-        restore(&root, path, from: 1, undo)
+        update(&root, path, end: undo.end, replacing: { _, _, _ in }) { e in
+            e.payload = undo.previous
+            e.rev = undo.rev
+        }
     }
 
-    private static func restore(_ dir: inout Node?, _ path: UnsafeRawBufferPointer, from i: Int, _ undo: Undo) {
-        let j = nextSlash(path, from: i)
-        let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
-        Treap.modify(&dir, name, prio: namePriority(name)) { e in
-            if j == undo.end {
-                e.payload = undo.previous
-                e.rev = undo.rev
-                return
+    /// A directory entry on the way down whose child treap `update` holds meanwhile.
+    private struct Level {
+        /// The treap the entry is in (taken out of the entry one level up, or the root).
+        var treap: Node?
+        /// The entry; its payload is a placeholder until its child treap goes back in.
+        var entry: Node?
+        /// Where the entry's name lies in the path.
+        var name: Range<Int>
+    }
+
+    /// Lets `change` update the entry at `path[..<end]` (`end` ends a component), creating
+    /// the directories above it when missing or when a file is in the way — `replacing` is
+    /// told of each such entry (its end, payload or nil, and rev) before it becomes a
+    /// directory — and pruning directories left empty.
+    ///
+    /// Iterative, with an explicit stack: a path's depth is the client's to choose, so
+    /// recursing once per component would let one request overflow the thread's stack. On
+    /// the way down every directory's child treap is moved out of its entry, so the treap
+    /// written next is held only here and changes in place (copy-on-write copies only what
+    /// a snapshot shares); on the way up each goes back into its entry. The stack is a
+    /// temporary allocation: on the thread's stack for ordinary depths, so a write allocates
+    /// nothing for it.
+    private static func update(_ root: inout Node?, _ path: UnsafeRawBufferPointer, end: Int,
+                               replacing: (_ end: Int, _ previous: Payload?, _ rev: Int64) -> Void,
+                               _ change: (inout EntryChange) -> Void) {
+        var depth = 0   // directories above the entry
+        for k in 1..<end where path[k] == slash { depth &+= 1 }
+        withUnsafeTemporaryAllocation(of: Level.self, capacity: depth) { levels in
+            var count = 0
+            var dir = root
+            root = nil
+            var i = 1
+            var j = nextSlash(path, from: i)
+            while j < end {
+                let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
+                var child: Node? = nil
+                let entry = Treap.modify(&dir, name, prio: namePriority(name)) { e in
+                    child = e.takeDirectory()
+                    if child == nil { replacing(j, e.payload, e.rev) }
+                    e.payload = .file([])   // placeholder, never seen: replaced on the way up
+                    e.rev = 0
+                }
+                (levels.baseAddress! + count).initialize(to: Level(treap: dir, entry: entry, name: i..<j))
+                count += 1
+                dir = child
+                i = j + 1
+                j = nextSlash(path, from: i)
             }
-            var child = e.takeDirectory()
-            restore(&child, path, from: j + 1, undo)
-            e.payload = child.map { .directory($0) }
+            let name = UnsafeRawBufferPointer(rebasing: path[i..<j])
+            Treap.modify(&dir, name, prio: namePriority(name), change)
+            while count > 0 {
+                count -= 1
+                var level = (levels.baseAddress! + count).move()
+                if let below = dir {
+                    level.entry!.setPayload(.directory(below), rev: 0)
+                } else {
+                    level.entry = nil   // so the entry is the treap's alone, and removed in place
+                    let name = UnsafeRawBufferPointer(rebasing: path[level.name])
+                    Treap.modify(&level.treap, name, prio: namePriority(name)) { $0.payload = nil }
+                }
+                dir = level.treap
+            }
+            root = dir
         }
     }
 }

@@ -34,6 +34,8 @@ struct WatchIndex {
         case near(from: Int64, at: Int32)
         /// In `far[from]`, at `at`.
         case far(from: Int64, at: Int32)
+        /// In no list: the store is still scanning history for it (`Store.continueHistoryScans`).
+        case scanning
     }
 
     struct Record {
@@ -57,6 +59,11 @@ struct WatchIndex {
     }
 
     static let window = 256
+    /// How much of a glob's literal prefix the trie indexes. A watch sits at the node of the
+    /// prefix's first `indexedPrefix` bytes and `Glob.matches` confirms the rest, so a long
+    /// literal WAIT costs a bounded number of trie nodes (about 80 bytes each) instead of one
+    /// per pattern byte; prefixes that differ only past this point share a node.
+    static let indexedPrefix = 128
 
     private var records: [Record] = []
     private var freeSlots: [Int32] = []
@@ -125,7 +132,47 @@ struct WatchIndex {
     /// Registers a watch that fires on the first matching event with seqn ≥ `from`;
     /// `next` is the seqn of the next event.
     mutating func add(glob: Glob, from: Int64, next: Int64, owner: WatchOwner) -> WatchID {
-        let node = glob.withLiteralPrefix { prefix -> Int32 in self.node(for: prefix) }
+        let slot = insert(glob: glob, owner: owner)
+        if from <= next {
+            arm(slot)
+        } else if from - next < Int64(Self.window) {
+            let b = Int(from) & (Self.window - 1)
+            records[Int(slot)].place = .near(from: from, at: Int32(near[b].count))
+            near[b].append(slot)
+        } else {
+            records[Int(slot)].place = .far(from: from, at: Int32(far[from]?.count ?? 0))
+            far[from, default: []].append(slot)
+        }
+        return Self.id(slot: slot, generation: records[Int(slot)].generation)
+    }
+
+    /// Registers a watch whose scan of history is not finished: it is pending (it can be
+    /// cancelled, `removeAll` returns it) but no event fires it until `armScanned`.
+    mutating func addScanning(glob: Glob, owner: WatchOwner) -> WatchID {
+        let slot = insert(glob: glob, owner: owner)
+        records[Int(slot)].place = .scanning
+        return Self.id(slot: slot, generation: records[Int(slot)].generation)
+    }
+
+    /// Arms a watch from `addScanning` whose scan reached the last applied event.
+    mutating func armScanned(_ id: WatchID) {
+        guard let slot = slot(of: id), case .scanning = records[Int(slot)].place else { return }
+        arm(slot)
+    }
+
+    /// Removes a pending watch (a scanned one that found its event, say) and returns its owner.
+    mutating func take(_ id: WatchID) -> WatchOwner? {
+        guard let slot = slot(of: id) else { return nil }
+        let owner = records[Int(slot)].owner
+        release(slot)
+        return owner
+    }
+
+    /// A slab slot holding a new watch, placed nowhere yet.
+    private mutating func insert(glob: Glob, owner: WatchOwner) -> Int32 {
+        let node = glob.withLiteralPrefix { prefix -> Int32 in
+            self.node(for: UnsafeRawBufferPointer(rebasing: prefix.prefix(Self.indexedPrefix)))
+        }
         nodes[Int(node)].pins += 1
         let slot: Int32
         if let reused = freeSlots.popLast() {
@@ -140,17 +187,7 @@ struct WatchIndex {
         }
         nextOrder &+= 1
         count += 1
-        if from <= next {
-            arm(slot)
-        } else if from - next < Int64(Self.window) {
-            let b = Int(from) & (Self.window - 1)
-            records[Int(slot)].place = .near(from: from, at: Int32(near[b].count))
-            near[b].append(slot)
-        } else {
-            records[Int(slot)].place = .far(from: from, at: Int32(far[from]?.count ?? 0))
-            far[from, default: []].append(slot)
-        }
-        return Self.id(slot: slot, generation: records[Int(slot)].generation)
+        return slot
     }
 
     @inline(__always)
@@ -201,6 +238,8 @@ struct WatchIndex {
                 records[Int(moved)].place = .far(from: from, at: at)
             }
             if far[from]!.isEmpty { far[from] = nil }
+        case .scanning:
+            break
         }
         nodes[Int(node)].pins -= 1
         prune(node)

@@ -3,6 +3,7 @@
 
 import DoozerClient
 import DoozerFlags
+import DoozerSnapshot
 
 struct Command: Sendable {
     let name: String
@@ -114,6 +115,23 @@ enum Commands {
 
                     """,
                 run: set),
+        Command(name: "snapshot", argSpec: "save <file>", arity: 2,
+                summary: "save a copy of the whole store to a file",
+                help: """
+                    Copies the state of the node this client is connected to (a member or
+                    a slave) at one revision R into <file>, in the snapshot format (see
+                    the README's "Backup and restore"); "doozerd -restore <file>" starts
+                    a new cluster from it.
+
+                    The copy is checked as it arrives and written to <file>.tmp, synced
+                    to disk and only then renamed to <file>: <file> is either left as it
+                    was or holds a complete snapshot. If R leaves the node's history
+                    before the copy ends, it starts again at a newer revision.
+
+                    Prints R.
+
+                    """,
+                run: snapshot),
         Command(name: "stat", argSpec: "<path>", arity: 1,
                 summary: "print file status",
                 help: """
@@ -224,6 +242,40 @@ enum Commands {
         let body = try Failure.check(Terminal.readStdin())
         let rev = try Failure.call { () throws(DoozerError) in try client.set(arguments[0], rev: oldRev, body: body) }
         Terminal.out("\(rev)\n")
+    }
+
+    static func snapshot(_ session: Session, _ arguments: [String]) throws(Failure) {
+        guard arguments[0] == "save" else {
+            throw .local(LocalError("unknown snapshot action \(GoSyntax.quote(arguments[0])) (want: snapshot save <file>)"))
+        }
+        let client = try session.dial()
+        let path = arguments[1]
+        var file: SnapshotFile.Writer? = nil
+        var reader = SnapshotReader()
+        do {
+            let rev = try client.copySnapshot(begin: { _, _ in
+                file?.discard()
+                file = try SnapshotFile.Writer(path: path)
+                reader = SnapshotReader()
+            }, unit: { bytes in
+                try reader.feed(bytes)
+                try file?.append(bytes)
+            })
+            let snapshot = try reader.finish()
+            guard snapshot.rev == rev else {
+                throw LocalError("the node sent a snapshot of rev \(snapshot.rev) for rev \(rev)")
+            }
+            try file?.commit()
+            Terminal.out("\(rev)\n")
+        } catch let error as DoozerError {
+            throw .client(error)
+        } catch let error as SnapshotError {
+            throw .local(LocalError("the node sent a bad snapshot (\(path) left unchanged): \(error)"))
+        } catch let error as LocalError {
+            throw .local(error)
+        } catch {
+            throw .local(LocalError("\(error)"))
+        }
     }
 
     static func stat(_ session: Session, _ arguments: [String]) throws(Failure) {

@@ -2,6 +2,7 @@ import DoozerConsensus
 import DoozerPeer
 import DoozerSystem
 import XCTest
+import DoozerTestSupport
 
 /// Datagrams nobody should send: each is dropped and counted, none crashes, memory stays bounded.
 final class HostileInputTests: XCTestCase {

@@ -120,6 +120,22 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["extra"])?.status, 2)
     }
 
+    func testStoreLimitFlags() throws {
+        let defaults = try configuration([])
+        XCTAssertEqual(defaults.maxPath, 4096)
+        XCTAssertEqual(defaults.maxGlob, 4096)
+        XCTAssertEqual(defaults.historyBytes, 256 << 20)
+        let c = try configuration(["-maxpath", "100000", "-maxglob=64", "-histbytes", "0"])
+        XCTAssertEqual(c.maxPath, 100_000)
+        XCTAssertEqual(c.maxGlob, 64)
+        XCTAssertEqual(c.historyBytes, 0)
+        let usage = DoozerdCommandLine.usage(programName: "doozerd")
+        for flag in ["-maxpath", "-maxglob", "-histbytes"] { XCTAssertTrue(usage.contains("  \(flag) "), flag) }
+        for bad in [["-maxpath", "63"], ["-maxglob", "x"], ["-histbytes", "-1"], ["-maxpath", "2000000000"]] {
+            XCTAssertEqual(usageError(bad)?.status, 2, "\(bad)")
+        }
+    }
+
     func testInvalidSettingsFailClearly() {
         // B16: the cluster name must be a path component.
         XCTAssertNotNil(usageError(["-c", ""]))

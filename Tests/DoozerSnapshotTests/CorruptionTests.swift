@@ -102,9 +102,15 @@ final class CorruptionTests: XCTestCase {
         let cases: [(compressed: UInt32, raw: UInt32, SnapshotError)] = [
             (100, max + 1, SnapshotError(reason: .rawLengthOutOfRange(max + 1), location: .stream(offset: 25))),
             (100, 0, SnapshotError(reason: .rawLengthOutOfRange(0), location: .stream(offset: 25))),
-            (.max, max, SnapshotError(reason: .compressedLengthOutOfRange(.max, limit: limit), location: .stream(offset: 21))),
-            (0, 10, SnapshotError(reason: .compressedLengthOutOfRange(0, limit: 26), location: .stream(offset: 21))),
-            (27, 10, SnapshotError(reason: .compressedLengthOutOfRange(27, limit: 26), location: .stream(offset: 21))),
+            (.max, max, SnapshotError(reason: .compressedLengthOutOfRange(.max, minimum: 263_173, limit: limit),
+                                      location: .stream(offset: 21))),
+            (0, 10, SnapshotError(reason: .compressedLengthOutOfRange(0, minimum: 1, limit: 26), location: .stream(offset: 21))),
+            (27, 10, SnapshotError(reason: .compressedLengthOutOfRange(27, minimum: 1, limit: 26), location: .stream(offset: 21))),
+            // No lz4 block expands more than 255-fold: a few bytes never make the reader
+            // allocate and clear 64 MiB.
+            (1, max, SnapshotError(reason: .compressedLengthOutOfRange(1, minimum: 263_173, limit: limit),
+                                   location: .stream(offset: 21))),
+            (1, 256, SnapshotError(reason: .compressedLengthOutOfRange(1, minimum: 2, limit: 273), location: .stream(offset: 21))),
         ]
         for (compressed, raw, expected) in cases {
             var reader = SnapshotReader()
@@ -113,6 +119,15 @@ final class CorruptionTests: XCTestCase {
                 XCTAssertEqual($0 as? SnapshotError, expected)
             }
         }
+    }
+
+    /// No lz4 block expands more than 255-fold, so a chunk of a few compressed bytes cannot
+    /// announce 64 MiB of raw bytes and make the reader allocate and clear them.
+    func testTinyBlockCannotAnnounceAHugeChunk() throws {
+        var reader = SnapshotReader()
+        try reader.feed(Craft.header(revision: 1))
+        let max = UInt32(SnapshotFormat.maxChunkLength)
+        XCTAssertThrowsError(try reader.feed([0x46] + Craft.le(UInt32(1)) + Craft.le(max) + Craft.le(UInt32(0))))
     }
 
     func testUnitProblems() throws {

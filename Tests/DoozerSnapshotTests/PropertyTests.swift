@@ -1,6 +1,7 @@
 import DoozerSnapshot
 import DoozerStore
 import XCTest
+import DoozerTestSupport
 
 final class PropertyTests: XCTestCase {
     /// Seeded random stores — names chosen so that `-` and `.` (which sort before `/`) meet

@@ -1,6 +1,7 @@
 import DoozerSnapshot
 import DoozerStore
 import XCTest
+import DoozerTestSupport
 
 final class RoundTripTests: XCTestCase {
     func testEmptyStore() throws {

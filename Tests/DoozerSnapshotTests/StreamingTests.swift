@@ -1,6 +1,7 @@
 import DoozerSnapshot
 import DoozerStore
 import XCTest
+import DoozerTestSupport
 
 /// Streams split anywhere, and resumption at chunk boundaries.
 final class StreamingTests: XCTestCase {

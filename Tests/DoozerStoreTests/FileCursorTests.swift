@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class FileCursorTests: XCTestCase {
     /// Depth-first with names bytewise: a directory's files come before a sibling whose name

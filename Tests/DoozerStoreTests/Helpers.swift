@@ -1,23 +1,9 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 func str(_ a: [UInt8]) -> String { String(decoding: a, as: UTF8.self) }
-
-/// SplitMix64: a tiny deterministic PRNG so the randomized tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-}
 
 /// Store ids of the tests' pending watches, by store and test watch number. The store is held
 /// weakly so that a new store at a freed one's address starts with no ids.

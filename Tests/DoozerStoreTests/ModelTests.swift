@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 /// A deliberately simple reference model: a dictionary path → (body, rev), directories derived.
 struct ModelTree {

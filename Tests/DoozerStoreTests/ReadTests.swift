@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class ReadTests: XCTestCase {
     func testGetdirOrderAndErrors() {

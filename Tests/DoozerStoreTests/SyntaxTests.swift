@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class PathSyntaxTests: XCTestCase {
     func testValidPaths() {
@@ -151,6 +152,34 @@ final class GlobTests: XCTestCase {
         let h = Glob("/" + String(repeating: "?*", count: 40) + "b")!
         XCTAssertTrue(h.matches("/" + String(repeating: "a", count: 40) + "b"))
         XCTAssertFalse(h.matches("/" + String(repeating: "a", count: 39) + "b"))
+    }
+
+    /// Patterns of several words (states cross word boundaries, star runs collapse), against
+    /// paths made from the pattern itself so that about half of them match.
+    func testWideMatcherAgainstReference() {
+        let seed: UInt64 = 0x5EED_0010
+        var rng = SplitMix64(seed: seed)
+        for round in 0..<400 {
+            var pat = "/"
+            let target = 60 + rng.below(260)
+            while pat.utf8.count < target { pat += rng.pick(["a", "b", "*", "?", "/a", "**", "***", "ab"]) }
+            if pat.hasSuffix("/") { pat += "a" }
+            guard let g = Glob(pat) else { continue }
+            var path = ""
+            for c in pat {
+                switch c {
+                case "*": for _ in 0..<rng.below(3) { path += rng.pick(["a", "b", "/"]) }
+                case "?": path += rng.pick(["a", "b", "c"])
+                default: path.append(c)
+                }
+            }
+            if rng.below(2) == 0, !path.isEmpty {   // break some of them
+                var bytes = b(path)
+                bytes[rng.below(bytes.count)] = rng.pick([UInt8(ascii: "a"), UInt8(ascii: "/"), UInt8(ascii: "c")])
+                path = str(bytes)
+            }
+            XCTAssertEqual(g.matches(path), referenceGlob(pat, path), "seed \(seed) round \(round): \(pat) vs \(path)")
+        }
     }
 
     func testPathologicalPatternsStayPolynomial() {

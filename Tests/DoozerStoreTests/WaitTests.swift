@@ -1,5 +1,6 @@
 import XCTest
 @testable import DoozerStore
+import DoozerTestSupport
 
 final class WaitTests: XCTestCase {
     func fired(_ r: Store.WaitResult) -> Event? {
@@ -143,6 +144,20 @@ final class WaitTests: XCTestCase {
             XCTAssertEqual(s.pendingWaits, 0)
             XCTAssertEqual(s.liveTrieNodes, 1)
         }
+    }
+
+    /// A long literal glob costs a bounded number of trie nodes, not one per byte (issue 10:
+    /// ~80 bytes per pattern byte), and still fires only on its own path.
+    func testLongLiteralPrefixIsIndexedOnlyInPart() {
+        let s = Store(history: 10)
+        let long = "/" + String(repeating: "x", count: 4095)
+        XCTAssertTrue(isPending(s.wait(long, from: 1, id: 1)))
+        XCTAssertTrue(isPending(s.wait(long + "*", from: 1, id: 2)))
+        XCTAssertLessThanOrEqual(s.liveTrieNodes, WatchIndex.indexedPrefix + 1)
+        XCTAssertEqual(s.set(String(long.dropLast()), "near").ids, [])
+        XCTAssertEqual(s.set(long + "y", "star").ids, [2])
+        XCTAssertEqual(s.set(long, "exact").ids, [1])
+        XCTAssertEqual(s.liveTrieNodes, 1)
     }
 
     func testEventKindsThroughWait() {

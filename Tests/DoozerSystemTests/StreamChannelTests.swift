@@ -2,6 +2,7 @@ import DoozerReactor
 import DoozerSystem
 import Glibc
 import XCTest
+import DoozerTestSupport
 
 /// `StreamChannel` output: buffered bytes and arrays queued by reference leave in the order
 /// they were queued, across partial writes.
@@ -58,15 +59,3 @@ final class StreamChannelTests: XCTestCase {
     }
 }
 
-/// A small seeded generator, so a failing run can be replayed from its printed seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

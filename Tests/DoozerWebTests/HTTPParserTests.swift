@@ -1,6 +1,7 @@
 @testable import DoozerWeb
 import Foundation
 import XCTest
+import DoozerTestSupport
 
 /// Parses `text` fed in one piece.
 func parseAll(_ text: String, maxHeadSize: Int = 8192) -> HTTPHeadParser.Outcome {
@@ -226,17 +227,3 @@ private func isTokenByteForTest(_ byte: UInt8) -> Bool {
     }
 }
 
-/// A small seeded generator, so a failing run can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
-}

@@ -2,6 +2,7 @@ import DoozerStore
 @testable import DoozerWeb
 import Foundation
 import XCTest
+import DoozerTestSupport
 
 private func basic(_ credentials: String) -> String {
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")

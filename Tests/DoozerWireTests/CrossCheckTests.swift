@@ -1,6 +1,7 @@
 import DoozerWire
 import Foundation
 import XCTest
+import DoozerTestSupport
 
 /// Checks the codec against Google's protobuf implementation, driven through crosscheck.py
 /// (which sits next to this file). Needs `python3` on PATH with the `protobuf` package; when

@@ -1,4 +1,5 @@
 import DoozerWire
+import DoozerTestSupport
 
 /// "0a ff" / "0aff" -> bytes.
 func bytes(_ hex: String) -> [UInt8] {
@@ -23,19 +24,6 @@ func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         out.append(table[Int(b & 15)])
     }
     return String(decoding: out, as: UTF8.self)
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64), so failures are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 let interestingInt32: [Int32] = [0, 1, -1, 2, 127, 128, 16383, 16384, 2_097_151, 2_097_152,

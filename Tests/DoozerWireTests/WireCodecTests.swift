@@ -1,5 +1,6 @@
 import DoozerWire
 import XCTest
+import DoozerTestSupport
 
 final class WireCodecTests: XCTestCase {
     // MARK: Appendix A

@@ -43,19 +43,20 @@ final class CLITests: CLITestCase {
           DOOZER_BOOT_URI - The DzNS to look up addresses in; overridden by -b.
 
         Commands:
-          add <path>       - add a key only if it isn't already set
-          del <path> <rev> - delete a file
-          find <path>      - list files
-          get <path>       - read a file
-          help <command>   - provide detailed help on a command
-          nop              - consensus
-          rev              - show current revision
-          self             - identify a node
-          set <path> <rev> - write a file
-          stat <path>      - print file status
-          touch <path>     - update rev of a file
-          wait <glob>      - wait for a change
-          watch <glob>     - watch for a change
+          add <path>           - add a key only if it isn't already set
+          del <path> <rev>     - delete a file
+          find <path>          - list files
+          get <path>           - read a file
+          help <command>       - provide detailed help on a command
+          nop                  - consensus
+          rev                  - show current revision
+          self                 - identify a node
+          set <path> <rev>     - write a file
+          snapshot save <file> - save a copy of the whole store to a file
+          stat <path>          - print file status
+          touch <path>         - update rev of a file
+          wait <glob>          - wait for a change
+          watch <glob>         - watch for a change
 
         """
     }
