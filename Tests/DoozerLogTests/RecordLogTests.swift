@@ -1,5 +1,6 @@
 import DoozerLog
 import DoozerSystem
+import DoozerTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -12,8 +13,8 @@ final class RecordLogTests: XCTestCase {
     override func tearDown() { directory.remove() }
 
     func testRoundTripAcrossSegments() throws {
-        var random = SeededRandom()
-        let seed = random.seed
+        let seed = testSeed()
+        var random = SplitMix64(seed: seed)
         var written: [LogRecord] = []
         do {
             let (log, recovered) = try RecordLog.open(directory.path, options: small())

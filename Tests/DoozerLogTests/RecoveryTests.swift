@@ -1,5 +1,6 @@
 import DoozerLog
 import DoozerSystem
+import DoozerTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,8 @@ import Glibc
 /// everything else is refused with the file, the offset and what was expected.
 final class RecoveryTests: XCTestCase {
     var directory: TemporaryDirectory!
-    var random = SeededRandom()
+    let seed = testSeed()
+    lazy var random = SplitMix64(seed: seed)
 
     override func setUpWithError() throws { directory = try TemporaryDirectory() }
     override func tearDown() { directory.remove() }
@@ -53,11 +55,11 @@ final class RecoveryTests: XCTestCase {
     }
 
     func expectCorrupt(_ file: String, offset: Int, containing text: String, line: UInt = #line) {
-        XCTAssertThrowsError(try recover(), "seed \(random.seed)", line: line) { error in
+        XCTAssertThrowsError(try recover(), "seed \(seed)", line: line) { error in
             guard case LogError.corrupt(file, offset, let expected) = error else {
-                return XCTFail("\(error) (seed \(random.seed))", line: line)
+                return XCTFail("\(error) (seed \(seed))", line: line)
             }
-            XCTAssertTrue(expected.contains(text), "\(expected) (seed \(random.seed))", line: line)
+            XCTAssertTrue(expected.contains(text), "\(expected) (seed \(seed))", line: line)
             XCTAssertTrue("\(error)".hasPrefix("log file \(file) is corrupt at byte offset \(offset): expected "), line: line)
         }
     }
@@ -72,13 +74,13 @@ final class RecoveryTests: XCTestCase {
         let pristine = try Files.read(newest)
         let originals = try saveFiles()
         let tail = placed.suffix(3).filter { $0.file == newest }
-        XCTAssertFalse(tail.isEmpty, "seed \(random.seed)")
+        XCTAssertFalse(tail.isEmpty, "seed \(seed)")
         for cut in Array(0..<32) + Array(tail.first!.offset...tail.last!.end) {
             for truncate in [false, true] {
                 let damaged = truncate ? Array(pristine.prefix(cut))
                     : Array(pristine.prefix(cut)) + [UInt8](repeating: 0, count: pristine.count - cut)
                 try Files.write(newest, damaged)
-                let context = "cut at \(cut), \(truncate ? "truncated" : "zeroed"), seed \(random.seed)"
+                let context = "cut at \(cut), \(truncate ? "truncated" : "zeroed"), seed \(seed)"
                 let whole = placed.filter { $0.file != newest || $0.end <= cut }
                 let (tear, records) = try recover()
                 XCTAssertEqual(records, whole.map(\.record), context)
@@ -126,7 +128,7 @@ final class RecoveryTests: XCTestCase {
             damaged[position] ^= UInt8.random(in: 1...255, using: &random)
             try Files.write(last.file, damaged)
             let (tear, records) = try recover()
-            let context = "byte \(position) flipped, seed \(random.seed)"
+            let context = "byte \(position) flipped, seed \(seed)"
             XCTAssertEqual(records, placed.dropLast().map(\.record), context)
             XCTAssertEqual(tear?.offset, last.offset, context)
             try Files.write(last.file, pristine)
@@ -160,7 +162,7 @@ final class RecoveryTests: XCTestCase {
     func testDamageInAnOlderSegmentIsCorruptionEvenAtItsEnd() throws {
         let placed = try writeLog(count: 40)
         let files = try Files.segments(in: directory.path).map(directory.file)
-        XCTAssertGreaterThan(files.count, 1, "seed \(random.seed)")
+        XCTAssertGreaterThan(files.count, 1, "seed \(seed)")
         let victim = placed.last { $0.file == files[0] }!
         var bytes = try Files.read(victim.file)
         bytes[victim.offset + 5] ^= 0x01  // its checksum
@@ -181,7 +183,7 @@ final class RecoveryTests: XCTestCase {
     func testAMissingSegmentIsAGap() throws {
         let placed = try writeLog(count: 60)
         let files = try Files.segments(in: directory.path).map(directory.file)
-        XCTAssertGreaterThan(files.count, 2, "seed \(random.seed)")
+        XCTAssertGreaterThan(files.count, 2, "seed \(seed)")
         XCTAssertEqual(unlink(files[1]), 0)
         let expected = placed.last { $0.file == files[0] }!.record.index + 1
         expectCorrupt(files[2], offset: 16, containing: "first index \(expected), following the previous segment")

@@ -52,27 +52,10 @@ enum Files {
     }
 }
 
-/// SplitMix64: reproducible randomness whose seed a test prints on failure.
-struct SeededRandom: RandomNumberGenerator {
-    let seed: UInt64
-    private var state: UInt64
-
-    /// Takes the seed from DOOZER_TEST_SEED when set, so a failure can be replayed.
-    init() {
-        let fromEnvironment = getenv("DOOZER_TEST_SEED").flatMap { UInt64(String(cString: $0)) }
-        seed = fromEnvironment ?? UInt64.random(in: 1...UInt64.max)
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
+/// The seed of a randomized test: DOOZER_TEST_SEED when set, so a failure can be replayed,
+/// otherwise a fresh one. Tests print it in every failure message.
+func testSeed() -> UInt64 {
+    getenv("DOOZER_TEST_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64.max)
 }
 
 /// Counts the log's storage calls and fails or shortens the ones a test asks for.
