@@ -63,7 +63,7 @@ let package = Package(
             name: "DoozerServer",
             dependencies: [
                 "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags", "DoozerWeb",
-                "DoozerConsensus", "DoozerSnapshot", "DoozerClient", "DoozerPeer",
+                "DoozerConsensus", "DoozerSnapshot", "DoozerClient", "DoozerPeer", "DoozerLog",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath),

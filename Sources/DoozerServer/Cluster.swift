@@ -170,7 +170,8 @@ final class ClusterSequencer: Sequencer {
                 logger.debug("to \(peer): \(error)")
             }
         case .decided(let instance, let batch):
-            apply(instance, batch)
+            guard let nodeLog = server.nodeLog else { return apply(instance, batch) }
+            do { try nodeLog.hold(instance, batch) } catch { server.storageFailed(error) }
         case .snapshotNeeded(let peer):
             startCatchUp(from: peer)
         case .abandoned(let tags):
@@ -178,7 +179,8 @@ final class ClusterSequencer: Sequencer {
         }
     }
 
-    private func apply(_ instance: Int64, _ batch: Batch) {
+    /// Applies a decided batch: at once, or for a durable node once the log synced it.
+    func apply(_ instance: Int64, _ batch: Batch) {
         for proposal in batch {
             let event = server.applyDecided(proposal.payload, proposal: proposal.origin == me ? proposal.tag : nil)
             membership.note(event)

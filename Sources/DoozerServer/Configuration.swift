@@ -17,6 +17,9 @@ public struct Configuration: Sendable {
     /// A snapshot file (`doozer snapshot save`) a new single-node cluster starts from, at its
     /// revision (`-restore`); nil for an empty store. Never combined with `-a` or `-b`.
     public var restorePath: String?
+    /// The data directory (`-data`) that makes this node durable; nil for memory-only.
+    /// Never combined with `-a`, `-b` or `-restore` yet (a single durable node only).
+    public var dataPath: String?
     /// Revisions of history kept (`-hist`).
     public var history = 2000
     /// Interval between `applied` writes, in nanoseconds (`-pulse`).
@@ -93,6 +96,8 @@ public enum DoozerdCommandLine {
                      usage: "Boot through this DzNS cluster URI (tried after -a); defaults to $DOOZER_BOOT_URI.")
         flags.define("restore", .string, placeholder: "file",
                      usage: "Start a new single-node cluster from this snapshot file (doozer snapshot save), keeping its revisions. Not with -a or -b.")
+        flags.define("data", .string, placeholder: "dir",
+                     usage: "Keep this node's log in this directory (created if missing) so it survives a restart. Single node only: not with -a, -b or -restore yet.")
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
@@ -192,6 +197,17 @@ public enum DoozerdCommandLine {
                                  status: 2, showUsage: true)
             }
             configuration.restorePath = restore
+        }
+        if let data = flags.value("data") {
+            guard !data.isEmpty else { throw UsageError(description: "-data needs a directory", status: 2, showUsage: true) }
+            let others = (configuration.attachAddresses.isEmpty ? [] : ["-a"])
+                + (configuration.bootURI == nil ? [] : ["-b (or DOOZER_BOOT_URI)"])
+                + (configuration.restorePath == nil ? [] : ["-restore"])
+            if let other = others.first {
+                throw UsageError(description: "-data keeps a single node for now: it cannot be combined with \(other)",
+                                 status: 2, showUsage: true)
+            }
+            configuration.dataPath = data
         }
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)

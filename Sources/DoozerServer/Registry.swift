@@ -14,6 +14,8 @@ struct Registry {
         case web(WebSession)
         /// The peer transport's UDP socket.
         case peers
+        /// The node log's completion eventfd (`-data`).
+        case log
     }
 
     private struct Slot {

@@ -25,6 +25,9 @@ extension Server {
             // A seed booted through a DzNS is named there, not in its own tree (§3.12).
             + (bootURI == nil ? [Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address)] : [])
             + Array(repeating: Mutation.nop, count: Server.initialNoOps)
+        if let nodeLog {
+            do { try nodeLog.recordLayout(layout) } catch { return storageFailed(error) }
+        }
         for mutation in layout { applyDecided(mutation, proposal: nil) }
         cluster.startSeed()
         isWritable = true

@@ -1,4 +1,5 @@
 import DoozerConsensus
+import DoozerLog
 import DoozerPeer
 import DoozerReactor
 import DoozerStore
@@ -55,6 +56,11 @@ public final class Server {
     /// WAITs whose scan of history goes on (`Store`) were left at the end of the last loop
     /// turn: the next turn's `iterationDone` continues them, after that turn's other work.
     var historyScansLeft = false
+    /// The durable log (`-data`), nil for a memory-only node. Decided batches apply only once
+    /// it reports them durable (`logCompleted`).
+    let nodeLog: NodeLog?
+    /// The log's storage failure that stopped the node; `run` throws it after the loop.
+    var storageFailure: LogError?
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -114,7 +120,29 @@ public final class Server {
         let restored = try configuration.restorePath.map { path throws(RestoreError) in
             try Server.restoredTree(path, logger: logger)
         }
-        id = try NodeID.random()
+        var replayed: Store?
+        if let dataPath = configuration.dataPath {
+            let fresh = Store(history: configuration.history, historyBytes: configuration.historyBytes)
+            nodeLog = try NodeLog(path: dataPath) { fresh.apply($0) }
+            replayed = fresh
+        } else {
+            nodeLog = nil
+            logger.info("no -data: this node keeps everything in memory; nothing survives a restart")
+        }
+        if let nodeLog, let identity = nodeLog.recovered.identity {
+            guard identity.clusterName == configuration.clusterName else {
+                throw NodeLogError.otherCluster(path: nodeLog.directory.path, recorded: identity.clusterName,
+                                                requested: configuration.clusterName)
+            }
+            id = identity.id
+        } else {
+            id = try NodeID.random()
+            try nodeLog?.recordIdentity(NodeLog.Identity(id: id, clusterName: configuration.clusterName))
+        }
+        if let nodeLog {
+            if let torn = nodeLog.tornTail { logger.notice("\(torn)") }
+            logger.info("data directory \(nodeLog.directory.path): \(nodeLog.recovered.records) log records replayed, rev \(replayed?.rev ?? 0)")
+        }
         signals = try TerminationSignals()
         loop = try EventLoop()
         listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
@@ -134,9 +162,14 @@ public final class Server {
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+            store = replayed
+                ?? restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
                 ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
-            consensus = Consensus(me: me, bootstrap: .seed(me), now: now, seed: seed)
+            // A restarted durable node continues after the last batch it logged, alone.
+            let resumed = nodeLog?.recovered.lastInstance ?? 0
+            let bootstrap = resumed > 0 ? Bootstrap(instance: resumed, schedule: [ScheduleEntry(from: 1, members: [me])],
+                                                    watermarks: [:]) : .seed(me)
+            consensus = Consensus(me: me, bootstrap: bootstrap, now: now, seed: seed)
             joined = false
         }
         let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
@@ -150,6 +183,7 @@ public final class Server {
             try loop.register(web.fd, interest: .readable, token: web.token)
         }
         try loop.register(transport.fd, interest: .readable, token: registry.insert(.peers))
+        if let nodeLog { try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log)) }
         cluster = ClusterSequencer(server: self, consensus: consensus, transport: transport, store: store)
     }
 
@@ -161,7 +195,7 @@ public final class Server {
             switch handler {
             case .client(let session): session.channel.fd.close()
             case .web(let session): session.channel.fd.close()
-            case .clientListener, .signals, .webListener, .peers: break
+            case .clientListener, .signals, .webListener, .peers, .log: break
             }
         }
         // The peer socket is the transport's channel's to close, the listener and the signal
@@ -172,13 +206,16 @@ public final class Server {
 
     /// Lays out a new cluster with this node as its seed (or, attached, follows the cluster
     /// as a slave), then serves clients until SIGINT or SIGTERM.
-    public func run() throws(SystemError) {
+    public func run() throws {
         if joined {
             pulse()
             cluster.pump()
+        } else if let nodeLog, nodeLog.recovered.hasLayout {
+            resumeSeed()
         } else {
             seedNewCluster()
         }
+        if let storageFailure { throw storageFailure }
         loop.schedule(after: livenessInterval, timer: Timer.liveness)
         logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev), \(isWritable ? "member" : "slave"))")
         if let web {
@@ -190,6 +227,7 @@ public final class Server {
             logger.warning("only DOOZER_ROSECRET is set: anonymous clients can still write (original doozer behaviour)")
         }
         try loop.run(self)
+        if let storageFailure { throw storageFailure }
         if let bootURI, isWritable {
             // B14: a member leaving cleanly takes its name out of the DzNS.
             do {
@@ -484,6 +522,8 @@ extension Server: EventLoopHandler {
             if let web { acceptWeb(web) }
         case .peers:
             cluster.peersReadable()
+        case .log:
+            logCompleted()
         case nil:
             break   // closed earlier in this iteration
         }
@@ -517,6 +557,7 @@ extension Server: EventLoopHandler {
         if historyScansLeft { continueHistoryScans() }
         serveBacklog()
         cluster.pump()   // writes decided in this iteration are answered in this iteration
+        nodeLog?.commit()   // ...or, durable, once the sync started here returned
         var index = 0
         while index < dirty.count {   // flushing may dirty more sessions
             flush(dirty[index])
