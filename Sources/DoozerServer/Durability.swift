@@ -15,11 +15,11 @@ extension Server {
     }
 
     /// A write to the log failed: nothing after the store's revision is applied or
-    /// acknowledged any more; the loop stops and `run` throws the failure (exit status 1).
+    /// acknowledged any more; the loop stops and `run` throws the failure (doozerd logs it
+    /// as one line and exits with status 1).
     func storageFailed(_ error: LogError) {
         guard storageFailure == nil else { return }
-        storageFailure = error
-        logger.critical("\(error); stopping: writes after rev \(store.rev) are not acknowledged")
+        storageFailure = StorageStopped(error: error, rev: store.rev)
         isWritable = false
         loop.stop()
     }
@@ -32,5 +32,16 @@ extension Server {
         isWritable = true
         pulse()
         cluster.pump()
+    }
+}
+
+/// The log failed on its write path: the node stopped at `rev`, the last revision it applied
+/// and acknowledged; nothing decided after it was acknowledged to anyone.
+struct StorageStopped: Error, CustomStringConvertible {
+    let error: LogError
+    let rev: Int64
+
+    var description: String {
+        "\(error); stopped at rev \(rev): no later write was acknowledged (see the data directory's disk)"
     }
 }

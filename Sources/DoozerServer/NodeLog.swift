@@ -94,6 +94,9 @@ final class NodeLog {
         held.append((index, instance, batch))
     }
 
+    /// Blocks until everything appended is durable: at shutdown, after the loop stopped.
+    func flush() throws(LogError) { try log.flush() }
+
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
 

@@ -60,7 +60,7 @@ public final class Server {
     /// it reports them durable (`logCompleted`).
     let nodeLog: NodeLog?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
-    var storageFailure: LogError?
+    var storageFailure: StorageStopped?
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -228,6 +228,7 @@ public final class Server {
         }
         try loop.run(self)
         if let storageFailure { throw storageFailure }
+        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged
         if let bootURI, isWritable {
             // B14: a member leaving cleanly takes its name out of the DzNS.
             do {

@@ -150,6 +150,18 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["-w", "nohostport"])?.status, 1)
     }
 
+    func testDataDirectoryIsForASingleNodeOnly() throws {
+        XCTAssertNil(try configuration([]).dataPath, "memory-only by default")
+        XCTAssertEqual(try configuration(["-data", "node1"]).dataPath, "node1")
+        XCTAssertEqual(usageError(["-data", ""])?.status, 2)
+        for others in [["-a", "127.0.0.1:8046"], ["-b", "doozer:?ca=x"], ["-restore", "backup.dzsnap"]] {
+            let error = usageError(["-data", "node1"] + others)
+            XCTAssertEqual(error?.status, 2, "\(others)")
+            XCTAssertTrue(error?.description.contains("-data keeps a single node for now") ?? false, "\(others): \(String(describing: error))")
+        }
+        XCTAssertEqual(usageError(["-data", "node1"], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x"])?.status, 2)
+    }
+
     func testWebAddress() throws {
         XCTAssertEqual(try configuration(["-w", "127.0.0.1:8001"]).webAddress?.description, "127.0.0.1:8001")
         XCTAssertEqual(try configuration(["-l", "127.0.0.5:9000"]).webAddress?.description, "127.0.0.5:8000")
