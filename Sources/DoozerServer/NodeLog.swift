@@ -38,7 +38,6 @@ final class NodeLog {
     private let log: RecordLog
     /// Decided batches appended but not yet durable: (record index, instance, batch).
     private var held: [(index: UInt64, instance: Int64, batch: Batch)] = []
-    private var heldStart = 0
 
     var completionFD: FileDescriptor { log.completionFD }
     /// What recovery cleared from a torn tail, as one line, if it did.
@@ -102,15 +101,12 @@ final class NodeLog {
 
     /// The held batches the log now reports durable, in order; throws the storage failure
     /// that stopped the log (nothing held is ever handed back after it).
-    func takeDurable() throws(LogError) -> ArraySlice<(index: UInt64, instance: Int64, batch: Batch)> {
+    func takeDurable() throws(LogError) -> [(index: UInt64, instance: Int64, batch: Batch)] {
         let durable = try log.reapCompletions()
-        let start = heldStart
-        while heldStart < held.count && held[heldStart].index <= durable { heldStart += 1 }
-        let released = held[start..<heldStart]
-        if heldStart == held.count {
-            held.removeAll(keepingCapacity: true)
-            heldStart = 0
-        }
+        let count = held.prefix { $0.index <= durable }.count
+        guard count > 0 else { return [] }
+        let released = Array(held[..<count])
+        held.removeFirst(count)   // at most α batches are held
         return released
     }
 
