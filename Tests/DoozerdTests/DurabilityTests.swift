@@ -78,6 +78,13 @@ final class DurabilityTests: DoozerdTestCase {
         }
     }
 
+    func testAMemoryOnlyNodeSaysSoOnce() throws {
+        let node = try startServer(DoozerdProcess.Config())
+        _ = try connect(to: node).rev()
+        let lines = node.stderrTail(20_000).split(separator: "\n").filter { $0.contains("nothing survives a restart") }
+        XCTAssertEqual(lines.count, 1, node.stderrTail())
+    }
+
     func testASecondProcessOnTheSameDataDirectoryIsRefused() throws {
         let directory = dataDirectory()
         let first = try startServer(DoozerdProcess.Config(arguments: ["-data", directory]))
