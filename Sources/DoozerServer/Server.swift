@@ -127,7 +127,6 @@ public final class Server {
             replayed = fresh
         } else {
             nodeLog = nil
-            logger.info("no -data: this node keeps everything in memory; nothing survives a restart")
         }
         if let nodeLog, let identity = nodeLog.recovered.identity {
             guard identity.clusterName == configuration.clusterName else {
@@ -218,6 +217,9 @@ public final class Server {
         if let storageFailure { throw storageFailure }
         loop.schedule(after: livenessInterval, timer: Timer.liveness)
         logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev), \(isWritable ? "member" : "slave"))")
+        if nodeLog == nil {   // said once it serves, so a failed start-up stays one line
+            logger.info("no -data: this node keeps everything in memory; nothing survives a restart")
+        }
         if let web {
             logger.info("web view on http://\(web.boundAddress)/")
             web.lastRev = store.rev
