@@ -29,6 +29,7 @@ struct Options {
     var firstMember = 0             // cluster: the member the round-robin starts at
     var slaves = 1                  // cluster: nodes attached as slaves besides the members
     var hist = 2000
+    var dataParent: String?         // local: run a durable node in a fresh folder under this one
     var noFile: UInt64 = 65_536
     var files = -1                  // -1: the mode's default (memory 1,000,000, catchup 50,000)
     var idle = 10_000
@@ -71,6 +72,7 @@ func usage() -> String {
       -slaves n       cluster: slaves attached besides the members               [1]
       -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
+      -data dir       local: a durable node (doozerd -data) in a fresh folder under dir, removed after
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
       -files n        memory, catchup: files of -size bytes to load              [1000000, 50000]
@@ -131,6 +133,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "slaves": o.slaves = try int(name, value(name, inline))
         case "first": o.firstMember = try int(name, value(name, inline))
         case "hist": o.hist = try int(name, value(name, inline))
+        case "data": o.dataParent = try value(name, inline)
         case "nofile": o.noFile = UInt64(try int(name, value(name, inline)))
         case "minrev": o.minRev = Int64(try int(name, value(name, inline)))
         case "files": o.files = try int(name, value(name, inline))

@@ -290,12 +290,16 @@ func main() -> Int32 {
         default:
             if o.nodes != 1 { throw FlagError(description: "-nodes \(o.nodes): local and memory start one node; use cluster") }
             let ip = "127.0.0.\(2 + Int(getpid()) % 250)"
-            let started = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist)
+            let dataDir = o.dataParent.map { "\($0)/doozer-bench-\(getpid())" }
+            defer { if let dataDir { removeTree(dataDir) } }
+            let started = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist,
+                                        extra: dataDir.map { ["-data", $0] } ?? [])
             node = started
             progress(o, "started doozerd pid \(started.pid) on \(started.address) (RLIMIT_NOFILE \(limit)), log \(started.logPath)")
             let rev = try started.waitReady(minRev: mode == "memory" ? 1 : o.minRev)
             progress(o, "doozerd ready at REV \(rev)")
             report.add("doozerd", o.doozerd)
+            report.add("data", dataDir ?? "memory-only")
             report.add("nofile_limit", Int(limit))
             let result = mode == "memory" ? try runMemory(o, started) : try runWorkload(o, [started.address], nodes: [started])
             report.add("result", result)
@@ -319,3 +323,17 @@ func main() -> Int32 {
 }
 
 exit(main())
+
+/// Removes `path` and everything under it (a durable node's data folder after its run).
+func removeTree(_ path: String) {
+    if let dir = opendir(path) {
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { removeTree(path + "/" + name) }
+        }
+        closedir(dir)
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
