@@ -62,18 +62,7 @@ extension Server {
     /// history are answered TOO_LATE (event streams of the web view are closed, their browsers
     /// reconnect); the cluster then continues from R + 1.
     func install(_ snapshot: Snapshot) {
-        let owners = store.install(snapshot)
-        for owner in owners {
-            switch registry[owner.token] {
-            case .client(let session):
-                session.sendError(tag: Server.tag(owner.cookie), .tooLate)
-                markDirty(session)
-            case .web(let session):
-                closeWeb(session)
-            default:
-                break
-            }
-        }
+        for owner in store.install(snapshot) { answerTooLate(owner) }
         for rev in parkedReads.keys.sorted() where rev <= snapshot.rev {
             answerParkedReads(at: rev, from: rev == snapshot.rev ? snapshot : nil)
         }

@@ -263,6 +263,20 @@ extension Server {
         }
     }
 
+    /// A watch whose events are no longer retained: a client's WAIT is answered TOO_LATE, a web
+    /// view's event stream ends.
+    func answerTooLate(_ owner: WatchOwner) {
+        switch registry[owner.token] {
+        case .client(let session):
+            session.sendError(tag: Server.tag(owner.cookie), .tooLate)
+            markDirty(session)
+        case .web(let session):
+            streamFellOutOfHistory(session)
+        default:
+            break   // closing cancels a connection's watches: not reached
+        }
+    }
+
     /// Answers the WAITs whose scan of history ended in this slice of it (`Store.scanBudget`).
     func continueHistoryScans() {
         for outcome in store.continueHistoryScans() {
@@ -270,15 +284,7 @@ extension Server {
             case .fired(let owner, let event):
                 deliver(event, to: [owner])
             case .tooLate(let owner):
-                switch registry[owner.token] {
-                case .client(let session):
-                    session.sendError(tag: Server.tag(owner.cookie), .tooLate)
-                    markDirty(session)
-                case .web(let session):
-                    streamFellOutOfHistory(session)
-                default:
-                    break   // closing cancels a connection's watches: not reached
-                }
+                answerTooLate(owner)
             }
         }
     }

@@ -52,23 +52,24 @@ public enum Socket {
 
     /// The address of a connected socket's peer, as the kernel reports it.
     public static func peerAddress(_ fd: FileDescriptor) throws(SystemError) -> SocketAddress {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = try retryingInterrupts("getpeername") {
-            withUnsafeMutableBytes(of: &storage) { raw in
-                getpeername(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
-            }
-        }
-        return SocketAddress(storage: storage, length: length)
+        try address(of: fd, "getpeername", getpeername)
     }
 
     /// The address a socket is bound to, as the kernel reports it.
     public static func localAddress(_ fd: FileDescriptor) throws(SystemError) -> SocketAddress {
+        try address(of: fd, "getsockname", getsockname)
+    }
+
+    /// One of the kernel's address queries of a socket (`getsockname`, `getpeername`).
+    private static func address(
+        of fd: FileDescriptor, _ call: String,
+        _ query: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) throws(SystemError) -> SocketAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = try retryingInterrupts("getsockname") {
+        _ = try retryingInterrupts(call) {
             withUnsafeMutableBytes(of: &storage) { raw in
-                getsockname(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+                query(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
             }
         }
         return SocketAddress(storage: storage, length: length)
