@@ -32,10 +32,14 @@
 ///    held (`maxVotes`), early decided entries (`maxEarly`), the decided log kept for
 ///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed.
 ///
-/// **Acceptor state** is `promised` plus `votes` (instance → ballot and batch): everything a
-/// restarted acceptor must remember to keep its promises. They change in exactly two places,
-/// `promise(_:)` and `vote(_:)`: the durable log will record each change there, before any
-/// reply that depends on it leaves the node.
+/// **Durable state** (`ConsensusOptions.durable`, a node with `-data`) is `promised` plus
+/// `votes` (instance → ballot and batch), everything a restarted acceptor must remember to keep
+/// its promises, and the highest proposal `seq` reserved, so a restarted proposer never reuses
+/// a `seq` an earlier run may still have in flight. They change in exactly three places,
+/// `promise(_:)`, `vote(_:)` and `enqueueOwn(_:)`, and each change is an `Output.persist`
+/// ahead of every message that depends on it: the host must keep every message it is given
+/// after a `persist` until that change is on stable storage. The host restores them with
+/// `init(…restoring:)` and `replay(_:_:)` (see `DurableState`).
 public struct Consensus {
     public let me: PeerID
     public let options: ConsensusOptions
@@ -52,6 +56,9 @@ public struct Consensus {
     public private(set) var applied: Int64
     private var log = DecidedLog()
     private var watermarks: [PeerID: UInt64]
+    /// The watermarks after the last applied instance (`watermarks` are at `decided`): what a
+    /// snapshot of the host's store, taken at `applied`, is consistent with.
+    private var appliedWatermarks: [PeerID: UInt64]
     private var commitHint = (ballot: Ballot.zero, upTo: Int64(0))
     private var early: [Int64: Batch] = [:]
     private var lastFetchAt: Int64 = .min / 2
@@ -90,6 +97,11 @@ public struct Consensus {
 
     // Proposer.
     private var nextSeq: UInt64
+    /// Own `seq`s up to here are reserved in durable state; a restarted node starts above.
+    private var reservedSeq: UInt64 = 0
+    /// The first `seq` of this run: own proposals below it belong to an earlier run of this
+    /// node (before a restart) and are nobody's to answer here.
+    public private(set) var firstOwnSeq: UInt64
     private var pending: [UInt64: PendingProposal] = [:]
     private var forwards: [Proposal] = []
     private var lastPendingScan: Int64
@@ -102,10 +114,12 @@ public struct Consensus {
     private var outputs: [Output] = []
     private var selfInbox: [Message] = []
 
-    /// A node starting from `bootstrap`: a seed (`Bootstrap.seed`) or a joiner that installed a
-    /// snapshot with its consensus state. `seed` feeds the election-timeout randomness.
+    /// A node starting from `bootstrap`: a seed (`Bootstrap.seed`), a joiner that installed a
+    /// snapshot with its consensus state, or a durable node restarting from its snapshot with
+    /// the durable state its log recorded (`restoring`; then `replay` each instance the log
+    /// decided after `bootstrap.instance`). `seed` feeds the election-timeout randomness.
     public init(me: PeerID, options: ConsensusOptions = ConsensusOptions(), bootstrap: Bootstrap,
-                now: Int64, seed: UInt64) {
+                restoring durable: DurableState? = nil, now: Int64, seed: UInt64) {
         self.me = me
         self.options = options
         self.now = now
@@ -114,7 +128,19 @@ public struct Consensus {
         decided = bootstrap.instance
         applied = bootstrap.instance
         watermarks = bootstrap.watermarks
+        appliedWatermarks = bootstrap.watermarks
         nextSeq = (bootstrap.watermarks[me] ?? 0) + 1
+        if let durable {
+            promised = durable.promised
+            for (instance, vote) in durable.votes where instance > bootstrap.instance {
+                votes[instance] = vote
+                promised = max(promised, vote.ballot)
+            }
+            highestRound = promised.round
+            reservedSeq = durable.reservedSeq
+            nextSeq = max(nextSeq, reservedSeq + 1)
+        }
+        firstOwnSeq = nextSeq
         log.reset(after: bootstrap.instance)
         pushFrom = bootstrap.instance + 1
         electionDeadline = now
@@ -157,7 +183,13 @@ public struct Consensus {
 
     /// What a joiner needs besides the store to continue from `applied`: travels with snapshots.
     public var bootstrapState: Bootstrap {
-        Bootstrap(instance: applied, schedule: schedule, watermarks: watermarks)
+        Bootstrap(instance: applied, schedule: schedule, watermarks: appliedWatermarks)
+    }
+
+    /// The durable state now: what a host writes again after dropping the log records that
+    /// held its changes (compaction, a snapshot installed).
+    public var durableState: DurableState {
+        DurableState(promised: promised, votes: votes, reservedSeq: reservedSeq)
     }
 
     /// The earliest time `tick` has something to do.
@@ -231,6 +263,9 @@ public struct Consensus {
         precondition(instance <= decided, "applied an undecided instance")
         guard instance > applied else { return }
         let wasMember = self.members(at: applied + 1).contains(me)
+        for i in (applied + 1)...instance {
+            for p in log[i].batch { appliedWatermarks[p.origin] = max(appliedWatermarks[p.origin] ?? 0, p.seq) }
+        }
         applied = instance
         let sorted = members.sorted()
         if !sorted.isEmpty && sorted != schedule[schedule.count - 1].members {
@@ -291,6 +326,7 @@ public struct Consensus {
         decided = bootstrap.instance
         applied = bootstrap.instance
         watermarks = bootstrap.watermarks
+        appliedWatermarks = bootstrap.watermarks
         log.reset(after: decided)
         pushFrom = decided + 1
         votes = votes.filter { $0.key > decided }
@@ -305,6 +341,21 @@ public struct Consensus {
             for seq in unknown.keys { pending[seq] = nil }
         }
         learn()
+    }
+
+    /// A durable node restoring from its log, before it runs: `instance` (= `decided + 1`) was
+    /// decided with these admitted proposals, and the host applied them. The learner moves on
+    /// as if it had decided it; nothing is output. The host then reports `applied(through:)`.
+    public mutating func replay(_ instance: Int64, _ admitted: Batch) {
+        precondition(instance == decided + 1, "replayed out of order")
+        for p in admitted where p.seq > (watermarks[p.origin] ?? 0) { watermarks[p.origin] = p.seq }
+        decided = instance
+        votes[instance] = nil
+        log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances,
+                   bytes: options.retainedBytes, applied: applied)
+        pushFrom = instance + 1
+        nextSeq = max(nextSeq, (watermarks[me] ?? 0) + 1)
+        firstOwnSeq = nextSeq
     }
 
     /// The outputs produced since the last call, in order.
@@ -498,12 +549,15 @@ public struct Consensus {
 
     /// The only change to `promised`.
     private mutating func promise(_ b: Ballot) {
-        if b > promised { promised = b }
+        guard b > promised else { return }
+        promised = b
+        if options.durable { outputs.append(.persist(.promise(b))) }
     }
 
     /// The only change to `votes` besides dropping those of decided instances.
     private mutating func vote(_ entry: AcceptedEntry) {
         votes[entry.instance] = entry
+        if options.durable { outputs.append(.persist(.vote(entry))) }
     }
 
     // MARK: Learner
@@ -555,7 +609,7 @@ public struct Consensus {
         votes[instance] = nil
         early[instance] = nil
         log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances,
-                   bytes: options.retainedBytes)
+                   bytes: options.retainedBytes, applied: applied)
         outputs.append(.decided(instance: instance, batch: admitted))
         // Own proposals the watermark passed without admitting can never be admitted now:
         // propose them again under a new seq.
@@ -786,6 +840,10 @@ public struct Consensus {
     private mutating func enqueueOwn(_ p: PendingProposal) {
         let seq = nextSeq
         nextSeq += 1
+        if options.durable && seq > reservedSeq {
+            reservedSeq = seq + options.seqReservation - 1
+            outputs.append(.persist(.seqReserved(reservedSeq)))
+        }
         pending[seq] = p
         hand(seq)
     }
@@ -858,6 +916,9 @@ public enum Output: Equatable, Sendable {
     case snapshotNeeded(from: PeerID)
     /// This node stopped being a member with these own proposals (tags) not applied.
     case abandoned([UInt64])
+    /// (`ConsensusOptions.durable` only.) Write this change of durable state; no message
+    /// output after it may leave the node before it is on stable storage.
+    case persist(DurableChange)
 }
 
 /// The member set from instance `from` on.
@@ -922,6 +983,10 @@ public struct ConsensusOptions: Sendable {
     public var retainedBytes = 16 << 20
     public var fetchLimit = 256
     public var fetchBytes = 4 << 20
+    /// The host keeps durable state (`-data`): consensus outputs `persist` for every change.
+    public var durable = false
+    /// Own `seq`s reserved by one `persist(.seqReserved)`.
+    public var seqReservation: UInt64 = 65_536
 
     public init() {}
 }
@@ -943,8 +1008,9 @@ struct PendingProposal {
     var handedAt: Int64?
 }
 
-/// The last decided entries, at most `keep` of them and about `bytes` of payload (the newest
-/// is always kept), for learners that fell behind.
+/// The last decided entries, at most `keep` of them and about `bytes` of payload, for learners
+/// that fell behind. The newest is always kept, and so is every entry the host has not applied
+/// yet (`appliedWatermarks` advance from them; a host applies within one sync of its disk).
 struct DecidedLog {
     private var entries: [DecidedEntry] = []
     private var head = 0
@@ -961,10 +1027,10 @@ struct DecidedLog {
 
     subscript(instance: Int64) -> DecidedEntry { entries[head + Int(instance - first)] }
 
-    mutating func append(_ entry: DecidedEntry, keep: Int, bytes: Int) {
+    mutating func append(_ entry: DecidedEntry, keep: Int, bytes: Int, applied: Int64) {
         entries.append(entry)
         payloadBytes += Self.size(entry)
-        while entries.count - head > 1 && (entries.count - head > keep || payloadBytes > bytes) {
+        while first <= applied && entries.count - head > 1 && (entries.count - head > keep || payloadBytes > bytes) {
             payloadBytes -= Self.size(entries[head])
             head += 1
             first += 1

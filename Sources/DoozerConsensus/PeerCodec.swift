@@ -164,7 +164,7 @@ public enum PeerCodec {
         return try result.get()
     }
 
-    private struct Writer {
+    struct Writer {
         var out: [UInt8]
 
         mutating func byte(_ b: UInt8) { out.append(b) }
@@ -198,7 +198,7 @@ public enum PeerCodec {
         }
     }
 
-    private struct Reader {
+    struct Reader {
         let bytes: UnsafeRawBufferPointer
         var offset = 0
 

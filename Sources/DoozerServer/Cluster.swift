@@ -176,6 +176,8 @@ final class ClusterSequencer: Sequencer {
             startCatchUp(from: peer)
         case .abandoned(let tags):
             for tag in tags { server.failProposal(tag, .outcomeUnknown) }
+        case .persist:
+            break   // not asked for: this node's consensus keeps no durable state
         }
     }
 

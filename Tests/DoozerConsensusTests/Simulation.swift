@@ -7,6 +7,13 @@ import DoozerStore
 /// (state lost, as in memory-only mode) followed by a fresh node joining from a snapshot, and
 /// membership changes under load. The same seed replays the same run.
 ///
+/// Durable runs (`Parameters.durable`, as `-data` nodes) give every node a simulated disk: it
+/// records what consensus asks to persist and every decided batch, syncs after a random delay,
+/// and holds the node's messages and the application of decided batches until the sync, as the
+/// server does. A crash then loses only what was never synced (a random prefix of the unsynced
+/// records may survive, as after a power cut), and the node restarts with its identity from
+/// its disk; any number of members may be down at once, the whole cluster included.
+///
 /// Checks run as the simulation goes (every revision any node applies must equal every other
 /// node's at that revision) and at the end (`verify`).
 final class Simulation {
@@ -26,6 +33,12 @@ final class Simulation {
         var membershipChanges = false
         /// Membership changes only add members (no fault at all, for liveness checks).
         var onlyAdditions = false
+        /// Nodes keep durable state on a simulated disk and crashed ones restart from it.
+        var durable = false
+        /// A fault is injected every `faultGap / 10` to `1.1 × faultGap`.
+        var faultGap: Int64 = 200_000_000
+        /// A durable node's disk syncs 20 µs to this long after the first record waiting.
+        var maxSyncDelay: Int64 = 2_000_000
 
         /// A mix of faults drawn from the seed.
         static func random(_ rng: inout SplitMix64) -> Parameters {
@@ -39,6 +52,7 @@ final class Simulation {
             p.crashes = rng.next() % 2 == 0
             p.pauses = rng.next() % 2 == 0
             p.membershipChanges = rng.next() % 2 == 0
+            p.durable = rng.next() % 2 == 0
             return p
         }
     }
@@ -59,6 +73,9 @@ final class Simulation {
         var inbox: [(PeerID, [UInt8])] = []
         var tickAt: Int64 = .max
         var candidacy = Ballot.zero
+        /// Counts restarts: events meant for an earlier run of the node are ignored.
+        var incarnation = 0
+        var disk = Disk()
 
         init(index: Int, name: [UInt8], consensus: Consensus, store: Store) {
             self.index = index
@@ -70,9 +87,33 @@ final class Simulation {
         }
     }
 
+    /// A durable node's simulated disk and what waits for its next sync.
+    struct Disk {
+        enum Record {
+            /// The store and consensus state a node started from or installed: what came
+            /// before is superseded.
+            case base(Snapshot, Bootstrap)
+            case change(DurableChange)
+            case decided(Int64, Batch)
+        }
+
+        /// What waits for the sync: a message to send, or a decided batch to apply.
+        enum Held {
+            case send(PeerID, [UInt8])
+            case decided(Int64, Batch)
+        }
+
+        var synced: [Record] = []
+        var unsynced: [Record] = []
+        var held: [Held] = []
+        var syncPending = false
+    }
+
     private enum Event {
         case deliver(to: Int, from: PeerID, bytes: [UInt8])
         case tick(Int)
+        case sync(Int, incarnation: Int)
+        case restart(Int)
         case resume(Int)
         case clientWrite
         case fault
@@ -107,7 +148,7 @@ final class Simulation {
     private var changesInFlight: Set<UInt64> = []
     private var nextChangeTag: UInt64 = 1 << 62
     private var failure: Failure?
-    private(set) var stats = (messages: 0, dropped: 0, decided: 0, crashes: 0, pauses: 0, partitions: 0, changes: 0)
+    private(set) var stats = (messages: 0, dropped: 0, decided: 0, crashes: 0, restarts: 0, pauses: 0, partitions: 0, changes: 0)
 
     static let history = 2000
 
@@ -152,18 +193,22 @@ final class Simulation {
                                   watermarks: [:])
         for i in 0..<total {
             let store = Store(history: Simulation.history, restoring: layout.current)
-            let consensus = Consensus(me: PeerID(nodeID: names[i]), options: Simulation.options,
+            let consensus = Consensus(me: PeerID(nodeID: names[i]), options: options,
                                       bootstrap: bootstrap, now: 0, seed: rng.next())
-            addNode(Node(index: i, name: names[i], consensus: consensus, store: store))
+            let node = Node(index: i, name: names[i], consensus: consensus, store: store)
+            node.disk.synced = [.base(layout.current, bootstrap)]
+            addNode(node)
             if i >= members { nodes[i].consensus.upstream = PeerID(nodeID: names[0]) }
         }
     }
 
-    static var options: ConsensusOptions {
+    var options: ConsensusOptions {
         var o = ConsensusOptions()
         o.retainedInstances = 512   // small, so lagging nodes also exercise snapshot catch-up
         o.maxVotes = 512
         o.maxEarly = 512
+        o.durable = parameters.durable
+        o.seqReservation = 16       // small, so restarts cross reservations often
         return o
     }
 
@@ -190,6 +235,12 @@ final class Simulation {
             guard node.alive, node.pausedUntil == nil else { return }   // resume ticks
             node.consensus.tick(now: now)
             settle(node)
+        case .sync(let i, let incarnation):
+            let node = nodes[i]
+            guard node.alive, node.incarnation == incarnation else { return }
+            sync(node)
+        case .restart(let i):
+            restart(nodes[i])
         case .resume(let i):
             let node = nodes[i]
             guard node.alive else { return }
@@ -209,7 +260,7 @@ final class Simulation {
         case .fault:
             if !healed {
                 injectFault()
-                queue.push(at: now + 20_000_000 + Int64(rng.next() % 200_000_000), .fault)
+                queue.push(at: now + parameters.faultGap / 10 + Int64(rng.next() % UInt64(parameters.faultGap)), .fault)
             }
         case .markProgress(let start):
             if start { progressTags = nextTag..<nextTag } else { progressTags = progressTags.lowerBound..<nextTag }
@@ -252,9 +303,20 @@ final class Simulation {
             for output in outputs {
                 switch output {
                 case .send(let to, let message):
-                    send(PeerCodec.encode(message), from: node, to: to)
+                    if node.disk.unsynced.isEmpty && node.disk.held.isEmpty {
+                        send(PeerCodec.encode(message), from: node, to: to)
+                    } else {
+                        node.disk.held.append(.send(to, PeerCodec.encode(message)))
+                    }
                 case .decided(let instance, let batch):
-                    apply(instance, batch, on: node)
+                    if parameters.durable {
+                        node.disk.unsynced.append(.decided(instance, batch))
+                        node.disk.held.append(.decided(instance, batch))
+                    } else {
+                        apply(instance, batch, on: node)
+                    }
+                case .persist(let change):
+                    node.disk.unsynced.append(.change(change))
                 case .snapshotNeeded(let from):
                     installSnapshot(on: node, from: from)
                 case .abandoned(let tags):
@@ -262,8 +324,77 @@ final class Simulation {
                     for tag in tags { changesInFlight.remove(tag) }
                 }
             }
+            if !node.disk.syncPending && !(node.disk.unsynced.isEmpty && node.disk.held.isEmpty) {
+                node.disk.syncPending = true
+                queue.push(at: now + 20_000 + Int64(rng.next() % UInt64(parameters.maxSyncDelay)), .sync(node.index, incarnation: node.incarnation))
+            }
             node.consensus.flush()
         }
+        scheduleTick(node)
+    }
+
+    /// The disk synced everything recorded so far: what waited for it goes out, in order.
+    private func sync(_ node: Node) {
+        node.disk.syncPending = false
+        node.disk.synced += node.disk.unsynced
+        node.disk.unsynced = []
+        let held = node.disk.held
+        node.disk.held = []
+        for item in held {
+            switch item {
+            case .send(let to, let bytes):
+                send(bytes, from: node, to: to)
+            case .decided(let instance, let batch):
+                // A snapshot installed meanwhile already holds it.
+                if instance > node.consensus.applied { apply(instance, batch, on: node) }
+            }
+        }
+        settle(node)
+    }
+
+    /// Starts a crashed durable node again from what its disk synced: the newest base, the
+    /// durable changes and the decided batches after it.
+    private func restart(_ node: Node) {
+        guard !node.alive else { return }
+        stats.restarts += 1
+        var base: (Snapshot, Bootstrap)? = nil
+        var state = DurableState()
+        var decided: [(Int64, Batch)] = []
+        for record in node.disk.synced {
+            switch record {
+            case .base(let snapshot, let bootstrap):
+                base = (snapshot, bootstrap)
+                decided = []
+                state.decided(through: bootstrap.instance)
+            case .change(let change):
+                state.note(change)
+            case .decided(let instance, let batch):
+                let after = decided.last?.0 ?? base!.1.instance
+                if instance == after + 1 {
+                    decided.append((instance, batch))
+                    state.decided(through: instance)
+                } else if instance > after + 1 {
+                    fail("node \(node.index)'s disk skips from instance \(after) to \(instance)")
+                }
+            }
+        }
+        let (snapshot, bootstrap) = base!
+        node.store = Store(history: Simulation.history, restoring: snapshot)
+        node.membership = Membership(node.store.current)
+        node.consensus = Consensus(me: node.peer, options: options, bootstrap: bootstrap, restoring: state,
+                                   now: now, seed: rng.next())
+        for (instance, batch) in decided {
+            for proposal in batch { node.membership.note(node.store.apply(proposal.payload).event) }
+            node.consensus.replay(instance, batch)
+            node.consensus.applied(through: instance, members: node.membership.refresh(node.store.current))
+        }
+        _ = node.consensus.takeOutputs()
+        if !node.consensus.isMember {
+            node.consensus.upstream = node.consensus.members(at: node.consensus.applied + 1).first
+        }
+        node.alive = true
+        node.inbox = []
+        node.tickAt = .max
         scheduleTick(node)
     }
 
@@ -288,8 +419,10 @@ final class Simulation {
             } else {
                 canonical[rev] = proposal.payload
             }
-            if proposal.origin == node.peer { changesInFlight.remove(proposal.tag) }
-            if proposal.origin == node.peer, written[proposal.tag]?.mutation == proposal.payload {
+            // Own proposals of an earlier run (before a restart) are nobody's to answer.
+            let own = proposal.origin == node.peer && proposal.seq >= node.consensus.firstOwnSeq
+            if own { changesInFlight.remove(proposal.tag) }
+            if own, written[proposal.tag]?.mutation == proposal.payload {
                 if let earlier = acknowledged[proposal.tag] {
                     fail("write \(proposal.tag) acknowledged twice (revs \(earlier) and \(rev))")
                 }
@@ -306,6 +439,11 @@ final class Simulation {
         node.store = Store(history: Simulation.history, restoring: donor.store.current)
         node.membership = Membership(node.store.current)
         node.consensus.install(donor.consensus.bootstrapState)
+        if parameters.durable {
+            // The installed state supersedes the disk's; the durable state is written again.
+            node.disk.unsynced.append(.base(node.store.current, node.consensus.bootstrapState))
+            for change in node.consensus.durableState.changes { node.disk.unsynced.append(.change(change)) }
+        }
     }
 
     private func send(_ bytes: [UInt8], from: Node, to peer: PeerID) {
@@ -380,13 +518,41 @@ final class Simulation {
             let until = now + Int64(rng.next() % 600_000_000)
             node.pausedUntil = until
             queue.push(at: until, .resume(node.index))
-        case 3 where parameters.crashes:
-            crashAndReplace(live)
+        case 3 where parameters.crashes, 4 where parameters.crashes && parameters.durable:
+            if parameters.durable && rng.next() % 3 != 0 {
+                // Most often a node with writes not yet synced (the window a lost write hides
+                // in); sometimes every node at once, as a power cut would.
+                let exposed = live.filter { !$0.disk.unsynced.isEmpty }
+                let pool = exposed.isEmpty || rng.next() % 4 == 0 ? live : exposed
+                if rng.next() % 4 == 0 {
+                    for node in live { crashAndRestart(node) }
+                } else {
+                    crashAndRestart(pool[Int(rng.next() % UInt64(pool.count))])
+                }
+            } else {
+                crashAndReplace(live)
+            }
         case 4, 5:
             if parameters.membershipChanges { changeMembership(live) }
         default:
             break
         }
+    }
+
+    /// Crashes a durable node (whatever the quorum: it comes back) and restarts it within two
+    /// fault gaps (400 ms by default). Its disk keeps what was synced and a random prefix of
+    /// the rest; what waited for the sync is lost with the process.
+    private func crashAndRestart(_ victim: Node) {
+        stats.crashes += 1
+        victim.alive = false
+        victim.incarnation += 1
+        let kept = Int(rng.next() % UInt64(victim.disk.unsynced.count + 1))
+        victim.disk.synced += victim.disk.unsynced.prefix(kept)
+        victim.disk.unsynced = []
+        victim.disk.held = []
+        victim.disk.syncPending = false
+        victim.pausedUntil = nil
+        queue.push(at: now + 1_000_000 + Int64(rng.next() % UInt64(2 * parameters.faultGap)), .restart(victim.index))
     }
 
     /// Crashes a node only if every member set still in force keeps a live quorum, then
@@ -404,10 +570,12 @@ final class Simulation {
         let index = nodes.count
         let name = Array("SIM\(index + 1000 * Int(seed % 1000))NODE".utf8)
         let store = Store(history: Simulation.history, restoring: donor.store.current)
-        var consensus = Consensus(me: PeerID(nodeID: name), options: Simulation.options,
+        var consensus = Consensus(me: PeerID(nodeID: name), options: options,
                                   bootstrap: donor.consensus.bootstrapState, now: now, seed: rng.next())
         consensus.upstream = donor.peer
-        addNode(Node(index: index, name: name, consensus: consensus, store: store))
+        let node = Node(index: index, name: name, consensus: consensus, store: store)
+        node.disk.synced = [.base(store.current, donor.consensus.bootstrapState)]
+        addNode(node)
     }
 
     /// Every member set a live node knows of, plus the one its store names now.
