@@ -39,7 +39,7 @@
 /// `promise(_:)`, `vote(_:)` and `enqueueOwn(_:)`, and each change is an `Output.persist`
 /// ahead of every message that depends on it: the host must keep every message it is given
 /// after a `persist` until that change is on stable storage. The host restores them with
-/// `init(…restoring:)` and `replay(_:_:)` (see `DurableState`).
+/// `replay(_:_:)` and `restore(_:)` (see `DurableState`).
 public struct Consensus {
     public let me: PeerID
     public let options: ConsensusOptions
@@ -115,11 +115,11 @@ public struct Consensus {
     private var selfInbox: [Message] = []
 
     /// A node starting from `bootstrap`: a seed (`Bootstrap.seed`), a joiner that installed a
-    /// snapshot with its consensus state, or a durable node restarting from its snapshot with
-    /// the durable state its log recorded (`restoring`; then `replay` each instance the log
-    /// decided after `bootstrap.instance`). `seed` feeds the election-timeout randomness.
+    /// snapshot with its consensus state, or a durable node restarting from what its log
+    /// holds (then `replay` each instance the log decided after `bootstrap.instance`, and
+    /// `restore` the durable state). `seed` feeds the election-timeout randomness.
     public init(me: PeerID, options: ConsensusOptions = ConsensusOptions(), bootstrap: Bootstrap,
-                restoring durable: DurableState? = nil, now: Int64, seed: UInt64) {
+                now: Int64, seed: UInt64) {
         self.me = me
         self.options = options
         self.now = now
@@ -130,16 +130,6 @@ public struct Consensus {
         watermarks = bootstrap.watermarks
         appliedWatermarks = bootstrap.watermarks
         nextSeq = (bootstrap.watermarks[me] ?? 0) + 1
-        if let durable {
-            promised = durable.promised
-            for (instance, vote) in durable.votes where instance > bootstrap.instance {
-                votes[instance] = vote
-                promised = max(promised, vote.ballot)
-            }
-            highestRound = promised.round
-            reservedSeq = durable.reservedSeq
-            nextSeq = max(nextSeq, reservedSeq + 1)
-        }
         firstOwnSeq = nextSeq
         log.reset(after: bootstrap.instance)
         pushFrom = bootstrap.instance + 1
@@ -341,6 +331,21 @@ public struct Consensus {
             for seq in unknown.keys { pending[seq] = nil }
         }
         learn()
+    }
+
+    /// A durable node restoring from its log, before it runs (after every `replay`): the
+    /// acceptor keeps the promise and the votes above the decided prefix that its log recorded,
+    /// and the proposer starts above every `seq` reserved.
+    public mutating func restore(_ durable: DurableState) {
+        promised = max(promised, durable.promised)
+        for (instance, vote) in durable.votes where instance > decided {
+            votes[instance] = vote
+            promised = max(promised, vote.ballot)
+        }
+        highestRound = max(highestRound, promised.round)
+        reservedSeq = max(reservedSeq, durable.reservedSeq)
+        nextSeq = max(nextSeq, reservedSeq + 1)
+        firstOwnSeq = nextSeq
     }
 
     /// A durable node restoring from its log, before it runs: `instance` (= `decided + 1`) was

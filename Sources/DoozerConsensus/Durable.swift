@@ -10,7 +10,7 @@ public enum DurableChange: Equatable, Sendable {
 
 /// A durable node's consensus state as its log rebuilds it on restart (`note` each recorded
 /// change in order, `decided(through:)` for each decided instance replayed) and hands it to
-/// `Consensus.init(…restoring:)`. Bounded like the acceptor it restores: votes only for
+/// `Consensus.restore(_:)`. Bounded like the acceptor it restores: votes only for
 /// instances not yet decided, at most the leader's window of them.
 public struct DurableState: Equatable, Sendable {
     public var promised: Ballot

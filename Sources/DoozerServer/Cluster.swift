@@ -53,6 +53,15 @@ final class ClusterSequencer: Sequencer {
     private var catchUp: CatchUp?
     /// The transport's address table, by peer.
     private var addresses: [PeerID: SocketAddress] = [:]
+    /// (`-data` only.) Messages consensus produced after a durable change not yet on stable
+    /// storage, in order, each with the log index it waits for (`.max`: the end of the pump
+    /// that produced it). Bounded by what consensus outputs between two syncs.
+    private var heldMessages: [(peer: PeerID, message: Message, after: UInt64)] = []
+    private var heldHead = 0
+    /// Durable changes asked for in this pump, written at its end.
+    private var pendingChanges: [DurableChange] = []
+    /// The log index of the last durable change written.
+    private var lastChange: UInt64 = 0
     /// The leader last logged, so each change of leader is logged once.
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
@@ -132,6 +141,7 @@ final class ClusterSequencer: Sequencer {
             for output in outputs { carryOut(output) }
             consensus.flush()
         }
+        writeChanges()
         do {
             try transport.flush()
         } catch {
@@ -164,10 +174,11 @@ final class ClusterSequencer: Sequencer {
     private func carryOut(_ output: Output) {
         switch output {
         case .send(let peer, let message):
-            do {
-                try transport.send(message, to: peer)
-            } catch {
-                logger.debug("to \(peer): \(error)")
+            if let nodeLog = server.nodeLog,
+               !pendingChanges.isEmpty || heldHead < heldMessages.count || lastChange > nodeLog.durableIndex {
+                heldMessages.append((peer, message, .max))
+            } else {
+                send(message, to: peer)
             }
         case .decided(let instance, let batch):
             guard let nodeLog = server.nodeLog else { return apply(instance, batch) }
@@ -176,8 +187,50 @@ final class ClusterSequencer: Sequencer {
             startCatchUp(from: peer)
         case .abandoned(let tags):
             for tag in tags { server.failProposal(tag, .outcomeUnknown) }
-        case .persist:
-            break   // not asked for: this node's consensus keeps no durable state
+        case .persist(let change):
+            pendingChanges.append(change)
+        }
+    }
+
+    private func send(_ message: Message, to peer: PeerID) {
+        do {
+            try transport.send(message, to: peer)
+        } catch {
+            logger.debug("to \(peer): \(error)")
+        }
+    }
+
+    /// Writes the durable changes of this pump to the log, but votes for instances decided in
+    /// it: the decided record, written with them, supersedes them (a leader alone, or a
+    /// follower that learned the outcome at once, writes each batch once). The messages held
+    /// in the pump wait for everything it wrote.
+    private func writeChanges() {
+        guard let nodeLog = server.nodeLog, !pendingChanges.isEmpty || heldMessages.last?.after == .max else { return }
+        do {
+            for change in pendingChanges {
+                if case .vote(let entry) = change, entry.instance <= consensus.decided { continue }
+                lastChange = try nodeLog.persist(change)
+            }
+        } catch {
+            server.storageFailed(error)
+        }
+        pendingChanges.removeAll(keepingCapacity: true)
+        var i = heldMessages.count - 1
+        while i >= heldHead && heldMessages[i].after == .max {
+            heldMessages[i].after = nodeLog.appendedIndex
+            i -= 1
+        }
+    }
+
+    /// The log synced through `durable`: the held messages that waited for it go out, in order.
+    func releaseMessages(durableThrough durable: UInt64) {
+        while heldHead < heldMessages.count && heldMessages[heldHead].after <= durable {
+            send(heldMessages[heldHead].message, to: heldMessages[heldHead].peer)
+            heldHead += 1
+        }
+        if heldHead == heldMessages.count {
+            heldMessages.removeAll(keepingCapacity: true)
+            heldHead = 0
         }
     }
 

@@ -8,13 +8,23 @@ import DoozerSystem
 /// `takeDurable` hands the batches back, in decided order, once they may be applied — so no
 /// client sees or is told of a write a crash could still lose.
 ///
-/// Records: `identity` (once, first: the node id and the cluster name) and `decided` (an
-/// instance, then the batch's mutations; instance 0 is the seed's start-up layout). Memory:
-/// at most the batches consensus lets this node decide ahead of applying (α of them).
+/// Records: `identity` (once, first: the node id and the cluster name), `decided` (a decided
+/// instance and its admitted proposals, `PeerCodec.encode(DecidedEntry)`; instance 0 is the
+/// seed's start-up layout) and `change` (a change of consensus's durable state: a promise, a
+/// vote, a `seq` reservation, `PeerCodec.encode(DurableChange)`). Memory: at most the batches
+/// consensus lets this node decide ahead of applying (α of them).
 final class NodeLog {
     enum RecordType: UInt8 {
         case identity = 1
         case decided = 2
+        case change = 3
+    }
+
+    /// A record as recovery hands it over, in log order.
+    enum Replayed {
+        case identity(Identity)
+        case decided(DecidedEntry)
+        case change(DurableChange)
     }
 
     /// Who the node was, as its first record says.
@@ -43,8 +53,8 @@ final class NodeLog {
     /// What recovery cleared from a torn tail, as one line, if it did.
     var tornTail: String? { log.tornTail?.description }
 
-    /// Locks and opens `path`, handing every replayed mutation to `apply` in order.
-    init(path: String, apply: ([UInt8]) -> Void) throws {
+    /// Locks and opens `path`, handing every record to `replay` in order.
+    init(path: String, replay: (Replayed) throws -> Void) throws {
         directory = try DataDirectory(path: path)
         var options = LogOptions()
         // Consensus bounds what waits here (α batches decided ahead of applying); the log's own
@@ -59,12 +69,20 @@ final class NodeLog {
                     throw NodeLogError.badRecord(index: record.index, "a second or undecodable identity record")
                 }
                 recovered.identity = identity
+                try replay(.identity(identity))
             case .decided?:
                 guard recovered.identity != nil else {
                     throw NodeLogError.badRecord(index: record.index, "a batch before the identity record")
                 }
-                recovered.lastInstance = try Self.decode(record) { mutation in apply(mutation) }
+                let entry = try Self.decode(record) { (bytes) throws(PeerCodec.DecodeError) in try PeerCodec.decodeDecided(bytes) }
+                guard entry.instance == (recovered.hasLayout ? recovered.lastInstance + 1 : 0) else {
+                    throw NodeLogError.badRecord(index: record.index, "instance \(recovered.hasLayout ? recovered.lastInstance + 1 : 0), not \(entry.instance)")
+                }
+                recovered.lastInstance = entry.instance
                 recovered.hasLayout = true
+                try replay(.decided(entry))
+            case .change?:
+                try replay(.change(try Self.decode(record) { (bytes) throws(PeerCodec.DecodeError) in try PeerCodec.decodeChange(bytes) }))
             case nil:
                 throw NodeLogError.badRecord(index: record.index, "unknown record type \(record.type)")
             }
@@ -79,19 +97,32 @@ final class NodeLog {
                        payload: [UInt8(id.count)] + id + Array(identity.clusterName.utf8))
     }
 
-    /// Appends the seed's start-up layout (instance 0) and blocks until it and everything
-    /// before it is durable. For start-up only, before the loop runs.
-    func recordLayout(_ mutations: [[UInt8]]) throws(LogError) {
-        try log.append(type: RecordType.decided.rawValue, payload: Self.encode(instance: 0, mutations))
+    /// Appends the seed's start-up layout (instance 0, proposals of `seq` 0 that move no
+    /// watermark) and blocks until it and everything before it is durable. For start-up only,
+    /// before the loop runs.
+    func recordLayout(_ mutations: [[UInt8]], origin: PeerID) throws(LogError) {
+        let batch = mutations.map { Proposal(origin: origin, seq: 0, tag: 0, payload: $0) }
+        try log.append(type: RecordType.decided.rawValue, payload: PeerCodec.encode(DecidedEntry(instance: 0, batch: batch)))
         try log.flush()
     }
 
     /// Appends a decided batch and keeps it until `takeDurable` may hand it back.
     func hold(_ instance: Int64, _ batch: Batch) throws(LogError) {
         let index = try log.append(type: RecordType.decided.rawValue,
-                                   payload: Self.encode(instance: instance, batch.lazy.map(\.payload)))
+                                   payload: PeerCodec.encode(DecidedEntry(instance: instance, batch: batch)))
         held.append((index, instance, batch))
     }
+
+    /// Appends a change of consensus's durable state; returns its index, durable once
+    /// `durableIndex` reaches it.
+    func persist(_ change: DurableChange) throws(LogError) -> UInt64 {
+        try log.append(type: RecordType.change.rawValue, payload: PeerCodec.encode(change))
+    }
+
+    /// The highest record index on stable storage (as of the last `takeDurable`).
+    var durableIndex: UInt64 { log.durableIndex }
+    /// The index of the last record appended.
+    var appendedIndex: UInt64 { log.nextIndex - 1 }
 
     /// Blocks until everything appended is durable: at shutdown, after the loop stopped.
     func flush() throws(LogError) { try log.flush() }
@@ -110,65 +141,19 @@ final class NodeLog {
         return released
     }
 
-    // MARK: Record payloads (little-endian: instance u64, count u32, then u32 length + bytes each)
-
-    private static func encode(instance: Int64, _ mutations: some Collection<[UInt8]>) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(12 + mutations.reduce(0) { $0 + 4 + $1.count })
-        append(UInt64(bitPattern: instance), 8, to: &bytes)
-        append(UInt64(mutations.count), 4, to: &bytes)
-        for mutation in mutations {
-            append(UInt64(mutation.count), 4, to: &bytes)
-            bytes += mutation
+    /// Decodes a record's payload with `decode`, reporting a failure as this record's.
+    private static func decode<T>(_ record: LogRecord, _ decode: (UnsafeRawBufferPointer) throws(PeerCodec.DecodeError) -> T) throws -> T {
+        let result = record.payload.withUnsafeBytes { raw in Result { () throws(PeerCodec.DecodeError) in try decode(raw) } }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw NodeLogError.badRecord(index: record.index, "\(error.reason) at byte \(error.offset)")
         }
-        return bytes
-    }
-
-    private static func append(_ value: UInt64, _ width: Int, to bytes: inout [UInt8]) {
-        for shift in 0..<width { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * shift))) }
-    }
-
-    /// Hands each mutation of a `decided` record to `visit`; returns its instance.
-    private static func decode(_ record: LogRecord, _ visit: ([UInt8]) -> Void) throws -> Int64 {
-        var reader = Reader(bytes: record.payload)
-        func bad(_ what: String) -> NodeLogError { .badRecord(index: record.index, what) }
-        guard let instance = reader.integer(8), let count = reader.integer(4) else { throw bad("a batch header") }
-        for _ in 0..<count {
-            guard let length = reader.integer(4), let mutation = reader.bytes(Int(length)) else {
-                throw bad("a mutation of the \(count) the header announces")
-            }
-            visit(mutation)
-        }
-        guard reader.isAtEnd else { throw bad("the end of the record after \(count) mutations") }
-        return Int64(bitPattern: instance)
     }
 
     private static func identity(_ payload: [UInt8]) -> Identity? {
         guard let length = payload.first.map(Int.init), payload.count > length else { return nil }
         let name = String(decoding: payload[(1 + length)...], as: UTF8.self)
         return Identity(id: NodeID(bytes: Array(payload[1...length])), clusterName: name)
-    }
-
-    /// Bounds-checked reads from a record payload; never traps on a short one.
-    private struct Reader {
-        let bytes: [UInt8]
-        var offset = 0
-
-        var isAtEnd: Bool { offset == bytes.count }
-
-        mutating func integer(_ width: Int) -> UInt64? {
-            guard bytes.count - offset >= width else { return nil }
-            var value: UInt64 = 0
-            for shift in 0..<width { value |= UInt64(bytes[offset + shift]) << (8 * shift) }
-            offset += width
-            return value
-        }
-
-        mutating func bytes(_ count: Int) -> [UInt8]? {
-            guard count >= 0, bytes.count - offset >= count else { return nil }
-            defer { offset += count }
-            return Array(bytes[offset..<(offset + count)])
-        }
     }
 }
 

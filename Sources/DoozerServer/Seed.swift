@@ -26,7 +26,7 @@ extension Server {
             + (bootURI == nil ? [Mutation.set(Array("/ctl/ns/\(configuration.clusterName)/\(id)".utf8), rev: -1, body: address)] : [])
             + Array(repeating: Mutation.nop, count: Server.initialNoOps)
         if let nodeLog {
-            do { try nodeLog.recordLayout(layout) } catch { return storageFailed(error) }
+            do { try nodeLog.recordLayout(layout, origin: cluster.me) } catch { return storageFailed(error) }
         }
         for mutation in layout { applyDecided(mutation, proposal: nil) }
         cluster.startSeed()

@@ -120,11 +120,18 @@ public final class Server {
         let restored = try configuration.restorePath.map { path throws(RestoreError) in
             try Server.restoredTree(path, logger: logger)
         }
+        let now = ProcessEnvironment.monotonicNanoseconds()
+        let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        var options = ConsensusOptions()
+        options.durable = configuration.dataPath != nil
         var replayed: Store?
+        var resumed: Consensus?
         if let dataPath = configuration.dataPath {
-            let fresh = Store(history: configuration.history, historyBytes: configuration.historyBytes)
-            nodeLog = try NodeLog(path: dataPath) { fresh.apply($0) }
-            replayed = fresh
+            let restorer = NodeRestorer(store: Store(history: configuration.history, historyBytes: configuration.historyBytes),
+                                        options: options, now: now, seed: seed)
+            nodeLog = try NodeLog(path: dataPath) { restorer.replay($0) }
+            replayed = restorer.store
+            resumed = restorer.finish()
         } else {
             nodeLog = nil
         }
@@ -148,14 +155,12 @@ public final class Server {
         boundAddress = try Socket.localAddress(listenerOwner.fd)
         let me = PeerID(nodeID: id.bytes)
         let consensus: Consensus
-        let now = ProcessEnvironment.monotonicNanoseconds()
-        let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         bootURI = configuration.bootURI
         if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
                                            logger: logger) {
             store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
                           restoring: cluster.snapshot)
-            var follower = Consensus(me: me, bootstrap: cluster.bootstrap, now: now, seed: seed)
+            var follower = Consensus(me: me, options: options, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
             consensus = follower
             joined = true
@@ -164,11 +169,8 @@ public final class Server {
             store = replayed
                 ?? restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
                 ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
-            // A restarted durable node continues after the last batch it logged, alone.
-            let resumed = nodeLog?.recovered.lastInstance ?? 0
-            let bootstrap = resumed > 0 ? Bootstrap(instance: resumed, schedule: [ScheduleEntry(from: 1, members: [me])],
-                                                    watermarks: [:]) : .seed(me)
-            consensus = Consensus(me: me, bootstrap: bootstrap, now: now, seed: seed)
+            // A restarted durable node continues from what its log holds.
+            consensus = resumed ?? Consensus(me: me, options: options, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
         let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)

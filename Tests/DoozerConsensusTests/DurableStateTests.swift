@@ -48,7 +48,8 @@ final class DurableStateTests: XCTestCase {
         var state = DurableState()
         for case .persist(let change) in first.takeOutputs() { state.note(change) }
         XCTAssertEqual(state.reservedSeq, 8, "two reservations of 4")
-        let restarted = Consensus(me: me, options: durableOptions, bootstrap: .seed(me), restoring: state, now: 0, seed: 2)
+        var restarted = Consensus(me: me, options: durableOptions, bootstrap: .seed(me), now: 0, seed: 2)
+        restarted.restore(state)
         XCTAssertEqual(restarted.firstOwnSeq, 9)
         XCTAssertGreaterThanOrEqual(restarted.promised, state.promised)
     }
@@ -61,9 +62,10 @@ final class DurableStateTests: XCTestCase {
         var state = DurableState()
         state.note(.vote(AcceptedEntry(instance: 1, ballot: ballot, batch: batch)))
         state.note(.vote(AcceptedEntry(instance: 2, ballot: ballot, batch: [])))
-        var c = Consensus(me: me, options: durableOptions, bootstrap: .seed(me), restoring: state, now: 0, seed: 1)
+        var c = Consensus(me: me, options: durableOptions, bootstrap: .seed(me), now: 0, seed: 1)
         c.replay(1, batch)
         c.applied(through: 1, members: [me])
+        c.restore(state)
         XCTAssertEqual(c.decided, 1)
         XCTAssertEqual(c.bootstrapState.watermarks, [other: 3])
         XCTAssertEqual(c.durableState.votes.keys.sorted(), [2])

@@ -381,13 +381,13 @@ final class Simulation {
         let (snapshot, bootstrap) = base!
         node.store = Store(history: Simulation.history, restoring: snapshot)
         node.membership = Membership(node.store.current)
-        node.consensus = Consensus(me: node.peer, options: options, bootstrap: bootstrap, restoring: state,
-                                   now: now, seed: rng.next())
+        node.consensus = Consensus(me: node.peer, options: options, bootstrap: bootstrap, now: now, seed: rng.next())
         for (instance, batch) in decided {
             for proposal in batch { node.membership.note(node.store.apply(proposal.payload).event) }
             node.consensus.replay(instance, batch)
             node.consensus.applied(through: instance, members: node.membership.refresh(node.store.current))
         }
+        node.consensus.restore(state)
         _ = node.consensus.takeOutputs()
         if !node.consensus.isMember {
             node.consensus.upstream = node.consensus.members(at: node.consensus.applied + 1).first
