@@ -11,7 +11,14 @@ extension Server {
         } catch {
             return storageFailed(error)
         }
+        nodeLog.snapshotIfDue(store.current)
         cluster.pump()
+    }
+
+    /// The snapshot worker finished: a written snapshot gets its log record (see `NodeLog`).
+    func snapshotJobDone() {
+        guard let nodeLog, storageFailure == nil else { return }
+        do { try nodeLog.snapshotJobDone() } catch { storageFailed(error) }
     }
 
     /// A write to the log failed: nothing after the store's revision is applied or
@@ -24,7 +31,7 @@ extension Server {
         loop.stop()
     }
 
-    /// A restarted durable node: its store was replayed from the log and consensus starts
+    /// A restarted durable node: its store was recovered from a snapshot and the log and consensus starts
     /// after the last logged instance; it leads its cluster of one again.
     func resumeSeed() {
         logger.info("resuming as \(id) at rev \(store.rev) from the data directory")

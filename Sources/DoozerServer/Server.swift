@@ -120,15 +120,18 @@ public final class Server {
         let restored = try configuration.restorePath.map { path throws(RestoreError) in
             try Server.restoredTree(path, logger: logger)
         }
-        var replayed: Store?
         if let dataPath = configuration.dataPath {
-            let fresh = Store(history: configuration.history, historyBytes: configuration.historyBytes)
-            nodeLog = try NodeLog(path: dataPath) { fresh.apply($0) }
-            replayed = fresh
+            nodeLog = try NodeLog(path: dataPath, history: configuration.history, historyBytes: configuration.historyBytes,
+                                  schedule: NodeLog.Schedule(records: configuration.snapshotRecords,
+                                                             bytes: configuration.snapshotBytes),
+                                  logger: logger)
         } else {
             nodeLog = nil
         }
         if let nodeLog, let identity = nodeLog.recovered.identity {
+            guard restored == nil else {
+                throw NodeLogError.notEmpty(path: nodeLog.directory.path, id: identity.id, clusterName: identity.clusterName)
+            }
             guard identity.clusterName == configuration.clusterName else {
                 throw NodeLogError.otherCluster(path: nodeLog.directory.path, recorded: identity.clusterName,
                                                 requested: configuration.clusterName)
@@ -137,10 +140,13 @@ public final class Server {
         } else {
             id = try NodeID.random()
             try nodeLog?.recordIdentity(NodeLog.Identity(id: id, clusterName: configuration.clusterName))
+            if let nodeLog, let restored { try nodeLog.recordRestoredTree(restored) }
         }
         if let nodeLog {
             if let torn = nodeLog.tornTail { logger.notice("\(torn)") }
-            logger.info("data directory \(nodeLog.directory.path): \(nodeLog.recovered.records) log records replayed, rev \(replayed?.rev ?? 0)")
+            let recovered = nodeLog.recovered
+            let base = recovered.base.map { "snapshot \($0.file) at rev \($0.rev), then " } ?? ""
+            logger.info("data directory \(nodeLog.directory.path): \(base)\(recovered.replayed) of \(recovered.records) log records replayed, rev \(recovered.store.rev)")
         }
         signals = try TerminationSignals()
         loop = try EventLoop()
@@ -161,8 +167,8 @@ public final class Server {
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = replayed
-                ?? restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+            store = restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+                ?? nodeLog?.recovered.store
                 ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
             // A restarted durable node continues after the last batch it logged, alone.
             let resumed = nodeLog?.recovered.lastInstance ?? 0
@@ -182,7 +188,10 @@ public final class Server {
             try loop.register(web.fd, interest: .readable, token: web.token)
         }
         try loop.register(transport.fd, interest: .readable, token: registry.insert(.peers))
-        if let nodeLog { try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log)) }
+        if let nodeLog {
+            try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log))
+            try loop.register(nodeLog.snapshotCompletionFD, interest: .readable, token: registry.insert(.snapshots))
+        }
         cluster = ClusterSequencer(server: self, consensus: consensus, transport: transport, store: store)
     }
 
@@ -194,7 +203,7 @@ public final class Server {
             switch handler {
             case .client(let session): session.channel.fd.close()
             case .web(let session): session.channel.fd.close()
-            case .clientListener, .signals, .webListener, .peers, .log: break
+            case .clientListener, .signals, .webListener, .peers, .log, .snapshots: break
             }
         }
         // The peer socket is the transport's channel's to close, the listener and the signal
@@ -230,7 +239,7 @@ public final class Server {
         }
         try loop.run(self)
         if let storageFailure { throw storageFailure }
-        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged
+        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged; a snapshot being written finishes
         if let bootURI, isWritable {
             // B14: a member leaving cleanly takes its name out of the DzNS.
             do {
@@ -527,6 +536,8 @@ extension Server: EventLoopHandler {
             cluster.peersReadable()
         case .log:
             logCompleted()
+        case .snapshots:
+            snapshotJobDone()
         case nil:
             break   // closed earlier in this iteration
         }
