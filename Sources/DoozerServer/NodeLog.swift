@@ -238,12 +238,10 @@ final class NodeLog {
         sinceSnapshot.bytes += RecordFormat.headerSize + payload.count
     }
 
-    /// Blocks until everything appended is durable, and lets a snapshot being written finish
-    /// (its record is appended by the next run): at shutdown, after the loop stopped.
-    func flush() throws(LogError) {
-        try log.flush()
-        worker.wait()
-    }
+    /// Blocks until everything appended is durable: at shutdown, after the loop stopped. A
+    /// snapshot still being written is not waited for: without its record it is never used,
+    /// and the next snapshot cycle removes its file.
+    func flush() throws(LogError) { try log.flush() }
 
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
@@ -263,6 +261,12 @@ final class NodeLog {
     }
 
     // MARK: Snapshots
+
+    /// Whether a snapshot cycle (write, record, removal) is under way.
+    var snapshotInProgress: Bool {
+        if case .idle = cycle { return false }
+        return true
+    }
 
     /// Starts a snapshot of `tree` — the store with every batch `takeDurable` handed back
     /// applied — when one is due and none is in progress.

@@ -239,7 +239,7 @@ public final class Server {
         }
         try loop.run(self)
         if let storageFailure { throw storageFailure }
-        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged; a snapshot being written finishes
+        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged
         if let bootURI, isWritable {
             // B14: a member leaving cleanly takes its name out of the DzNS.
             do {

@@ -154,12 +154,27 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertNil(try configuration([]).dataPath, "memory-only by default")
         XCTAssertEqual(try configuration(["-data", "node1"]).dataPath, "node1")
         XCTAssertEqual(usageError(["-data", ""])?.status, 2)
-        for others in [["-a", "127.0.0.1:8046"], ["-b", "doozer:?ca=x"], ["-restore", "backup.dzsnap"]] {
+        for others in [["-a", "127.0.0.1:8046"], ["-b", "doozer:?ca=x"]] {
             let error = usageError(["-data", "node1"] + others)
             XCTAssertEqual(error?.status, 2, "\(others)")
             XCTAssertTrue(error?.description.contains("-data keeps a single node for now") ?? false, "\(others): \(String(describing: error))")
         }
         XCTAssertEqual(usageError(["-data", "node1"], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x"])?.status, 2)
+        // -restore seeds a new data directory.
+        let restoring = try configuration(["-data", "node1", "-restore", "backup.dzsnap"])
+        XCTAssertEqual(restoring.dataPath, "node1")
+        XCTAssertEqual(restoring.restorePath, "backup.dzsnap")
+    }
+
+    func testSnapshotSchedule() throws {
+        let defaults = try configuration(["-data", "node1"])
+        XCTAssertEqual(defaults.snapshotRecords, 100_000)
+        XCTAssertEqual(defaults.snapshotBytes, 64 << 20)
+        let set = try configuration(["-data", "node1", "-snapshotevery", "20", "-snapshotbytes", "4096"])
+        XCTAssertEqual(set.snapshotRecords, 20)
+        XCTAssertEqual(set.snapshotBytes, 4096)
+        XCTAssertEqual(usageError(["-snapshotevery", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-snapshotbytes", "-1"])?.status, 2)
     }
 
     func testWebAddress() throws {
