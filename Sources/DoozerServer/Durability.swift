@@ -31,8 +31,9 @@ extension Server {
         loop.stop()
     }
 
-    /// A restarted durable node: its store was recovered from a snapshot and the log and consensus starts
-    /// after the last logged instance; it leads its cluster of one again.
+    /// A restarted durable node: its store was recovered from the data directory (a snapshot
+    /// and the log after it); consensus starts after the last logged instance, and it leads
+    /// its cluster of one again.
     func resumeSeed() {
         logger.info("resuming as \(id) at rev \(store.rev) from the data directory")
         cluster.startSeed()

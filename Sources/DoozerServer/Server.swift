@@ -146,7 +146,9 @@ public final class Server {
             if let torn = nodeLog.tornTail { logger.notice("\(torn)") }
             let recovered = nodeLog.recovered
             let base = recovered.base.map { "snapshot \($0.file) at rev \($0.rev), then " } ?? ""
-            logger.info("data directory \(nodeLog.directory.path): \(base)\(recovered.replayed) of \(recovered.records) log records replayed, rev \(recovered.store.rev)")
+            logger.info(restored == nil
+                ? "data directory \(nodeLog.directory.path): \(base)\(recovered.replayed) of \(recovered.records) log records replayed, rev \(recovered.store.rev)"
+                : "data directory \(nodeLog.directory.path): new; the restored tree is its first snapshot")
         }
         signals = try TerminationSignals()
         loop = try EventLoop()

@@ -44,7 +44,9 @@ final class SnapshotWorker {
         mailbox = Mailbox(completions: completions)
     }
 
-    deinit { wait() }
+    /// A job still running finishes first (its file is complete or discarded, never half
+    /// renamed).
+    deinit { thread?.join() }
 
     /// Starts `job` on a new thread; the worker must not be busy.
     func start(_ job: Job) throws(SystemError) {
@@ -61,13 +63,6 @@ final class SnapshotWorker {
         thread?.join()
         thread = nil
         return outcome
-    }
-
-    /// Blocks until the running job, if any, has finished; drops its outcome. For shutdown.
-    func wait() {
-        thread?.join()
-        thread = nil
-        _ = mailbox.take()
     }
 
     /// Writes `tree` to `path` as one snapshot file, returning its size. Blocking.

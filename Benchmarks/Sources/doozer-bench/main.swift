@@ -276,7 +276,7 @@ func runRecovery(_ o: Options) throws -> Report {
     r.add("value_size", o.valueSize)
     r.add("load_s", loadSeconds)
     r.add("load_errors", errorsReport(engine.counters))
-    r.add("rev_at_kill", rev)
+    r.add("rev_at_kill", Int(rev))
     r.add("storage_write_bytes_per_set", Double(written) / Double(max(1, engine.counters.done)))
     r.add("disk_allocated_bytes", disk.allocated)
     r.add("disk_apparent_bytes", disk.apparent)
