@@ -138,7 +138,8 @@ final class NodeLog {
     /// The records the first recovery pass keeps: who the node is, and the snapshots.
     private struct FirstPass {
         var identity: Identity?
-        var snapshots: [(index: UInt64, record: SnapshotRecord)] = []
+        /// In log order, so the newest is last.
+        var snapshots: [SnapshotRecord] = []
         var records = 0
 
         mutating func note(_ record: LogRecord) throws {
@@ -155,7 +156,7 @@ final class NodeLog {
                     throw NodeLogError.badRecord(index: record.index, "a snapshot record of node \(identity!.id), as the log's other records")
                 }
                 identity = snapshot.identity
-                snapshots.append((record.index, snapshot))
+                snapshots.append(snapshot)
             case .decided?:
                 break   // replayed in the second pass, from the base on
             case nil:
@@ -170,7 +171,7 @@ final class NodeLog {
     private static func base(_ scan: FirstPass, firstIndex: UInt64, firstPossible: UInt64, directory: String,
                              logger: Logger) throws(NodeLogError) -> (SnapshotRecord?, Snapshot?) {
         var problems: [String] = []
-        for (_, record) in scan.snapshots.reversed() {
+        for record in scan.snapshots.reversed() {
             let path = directory + "/" + record.file
             guard record.coveredIndex + 1 >= firstIndex else {
                 problems.append("\(path) (rev \(record.rev)) is older than the log, which starts at record \(firstIndex)")
@@ -190,7 +191,7 @@ final class NodeLog {
                 logger.error("snapshot unusable: \(error); trying an older one")
             }
         }
-        let restoreBase = scan.snapshots.contains { $0.record.instance < 0 }
+        let restoreBase = scan.snapshots.contains { $0.instance < 0 }
         if firstIndex == firstPossible && !restoreBase { return (nil, nil) }
         guard !problems.isEmpty else {
             throw .unrecoverable("the log starts at record \(firstIndex), not \(firstPossible), and no snapshot record covers the records before it")
@@ -305,8 +306,10 @@ final class NodeLog {
         case (.removing, .failed(let problem)):
             cycle = .idle
             logger.error("\(problem); the files are removed at the next snapshot")
-        case (.removing, _), (.idle, _), (.recording, _), (.writing, .removed):
+        case (.removing, .removed):
             cycle = .idle
+        case (.idle, _), (.recording, _), (.writing, .removed), (.removing, .wrote):
+            assertionFailure("snapshot job outcome \(outcome) in cycle \(cycle): one job at a time, started by the cycle")
         }
     }
 
