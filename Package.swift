@@ -89,8 +89,8 @@ let package = Package(
         .testTarget(
             name: "DoozerServerTests",
             dependencies: [
-                "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem",
-                .product(name: "Logging", package: "swift-log"),
+                "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem", "DoozerConsensus",
+                "DoozerLog", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),

@@ -23,10 +23,15 @@ public struct DurableState: Equatable, Sendable {
         self.reservedSeq = reservedSeq
     }
 
+    /// Takes one change into account. Order does not matter: promises and reservations only
+    /// grow, and a vote gives way only to a vote of a higher ballot (an acceptor never votes
+    /// below its promise), so changes may be noted as they come from several sources.
     public mutating func note(_ change: DurableChange) {
         switch change {
         case .promise(let b): promised = max(promised, b)
-        case .vote(let entry): votes[entry.instance] = entry
+        case .vote(let entry):
+            if let known = votes[entry.instance], known.ballot > entry.ballot { return }
+            votes[entry.instance] = entry
         case .seqReserved(let seq): reservedSeq = max(reservedSeq, seq)
         }
     }

@@ -43,7 +43,10 @@
 // one batch is in flight; the syncing thread holds no queue of its own.
 //
 // Removing the prefix a snapshot covers (`removeSegments(through:)`) deletes whole durable
-// segments, never the newest, on the syncing thread after the next batch.
+// segments, never the newest, on the syncing thread after the next batch. `startNewSegment`
+// lets a caller end a segment early (at a snapshot), so that prefix lies in whole segments.
+// `read(from:visit:)` reads durable records back from disk, for a caller that must see the
+// whole log (`init`'s replay) before it knows where to start applying.
 import DoozerSystem
 
 /// Tunables of a `RecordLog`.
@@ -94,6 +97,7 @@ public final class RecordLog {
     public var firstIndex: UInt64 { segments.first?.firstIndex ?? nextIndex }
 
     private let directory: String
+    private let io: FileIO
     private let syncer: Syncer
     private let thread: SystemThread
     private var segments: [Segment]
@@ -104,6 +108,8 @@ public final class RecordLog {
     private var inFlight: Batch?
     private var inFlightBytes = 0
     private var closed = false
+    /// `startNewSegment` was called: the next append opens a segment.
+    private var segmentEnded = false
 
     /// Opens the log in `directory` (which must exist), recovering it: every record on disk
     /// is handed to `replay` in index order before this returns.
@@ -115,6 +121,7 @@ public final class RecordLog {
         let recovered = try Recovery(directory: directory, io: io).run(emptyLogFirstIndex: options.firstIndex, visit: replay)
         self.options = options
         self.directory = directory
+        self.io = io
         tornTail = recovered.tornTail
         segments = recovered.segments
         writeOffset = recovered.writeOffset
@@ -146,7 +153,7 @@ public final class RecordLog {
         if pending > 0 && pending + size > options.maxPendingBytes {
             throw .pendingLimit(pendingBytes: pending, limit: options.maxPendingBytes)
         }
-        if segments.isEmpty || writeOffset + size > options.segmentSize { startSegment() }
+        if segments.isEmpty || segmentEnded || writeOffset + size > options.segmentSize { startSegment() }
         let segment = segments[segments.count - 1]
         if waiting.last?.segment != segment.firstIndex {
             waiting.append(Chunk(segment: segment.firstIndex, path: segment.path, offset: writeOffset, bytes: [], creates: false))
@@ -227,6 +234,23 @@ public final class RecordLog {
         return firstIndex
     }
 
+    /// Ends the newest segment: the next `append` starts a new one, so every record appended
+    /// so far can later go with `removeSegments` without taking newer ones along. Costs one
+    /// segment file (preallocated) per call that is followed by an append.
+    public func startNewSegment() {
+        if !segments.isEmpty { segmentEnded = true }
+    }
+
+    /// Reads back, in index order, every record with index ≥ `index` from disk — checksums
+    /// validated again; any damage is `LogError.corrupt` — and hands it to `visit`. Blocks:
+    /// for start-up, while nothing appended is waiting or in flight (so every record read is
+    /// durable). Throws `.closed` after `close`.
+    public func read(from index: UInt64, visit: (LogRecord) throws -> Void) throws {
+        if closed { throw LogError.closed }
+        precondition(waiting.isEmpty && inFlight == nil, "read(from:) while records are being written")
+        try Recovery(directory: directory, io: io).read(segments, from: index, visit: visit)
+    }
+
     /// Stops the syncing thread after the batch in flight; records never committed are
     /// dropped (they were never durable). Blocks until the thread has exited.
     public func close() {
@@ -243,5 +267,6 @@ public final class RecordLog {
         waiting.append(Chunk(segment: nextIndex, path: path, offset: 0, bytes: SegmentHeader(firstIndex: nextIndex).bytes, creates: true))
         writeOffset = SegmentHeader.size
         waitingBytes += SegmentHeader.size
+        segmentEnded = false
     }
 }

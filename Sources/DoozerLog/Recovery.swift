@@ -94,6 +94,19 @@ struct Recovery {
         return result
     }
 
+    /// Reads `segments` (recovered and validated before) again, handing every record with index
+    /// ≥ `from` to `visit`. Nothing is repaired: any damage now is corruption.
+    func read(_ segments: [Segment], from index: UInt64, visit: (LogRecord) throws -> Void) throws {
+        for (position, segment) in segments.enumerated() {
+            if position + 1 < segments.count, segments[position + 1].firstIndex <= index { continue }
+            let scan = SegmentScan(path: segment.path, bytes: try read(segment.path), newest: false)
+            _ = try scan.header(nameIndex: segment.firstIndex, expected: segment.firstIndex)
+            _ = try scan.records(firstIndex: segment.firstIndex) { record in
+                if record.index >= index { try visit(record) }
+            }
+        }
+    }
+
     private func read(_ path: String) throws(LogError) -> [UInt8] {
         do {
             let fd = try io.open(path, O_RDONLY, 0)
@@ -248,6 +261,20 @@ struct SegmentScan {
 
     private func isZero(_ range: Range<Int>) -> Bool { bytes[range].allSatisfy { $0 == 0 } }
     private func isZero(from offset: Int) -> Bool { firstNonZero(from: offset) == nil }
-    private func firstNonZero(from offset: Int) -> Int? { bytes[offset...].firstIndex { $0 != 0 } }
+    /// Compares whole blocks with memcmp first: segments are mostly preallocated zeros, and
+    /// every recovery reads them to their end.
+    private func firstNonZero(from offset: Int) -> Int? {
+        bytes.withUnsafeBytes { raw -> Int? in
+            var position = offset
+            while position + Self.zeroBlockSize <= raw.count,
+                  memcmp(raw.baseAddress! + position, Self.zeroBlock, Self.zeroBlockSize) == 0 {
+                position += Self.zeroBlockSize
+            }
+            return raw[position...].firstIndex { $0 != 0 }
+        }
+    }
+
+    private static let zeroBlockSize = 4096
+    nonisolated(unsafe) private static let zeroBlock = UnsafeRawPointer(calloc(zeroBlockSize, 1)!)
     private func lastNonZero() -> Int? { bytes.lastIndex { $0 != 0 } }
 }

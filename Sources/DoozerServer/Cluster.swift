@@ -90,6 +90,16 @@ final class ClusterSequencer: Sequencer {
         pump()
     }
 
+    /// A durable node restarted from its data directory: a member stands for election at once
+    /// (a cluster restarted whole elects without waiting out a timeout; a live leader keeps
+    /// its office), a slave follows a member of its schedule.
+    func resume() {
+        if !consensus.isMember {
+            consensus.upstream = consensus.members(at: consensus.applied + 1).first { $0 != me }
+        }
+        startSeed()
+    }
+
     // MARK: Sequencer
 
     func submit(_ mutation: [UInt8], proposal: ProposalID) {

@@ -18,8 +18,14 @@ public struct Configuration: Sendable {
     /// revision (`-restore`); nil for an empty store. Never combined with `-a` or `-b`.
     public var restorePath: String?
     /// The data directory (`-data`) that makes this node durable; nil for memory-only.
-    /// Never combined with `-a`, `-b` or `-restore` yet (a single durable node only).
+    /// Never combined with `-a` or `-b` yet (a single durable node only); with `-restore`, a
+    /// new directory seeded from the file.
     public var dataPath: String?
+    /// A durable node writes a snapshot and compacts its log after this many decided
+    /// records (`-snapshotevery`) or this many bytes of log (`-snapshotbytes`), whichever
+    /// comes first.
+    public var snapshotRecords = 100_000
+    public var snapshotBytes = 64 << 20
     /// Revisions of history kept (`-hist`).
     public var history = 2000
     /// Interval between `applied` writes, in nanoseconds (`-pulse`).
@@ -97,7 +103,11 @@ public enum DoozerdCommandLine {
         flags.define("restore", .string, placeholder: "file",
                      usage: "Start a new single-node cluster from this snapshot file (doozer snapshot save), keeping its revisions. Not with -a or -b.")
         flags.define("data", .string, placeholder: "dir",
-                     usage: "Keep this node's log in this directory (created if missing) so it survives a restart. Single node only: not with -a, -b or -restore yet.")
+                     usage: "Keep this node's log and snapshots in this directory (created if missing) so it survives a restart. Single node only: not with -a or -b yet. With -restore, a new directory seeded from the file.")
+        flags.define("snapshotevery", .string, placeholder: "records", default: "100000",
+                     usage: "With -data: write a snapshot and compact the log after this many decided batches.")
+        flags.define("snapshotbytes", .string, placeholder: "bytes", default: "\(64 << 20)",
+                     usage: "With -data: write a snapshot and compact the log after this many bytes of log, if that comes first.")
         flags.define("c", .string, placeholder: "name", default: "local",
                      usage: "The cluster name: letters, digits, '.' and '-'.")
         flags.define("w", .string, placeholder: "addr",
@@ -200,13 +210,6 @@ public enum DoozerdCommandLine {
         }
         if let data = flags.value("data") {
             guard !data.isEmpty else { throw UsageError(description: "-data needs a directory", status: 2, showUsage: true) }
-            let others = (configuration.attachAddresses.isEmpty ? [] : ["-a"])
-                + (configuration.bootURI == nil ? [] : ["-b (or DOOZER_BOOT_URI)"])
-                + (configuration.restorePath == nil ? [] : ["-restore"])
-            if let other = others.first {
-                throw UsageError(description: "-data keeps a single node for now: it cannot be combined with \(other)",
-                                 status: 2, showUsage: true)
-            }
             configuration.dataPath = data
         }
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
@@ -222,6 +225,8 @@ public enum DoozerdCommandLine {
                                              maximum: Configuration.maxWriteLimit)
         configuration.maxConnections = try integer(flags, "maxconns", default: 16_384, minimum: 1)
         configuration.maxWaits = try integer(flags, "maxwaits", default: 10_000, minimum: 1)
+        configuration.snapshotRecords = try integer(flags, "snapshotevery", default: 100_000, minimum: 1)
+        configuration.snapshotBytes = try integer(flags, "snapshotbytes", default: 64 << 20, minimum: 1)
 
         switch flags.value("w") {
         case "false"?:

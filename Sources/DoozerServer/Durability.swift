@@ -15,8 +15,15 @@ extension Server {
         } catch {
             return storageFailed(error)
         }
+        nodeLog.snapshotIfDue(store.current, bootstrap: cluster.bootstrapState)
         cluster.releaseMessages(durableThrough: nodeLog.durableIndex)
         cluster.pump()
+    }
+
+    /// The snapshot worker finished: a written snapshot gets its log record (see `NodeLog`).
+    func snapshotJobDone() {
+        guard let nodeLog, storageFailure == nil else { return }
+        do { try nodeLog.snapshotJobDone(durable: cluster.consensus.durableState) } catch { storageFailed(error) }
     }
 
     /// A write to the log failed: nothing after the store's revision is applied or
@@ -29,11 +36,12 @@ extension Server {
         loop.stop()
     }
 
-    /// A restarted durable node: its store was replayed from the log and consensus starts
-    /// after the last logged instance; it leads its cluster of one again.
-    func resumeSeed() {
+    /// A restarted durable node: its store was recovered from the data directory (a snapshot
+    /// and the log after it) and consensus replayed with it and its durable state restored.
+    /// A member stands for election at once; a slave follows a member.
+    func resume() {
         logger.info("resuming as \(id) at rev \(store.rev) from the data directory")
-        cluster.startSeed()
+        cluster.resume()
         isWritable = cluster.consensus.isMember
         pulse()
         cluster.pump()
@@ -51,50 +59,45 @@ struct StorageStopped: Error, CustomStringConvertible {
     }
 }
 
-/// Rebuilds a durable node from its log at start-up, record by record: the store, by applying
-/// each decided batch in order, and consensus, by replaying each instance from the seed's
-/// bootstrap and then restoring the durable state the log recorded. Used only before the
-/// node serves; holds nothing once `finish` returned.
+/// Rebuilds a durable node's consensus while `NodeLog` recovers its store: from the base
+/// snapshot's bootstrap (or, with none, the seed's), replaying each decided instance after it
+/// in order, then restoring the durable state the log recorded. Used only before the node
+/// serves; holds nothing once `finish` returned.
 final class NodeRestorer {
-    let store: Store
     private let options: ConsensusOptions
     private let now: Int64
     private let seed: UInt64
     private var consensus: Consensus?
     private var membership: Membership?
-    private var durable = DurableState()
 
-    init(store: Store, options: ConsensusOptions, now: Int64, seed: UInt64) {
-        self.store = store
+    init(options: ConsensusOptions, now: Int64, seed: UInt64) {
         self.options = options
         self.now = now
         self.seed = seed
     }
 
-    /// One record, in log order (the node log checks that the identity comes first and that
-    /// instances follow one another from the layout, instance 0, on).
-    func replay(_ record: NodeLog.Replayed) {
-        switch record {
-        case .identity(let identity):
+    func replay(_ step: NodeLog.Replayed) {
+        switch step {
+        case .base(let record, let store, let identity):
             let me = PeerID(nodeID: identity.id.bytes)
-            consensus = Consensus(me: me, options: options, bootstrap: .seed(me), now: now, seed: seed)
-        case .decided(let entry) where entry.instance == 0:
-            for proposal in entry.batch { _ = store.apply(proposal.payload) }
-            membership = Membership(store.current)
-        case .decided(let entry):
-            for proposal in entry.batch { membership!.note(store.apply(proposal.payload).event) }
+            consensus = Consensus(me: me, options: options, bootstrap: record?.bootstrap ?? .seed(me), now: now, seed: seed)
+            if record?.bootstrap != nil { membership = Membership(store.current) }
+            self.store = store
+        case .decided(let entry, let events) where entry.instance == 0:
+            _ = events   // the layout: applied before consensus starts, as a new seed does
+            membership = Membership(store!.current)
+        case .decided(let entry, let events):
+            for event in events { membership!.note(event) }
             consensus!.replay(entry.instance, entry.batch)
-            consensus!.applied(through: entry.instance, members: membership!.refresh(store.current))
-            durable.decided(through: entry.instance)
-        case .change(let change):
-            durable.note(change)
+            consensus!.applied(through: entry.instance, members: membership!.refresh(store!.current))
         }
     }
 
-    /// The node's consensus as the log left it, or nil when the log held no layout (a node
-    /// that never finished starting: it seeds anew).
-    func finish() -> Consensus? {
-        guard membership != nil, var consensus else { return nil }
+    private var store: Store?
+
+    /// The node's consensus as its data directory left it.
+    func finish(_ durable: DurableState) -> Consensus? {
+        guard var consensus else { return nil }
         consensus.restore(durable)
         _ = consensus.takeOutputs()
         return consensus

@@ -1,116 +1,282 @@
 import DoozerConsensus
 import DoozerLog
+import DoozerSnapshot
+import DoozerStore
 import DoozerSystem
+import Logging
 
-/// A durable node's log (`-data DIR`): holds the data directory's lock and its `RecordLog`,
-/// writes the node's identity and every decided batch as records, and keeps each batch in
-/// memory until the fdatasync that covers it returned. It never applies or answers anything:
-/// `takeDurable` hands the batches back, in decided order, once they may be applied — so no
-/// client sees or is told of a write a crash could still lose.
+/// A durable node's data directory (`-data`): holds its lock, its `RecordLog` (`log/`) and its
+/// snapshot files (`snapshots/`). Writes the node's identity and every decided batch as
+/// records, keeps each batch in memory until the fdatasync that covers it returned, and every
+/// N records or M bytes writes a snapshot of the store and compacts the log behind it. It
+/// never applies or answers anything: `takeDurable` hands the batches back, in decided order,
+/// once they may be applied — so no client sees or is told of a write a crash could lose.
 ///
-/// Records: `identity` (once, first: the node id and the cluster name), `decided` (a decided
-/// instance and its admitted proposals, `PeerCodec.encode(DecidedEntry)`; instance 0 is the
-/// seed's start-up layout) and `change` (a change of consensus's durable state: a promise, a
-/// vote, a `seq` reservation, `PeerCodec.encode(DurableChange)`). Memory: at most the batches
-/// consensus lets this node decide ahead of applying (α of them).
+/// **Recovery** (`init`) is "newest usable snapshot, then the log after it": a first pass over
+/// the log collects the identity and the snapshot records (`SnapshotRecord`); the newest
+/// snapshot whose file reads back whole, at the record's revision, and whose covered prefix
+/// the log still follows without a gap becomes the store; a second pass replays the decided
+/// records after it, which must continue its instance without a gap. A damaged snapshot file
+/// is reported (file, byte, what was expected) and the next older one tried; without one, the
+/// log must still start at its first record (and no `-restore` tree be lost), else the node
+/// refuses to start. New record types slot into both passes.
+///
+/// **Snapshots.** `snapshotIfDue` takes the store's O(1) snapshot at the last applied batch
+/// (instance I, record index C) and hands it to the `SnapshotWorker` thread, which writes
+/// `snapshots/<R>.dzsnap` (tmp, fsync, rename, directory fsync). Only then is the snapshot
+/// record appended; only once that record is durable are the log segments through the
+/// previous kept snapshot's C removed and every other file in `snapshots/` deleted. Two
+/// snapshots are kept, so a damaged newest file falls back to the one before it, whose log
+/// records are still there. One snapshot cycle (write, record, removal) runs at a time.
+///
+/// Memory: at most the batches consensus lets this node decide ahead of applying (α of them),
+/// plus the two kept snapshot records; the worker holds one immutable store snapshot.
 final class NodeLog {
-    enum RecordType: UInt8 {
-        case identity = 1
-        case decided = 2
-        case change = 3
-    }
-
-    /// A record as recovery hands it over, in log order.
-    enum Replayed {
-        case identity(Identity)
-        case decided(DecidedEntry)
-        case change(DurableChange)
-    }
-
-    /// Who the node was, as its first record says.
-    struct Identity: Equatable {
-        var id: NodeID
-        var clusterName: String
-    }
-
     /// What replaying the directory found.
     struct Recovered {
         var identity: Identity?
-        /// The last consensus instance replayed (0: only the layout, or nothing).
-        var lastInstance: Int64 = 0
+        /// The store: the base snapshot's tree (or empty) with every later decided batch applied.
+        var store: Store
+        /// The snapshot the store started from, if any.
+        var base: SnapshotRecord?
+        /// The last consensus instance the store includes (-1: none, not even the layout).
+        var lastInstance: Int64 = -1
+        /// Records in the log, and decided batches replayed on top of the base.
         var records = 0
-        /// Whether the seed's start-up layout is in the log: the node resumes instead of seeding.
-        var hasLayout = false
+        var replayed = 0
+        /// Whether the seed's start-up layout is in the store: the node resumes instead of seeding.
+        var hasLayout: Bool { lastInstance >= 0 }
+        /// Consensus's durable state: the base snapshot record's, with every change record in
+        /// the log noted on top (in any order: promises and reservations only grow, a vote
+        /// gives way only to one of a higher ballot).
+        var durable = DurableState()
     }
 
+    /// What recovery hands its caller while it rebuilds the store, so consensus can follow.
+    enum Replayed {
+        /// The store recovery starts from (the base snapshot's tree, or empty), with that
+        /// snapshot's record and the node's identity; first, once, whenever the log names a node.
+        case base(SnapshotRecord?, Store, Identity)
+        /// A decided instance after the base, just applied to the store with these events.
+        case decided(DecidedEntry, events: [Event])
+    }
+
+    /// When to snapshot: after this many decided records or bytes of log since the last one.
+    struct Schedule {
+        var records: Int
+        var bytes: Int
+    }
+
+    private enum Cycle {
+        case idle
+        /// The worker writes the file of this record.
+        case writing(SnapshotRecord)
+        /// The record is appended at `index`; compaction waits for it to be durable.
+        case recording(index: UInt64, SnapshotRecord)
+        /// The worker removes the files no longer kept.
+        case removing
+    }
+
+    static let snapshotSuffix = ".dzsnap"
+
     let directory: DataDirectory
-    let recovered: Recovered
+    let snapshotDirectory: String
+    private(set) var recovered: Recovered
     private let log: RecordLog
+    private let logger: Logger
+    private let schedule: Schedule
+    private let worker: SnapshotWorker
     /// Decided batches appended but not yet durable: (record index, instance, batch).
     private var held: [(index: UInt64, instance: Int64, batch: Batch)] = []
+    /// The last decided record handed back (and so applied): the point a snapshot covers.
+    private var applied: (index: UInt64, instance: Int64)
+    /// The snapshots kept, oldest first (at most two), each with a durable record.
+    private var kept: [SnapshotRecord]
+    private var cycle = Cycle.idle
+    /// Decided records and their bytes appended since the last snapshot started.
+    private var sinceSnapshot = (records: 0, bytes: 0)
 
     var completionFD: FileDescriptor { log.completionFD }
+    var snapshotCompletionFD: FileDescriptor { worker.completions.fd }
     /// What recovery cleared from a torn tail, as one line, if it did.
     var tornTail: String? { log.tornTail?.description }
+    /// The log's first record still on disk (segments before it were compacted away).
+    var firstIndex: UInt64 { log.firstIndex }
 
-    /// Locks and opens `path`, handing every record to `replay` in order.
-    init(path: String, replay: (Replayed) throws -> Void) throws {
+    /// Locks and opens `path`, recovering the store (see the notes above) and telling
+    /// `replay` how. Damaged snapshot files it skips are logged, one line each.
+    init(path: String, history: Int, historyBytes: Int, schedule: Schedule, logger: Logger,
+         replay: (Replayed) -> Void = { _ in }) throws {
         directory = try DataDirectory(path: path)
+        snapshotDirectory = try directory.subdirectory("snapshots")
+        self.logger = logger
+        self.schedule = schedule
+        worker = try SnapshotWorker()
         var options = LogOptions()
         // Consensus bounds what waits here (α batches decided ahead of applying); the log's own
         // backpressure would only turn a decided batch into a failure.
         options.maxPendingBytes = Int(UInt32.max)
-        var recovered = Recovered()
-        log = try RecordLog(directory: try directory.subdirectory("log"), options: options) { record in
-            recovered.records += 1
-            switch RecordType(rawValue: record.type) {
-            case .identity?:
-                guard recovered.identity == nil, let identity = Self.identity(record.payload) else {
-                    throw NodeLogError.badRecord(index: record.index, "a second or undecodable identity record")
-                }
-                recovered.identity = identity
-                try replay(.identity(identity))
-            case .decided?:
-                guard recovered.identity != nil else {
-                    throw NodeLogError.badRecord(index: record.index, "a batch before the identity record")
-                }
-                let entry = try Self.decode(record) { (bytes) throws(PeerCodec.DecodeError) in try PeerCodec.decodeDecided(bytes) }
-                guard entry.instance == (recovered.hasLayout ? recovered.lastInstance + 1 : 0) else {
-                    throw NodeLogError.badRecord(index: record.index, "instance \(recovered.hasLayout ? recovered.lastInstance + 1 : 0), not \(entry.instance)")
-                }
-                recovered.lastInstance = entry.instance
-                recovered.hasLayout = true
-                try replay(.decided(entry))
-            case .change?:
-                try replay(.change(try Self.decode(record) { (bytes) throws(PeerCodec.DecodeError) in try PeerCodec.decodeChange(bytes) }))
-            case nil:
-                throw NodeLogError.badRecord(index: record.index, "unknown record type \(record.type)")
+        var scan = FirstPass()
+        log = try RecordLog(directory: try directory.subdirectory("log"), options: options) { try scan.note($0) }
+        if scan.records > 0 && scan.identity == nil {
+            throw NodeLogError.badRecord(index: log.firstIndex, "an identity record or a snapshot record naming the node")
+        }
+        let (base, tree) = try Self.base(scan, firstIndex: log.firstIndex, firstPossible: options.firstIndex,
+                                         directory: snapshotDirectory, logger: logger)
+        var recovered = Recovered(
+            identity: scan.identity,
+            store: tree.map { Store(history: history, historyBytes: historyBytes, restoring: $0) }
+                ?? Store(history: history, historyBytes: historyBytes),
+            base: base, lastInstance: base?.instance ?? -1, records: scan.records)
+        recovered.durable = scan.durable
+        for change in base?.durable.changes ?? [] { recovered.durable.note(change) }
+        if let identity = scan.identity { replay(.base(base, recovered.store, identity)) }
+        var applied = (index: base?.coveredIndex ?? 0, instance: base?.instance ?? -1)
+        var since = (records: 0, bytes: 0)
+        try log.read(from: applied.index + 1) { record in
+            guard RecordType(rawValue: record.type) == .decided else { return }
+            let entry = try Self.decodeDecided(record)
+            let instance = entry.instance
+            guard instance == recovered.lastInstance + 1 else {
+                throw NodeLogError.gap(index: record.index, instance: instance, expected: recovered.lastInstance + 1)
             }
+            let events = entry.batch.map { recovered.store.apply($0.payload).event }
+            replay(.decided(entry, events: events))
+            recovered.lastInstance = instance
+            recovered.replayed += 1
+            applied = (record.index, instance)
+            since.records += 1
+            since.bytes += RecordFormat.headerSize + record.payload.count
         }
         self.recovered = recovered
+        self.applied = applied
+        kept = base.map { [$0] } ?? []
+        sinceSnapshot = since
     }
+
+    /// The records the first recovery pass keeps: who the node is, and the snapshots.
+    private struct FirstPass {
+        var identity: Identity?
+        /// In log order, so the newest is last.
+        var snapshots: [SnapshotRecord] = []
+        var durable = DurableState()
+        var records = 0
+
+        mutating func note(_ record: LogRecord) throws {
+            records += 1
+            switch RecordType(rawValue: record.type) {
+            case .identity?:
+                guard let identity = NodeLog.decodeIdentity(record.payload), self.identity.map({ $0 == identity }) ?? true else {
+                    throw NodeLogError.badRecord(index: record.index, "an identity record that decodes and names the same node as the others")
+                }
+                self.identity = identity
+            case .snapshot?:
+                let snapshot = try SnapshotRecord.decode(record.payload, index: record.index)
+                guard identity.map({ $0 == snapshot.identity }) ?? true else {
+                    throw NodeLogError.badRecord(index: record.index, "a snapshot record of node \(identity!.id), as the log's other records")
+                }
+                identity = snapshot.identity
+                snapshots.append(snapshot)
+            case .decided?:
+                break   // replayed in the second pass, from the base on
+            case .change?:
+                durable.note(try NodeLog.decodeChange(record.payload, index: record.index))
+            case nil:
+                throw NodeLogError.badRecord(index: record.index, "a known record type (found \(record.type))")
+            }
+        }
+    }
+
+    /// The newest snapshot that can start recovery, with its tree; (nil, nil) to replay the
+    /// whole log into an empty store, which is only right while the log starts at its first
+    /// record and no `-restore` tree (instance -1) would be lost.
+    private static func base(_ scan: FirstPass, firstIndex: UInt64, firstPossible: UInt64, directory: String,
+                             logger: Logger) throws(NodeLogError) -> (SnapshotRecord?, Snapshot?) {
+        var problems: [String] = []
+        for record in scan.snapshots.reversed() {
+            let path = directory + "/" + record.file
+            guard record.coveredIndex + 1 >= firstIndex else {
+                problems.append("\(path) (rev \(record.rev)) is older than the log, which starts at record \(firstIndex)")
+                continue
+            }
+            do {
+                let tree = try SnapshotFile.read(path)
+                guard tree.rev == record.rev else {
+                    problems.append("\(path) holds rev \(tree.rev), its log record says \(record.rev)")
+                    logger.error("snapshot \(path) holds rev \(tree.rev), not rev \(record.rev) as its log record says; trying an older one")
+                    continue
+                }
+                if !problems.isEmpty { logger.notice("recovering from the older snapshot \(path) at rev \(record.rev) and the log after it") }
+                return (record, tree)
+            } catch {
+                problems.append("\(error)")
+                logger.error("snapshot unusable: \(error); trying an older one")
+            }
+        }
+        let restoreBase = scan.snapshots.contains { $0.instance < 0 }
+        if firstIndex == firstPossible && !restoreBase { return (nil, nil) }
+        guard !problems.isEmpty else {
+            throw .unrecoverable("the log starts at record \(firstIndex), not \(firstPossible), and no snapshot record covers the records before it")
+        }
+        throw .unrecoverable(problems.joined(separator: "; ")
+            + (restoreBase && firstIndex == firstPossible ? "; the -restore tree exists only in a snapshot"
+                : "; the log starts at record \(firstIndex): the records before it are gone"))
+    }
+
+    // MARK: Writing
 
     /// Appends the identity record of a new node (an empty log only).
     func recordIdentity(_ identity: Identity) throws(LogError) {
-        let id = identity.id.bytes
-        try log.append(type: RecordType.identity.rawValue,
-                       payload: [UInt8(id.count)] + id + Array(identity.clusterName.utf8))
+        try log.append(type: RecordType.identity.rawValue, payload: Self.encodeIdentity(identity))
+        recovered.identity = identity
+    }
+
+    /// Writes `tree` (a `-restore` file's) as this new node's first snapshot, before its
+    /// layout: the file, then its record, and blocks until both are durable. Start-up only,
+    /// after `recordIdentity`.
+    func recordRestoredTree(_ tree: Snapshot) throws {
+        let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: -1,
+                                    coveredIndex: log.nextIndex - 1, identity: recovered.identity!)
+        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file)
+        try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
+        try log.flush()
+        kept = [record]
+        applied = (record.coveredIndex, -1)
+    }
+
+    /// Writes the state a joiner copied from a member (`tree` at `bootstrap.instance`) as this
+    /// new node's first snapshot, like `recordRestoredTree`: blocks until file and record are
+    /// durable. Start-up only, after `recordIdentity`.
+    func recordJoinedState(_ tree: Snapshot, _ bootstrap: Bootstrap, durable: DurableState) throws {
+        let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: bootstrap.instance,
+                                    coveredIndex: log.nextIndex - 1, identity: recovered.identity!,
+                                    bootstrap: bootstrap, durable: durable)
+        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file)
+        try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
+        try log.flush()
+        kept = [record]
+        applied = (record.coveredIndex, record.instance)
+        recovered.lastInstance = record.instance
     }
 
     /// Appends the seed's start-up layout (instance 0, proposals of `seq` 0 that move no
     /// watermark) and blocks until it and everything before it is durable. For start-up only,
-    /// before the loop runs.
+    /// before the loop runs; the caller applies it.
     func recordLayout(_ mutations: [[UInt8]], origin: PeerID) throws(LogError) {
         let batch = mutations.map { Proposal(origin: origin, seq: 0, tag: 0, payload: $0) }
-        try log.append(type: RecordType.decided.rawValue, payload: PeerCodec.encode(DecidedEntry(instance: 0, batch: batch)))
+        let index = try log.append(type: RecordType.decided.rawValue,
+                                   payload: PeerCodec.encode(DecidedEntry(instance: 0, batch: batch)))
         try log.flush()
+        applied = (index, 0)
     }
 
     /// Appends a decided batch and keeps it until `takeDurable` may hand it back.
     func hold(_ instance: Int64, _ batch: Batch) throws(LogError) {
-        let index = try log.append(type: RecordType.decided.rawValue,
-                                   payload: PeerCodec.encode(DecidedEntry(instance: instance, batch: batch)))
+        let payload = PeerCodec.encode(DecidedEntry(instance: instance, batch: batch))
+        let index = try log.append(type: RecordType.decided.rawValue, payload: payload)
         held.append((index, instance, batch))
+        sinceSnapshot.records += 1
+        sinceSnapshot.bytes += RecordFormat.headerSize + payload.count
     }
 
     /// Appends a change of consensus's durable state; returns its index, durable once
@@ -124,51 +290,132 @@ final class NodeLog {
     /// The index of the last record appended.
     var appendedIndex: UInt64 { log.nextIndex - 1 }
 
-    /// Blocks until everything appended is durable: at shutdown, after the loop stopped.
+    /// Blocks until everything appended is durable: at shutdown, after the loop stopped. A
+    /// snapshot still being written is not waited for: without its record it is never used,
+    /// and the next snapshot cycle removes its file.
     func flush() throws(LogError) { try log.flush() }
 
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
 
-    /// The held batches the log now reports durable, in order; throws the storage failure
-    /// that stopped the log (nothing held is ever handed back after it).
+    /// The held batches the log now reports durable, in order; the caller applies every one
+    /// before it calls `snapshotIfDue`. Throws the storage failure that stopped the log
+    /// (nothing held is ever handed back after it). Compacts once a snapshot record is durable.
     func takeDurable() throws(LogError) -> [(index: UInt64, instance: Int64, batch: Batch)] {
         let durable = try log.reapCompletions()
+        if case .recording(let index, let record) = cycle, index <= durable { compact(after: record) }
         let count = held.prefix { $0.index <= durable }.count
         guard count > 0 else { return [] }
         let released = Array(held[..<count])
         held.removeFirst(count)   // at most α batches are held
+        if released[count - 1].instance > applied.instance {   // (not those a snapshot install superseded)
+            applied = (released[count - 1].index, released[count - 1].instance)
+        }
         return released
     }
 
-    /// Decodes a record's payload with `decode`, reporting a failure as this record's.
-    private static func decode<T>(_ record: LogRecord, _ decode: (UnsafeRawBufferPointer) throws(PeerCodec.DecodeError) -> T) throws -> T {
-        let result = record.payload.withUnsafeBytes { raw in Result { () throws(PeerCodec.DecodeError) in try decode(raw) } }
-        switch result {
-        case .success(let value): return value
-        case .failure(let error): throw NodeLogError.badRecord(index: record.index, "\(error.reason) at byte \(error.offset)")
+    // MARK: Snapshots
+
+    /// Whether a snapshot cycle (write, record, removal) is under way.
+    var snapshotInProgress: Bool {
+        if case .idle = cycle { return false }
+        return true
+    }
+
+    /// Starts a snapshot of `tree` — the store with every batch `takeDurable` handed back
+    /// applied, consensus's `bootstrap` at the same instance — when one is due and none is in
+    /// progress.
+    func snapshotIfDue(_ tree: Snapshot, bootstrap: Bootstrap) {
+        guard case .idle = cycle, !worker.isBusy,
+              sinceSnapshot.records >= schedule.records || sinceSnapshot.bytes >= schedule.bytes,
+              applied.index > kept.last?.coveredIndex ?? 0, tree.rev != kept.last?.rev,
+              let identity = recovered.identity else { return }
+        guard bootstrap.instance == applied.instance else { return }
+        let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: applied.instance,
+                                    coveredIndex: applied.index, identity: identity, bootstrap: bootstrap)
+        do {
+            try worker.start(.write(tree, path: snapshotDirectory + "/" + record.file))
+        } catch {
+            return logger.error("cannot start a snapshot at rev \(tree.rev): \(error); the log keeps growing until one succeeds")
+        }
+        // Records from here on go to a new segment: the prefix this snapshot covers then lies
+        // in whole segments that a later compaction can remove.
+        log.startNewSegment()
+        sinceSnapshot = (0, 0)
+        cycle = .writing(record)
+    }
+
+    /// The worker finished a job (its eventfd fired): a written file gets its record, with
+    /// consensus's `durable` state now; a failed write is logged and retried after the next N
+    /// records or M bytes. Throws only when the log refuses the record (the log failed: the
+    /// node stops).
+    func snapshotJobDone(durable: DurableState) throws(LogError) {
+        guard let outcome = worker.reap() else { return }
+        switch (cycle, outcome) {
+        case (.writing(var record), .wrote(let bytes)):
+            record.durable = durable
+            let index = try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
+            cycle = .recording(index: index, record)
+            logger.info("snapshot at rev \(record.rev) written: \(snapshotDirectory)/\(record.file), \(bytes) bytes; log record \(index)")
+        case (.writing(let record), .failed(let problem)):
+            cycle = .idle
+            logger.error("snapshot at rev \(record.rev) failed: \(problem); the log keeps every record until one succeeds")
+        case (.removing, .failed(let problem)):
+            cycle = .idle
+            logger.error("\(problem); the files are removed at the next snapshot")
+        case (.removing, .removed):
+            cycle = .idle
+        case (.idle, _), (.recording, _), (.writing, .removed), (.removing, .wrote):
+            assertionFailure("snapshot job outcome \(outcome) in cycle \(cycle): one job at a time, started by the cycle")
         }
     }
 
-    private static func identity(_ payload: [UInt8]) -> Identity? {
-        guard let length = payload.first.map(Int.init), payload.count > length else { return nil }
-        let name = String(decoding: payload[(1 + length)...], as: UTF8.self)
-        return Identity(id: NodeID(bytes: Array(payload[1...length])), clusterName: name)
+    /// `record` is durable: it joins the kept snapshots (the newest two), the log segments
+    /// the older kept one covers go, and the worker deletes every other snapshot file.
+    private func compact(after record: SnapshotRecord) {
+        kept.append(record)
+        if kept.count > 2 { kept.removeFirst(kept.count - 2) }
+        if kept.count == 2 { log.removeSegments(through: kept[0].coveredIndex) }
+        cycle = .removing
+        do {
+            try worker.start(.remove(directory: snapshotDirectory, keeping: Set(kept.map(\.file))))
+        } catch {
+            cycle = .idle
+            logger.error("cannot remove superseded snapshots: \(error); the files are removed at the next snapshot")
+        }
+    }
+
+    /// Snapshot files are named by their revision: twenty digits, so names sort by it.
+    static func snapshotName(rev: Int64) -> String {
+        let digits = String(rev)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + snapshotSuffix
     }
 }
 
-/// A record the node log holds that this build cannot use; the node refuses to start.
+/// A data directory this build cannot recover from; the node refuses to start.
 enum NodeLogError: Error, CustomStringConvertible {
     case badRecord(index: UInt64, String)
+    /// A decided record does not continue the instances before it: records are missing.
+    case gap(index: UInt64, instance: Int64, expected: Int64)
+    /// No snapshot and log prefix give a complete store; the reasons, in one line.
+    case unrecoverable(String)
     /// The directory belongs to another cluster than `-c` names.
     case otherCluster(path: String, recorded: String, requested: String)
+    /// `-restore` names a directory that already holds a node.
+    case notEmpty(path: String, id: NodeID, clusterName: String)
 
     var description: String {
         switch self {
         case .badRecord(let index, let expected):
             "node log record \(index) is not usable: expected \(expected)"
+        case .gap(let index, let instance, let expected):
+            "node log record \(index) holds decided instance \(instance), expected \(expected): the log is missing batches"
+        case .unrecoverable(let reasons):
+            "cannot recover the store: \(reasons) (see the README's Durability section: Repair)"
         case .otherCluster(let path, let recorded, let requested):
             "data directory \(path) belongs to cluster \(recorded), not \(requested) (-c)"
+        case .notEmpty(let path, let id, let name):
+            "cannot restore (-restore) into data directory \(path): it already holds node \(id) of cluster \(name); name a new or empty directory"
         }
     }
 }

@@ -16,6 +16,8 @@ struct Registry {
         case peers
         /// The node log's completion eventfd (`-data`).
         case log
+        /// The snapshot worker's completion eventfd (`-data`).
+        case snapshots
     }
 
     private struct Slot {

@@ -124,18 +124,21 @@ public final class Server {
         let seed = try ProcessEnvironment.randomBytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         var options = ConsensusOptions()
         options.durable = configuration.dataPath != nil
-        var replayed: Store?
         var resumed: Consensus?
         if let dataPath = configuration.dataPath {
-            let restorer = NodeRestorer(store: Store(history: configuration.history, historyBytes: configuration.historyBytes),
-                                        options: options, now: now, seed: seed)
-            nodeLog = try NodeLog(path: dataPath) { restorer.replay($0) }
-            replayed = restorer.store
-            resumed = restorer.finish()
+            let restorer = NodeRestorer(options: options, now: now, seed: seed)
+            nodeLog = try NodeLog(path: dataPath, history: configuration.history, historyBytes: configuration.historyBytes,
+                                  schedule: NodeLog.Schedule(records: configuration.snapshotRecords,
+                                                             bytes: configuration.snapshotBytes),
+                                  logger: logger) { restorer.replay($0) }
+            resumed = nodeLog?.recovered.hasLayout == true ? restorer.finish(nodeLog!.recovered.durable) : nil
         } else {
             nodeLog = nil
         }
         if let nodeLog, let identity = nodeLog.recovered.identity {
+            guard restored == nil else {
+                throw NodeLogError.notEmpty(path: nodeLog.directory.path, id: identity.id, clusterName: identity.clusterName)
+            }
             guard identity.clusterName == configuration.clusterName else {
                 throw NodeLogError.otherCluster(path: nodeLog.directory.path, recorded: identity.clusterName,
                                                 requested: configuration.clusterName)
@@ -144,10 +147,15 @@ public final class Server {
         } else {
             id = try NodeID.random()
             try nodeLog?.recordIdentity(NodeLog.Identity(id: id, clusterName: configuration.clusterName))
+            if let nodeLog, let restored { try nodeLog.recordRestoredTree(restored) }
         }
         if let nodeLog {
             if let torn = nodeLog.tornTail { logger.notice("\(torn)") }
-            logger.info("data directory \(nodeLog.directory.path): \(nodeLog.recovered.records) log records replayed, rev \(replayed?.rev ?? 0)")
+            let recovered = nodeLog.recovered
+            let base = recovered.base.map { "snapshot \($0.file) at rev \($0.rev), then " } ?? ""
+            logger.info(restored == nil
+                ? "data directory \(nodeLog.directory.path): \(base)\(recovered.replayed) of \(recovered.records) log records replayed, rev \(recovered.store.rev)"
+                : "data directory \(nodeLog.directory.path): new; the restored tree is its first snapshot")
         }
         signals = try TerminationSignals()
         loop = try EventLoop()
@@ -156,20 +164,25 @@ public final class Server {
         let me = PeerID(nodeID: id.bytes)
         let consensus: Consensus
         bootURI = configuration.bootURI
-        if let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
-                                           logger: logger) {
+        if resumed != nil && (!configuration.attachAddresses.isEmpty || configuration.bootURI != nil) {
+            logger.info("the data directory holds this node's cluster: it rejoins it, whatever -a or -b say")
+        }
+        if resumed == nil, let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
+                                                           logger: logger) {
             store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
                           restoring: cluster.snapshot)
             var follower = Consensus(me: me, options: options, bootstrap: cluster.bootstrap, now: now, seed: seed)
             follower.upstream = PeerID(nodeID: cluster.memberID)
+            // A durable joiner keeps the state it copied as its first snapshot.
+            try nodeLog?.recordJoinedState(cluster.snapshot, cluster.bootstrap, durable: follower.durableState)
             consensus = follower
             joined = true
             logger.info("attached to \(cluster.memberAddress) at rev \(store.rev) as a slave")
         } else {
-            store = replayed
-                ?? restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+            store = restored.map { Store(history: configuration.history, historyBytes: configuration.historyBytes, restoring: $0) }
+                ?? nodeLog?.recovered.store
                 ?? Store(history: configuration.history, historyBytes: configuration.historyBytes)
-            // A restarted durable node continues from what its log holds.
+            // A restarted durable node continues from what its data directory holds.
             consensus = resumed ?? Consensus(me: me, options: options, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
@@ -184,7 +197,10 @@ public final class Server {
             try loop.register(web.fd, interest: .readable, token: web.token)
         }
         try loop.register(transport.fd, interest: .readable, token: registry.insert(.peers))
-        if let nodeLog { try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log)) }
+        if let nodeLog {
+            try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log))
+            try loop.register(nodeLog.snapshotCompletionFD, interest: .readable, token: registry.insert(.snapshots))
+        }
         cluster = ClusterSequencer(server: self, consensus: consensus, transport: transport, store: store)
     }
 
@@ -196,7 +212,7 @@ public final class Server {
             switch handler {
             case .client(let session): session.channel.fd.close()
             case .web(let session): session.channel.fd.close()
-            case .clientListener, .signals, .webListener, .peers, .log: break
+            case .clientListener, .signals, .webListener, .peers, .log, .snapshots: break
             }
         }
         // The peer socket is the transport's channel's to close, the listener and the signal
@@ -212,7 +228,7 @@ public final class Server {
             pulse()
             cluster.pump()
         } else if let nodeLog, nodeLog.recovered.hasLayout {
-            resumeSeed()
+            resume()
         } else {
             seedNewCluster()
         }
@@ -529,6 +545,8 @@ extension Server: EventLoopHandler {
             cluster.peersReadable()
         case .log:
             logCompleted()
+        case .snapshots:
+            snapshotJobDone()
         case nil:
             break   // closed earlier in this iteration
         }

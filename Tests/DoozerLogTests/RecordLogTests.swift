@@ -48,6 +48,57 @@ final class RecordLogTests: XCTestCase {
         XCTAssertEqual(again.last, LogRecord(index: UInt64(written.count + 1), type: 7, payload: [1, 2, 3]))
     }
 
+    func testStartNewSegmentEndsTheSegmentSoThePrefixGoesWhole() throws {
+        let (log, _) = try RecordLog.open(directory.path, options: small(segmentSize: 1 << 20))
+        for i in 0..<5 { try log.append(type: 1, payload: [UInt8(i)]) }
+        log.startNewSegment()
+        log.startNewSegment()   // twice before an append: still one new segment
+        try log.append(type: 1, payload: [5])
+        try log.flush()
+        XCTAssertEqual(try Files.segments(in: directory.path).count, 2)
+        XCTAssertEqual(log.removeSegments(through: 5), 6, "records 1–5 lay in whole segments")
+        try log.append(type: 1, payload: [6])
+        try log.flush()
+        log.close()
+        XCTAssertEqual(try Files.segments(in: directory.path).count, 1)
+        let (reopened, records) = try RecordLog.open(directory.path, options: small(segmentSize: 1 << 20))
+        defer { reopened.close() }
+        XCTAssertEqual(records.map(\.index), [6, 7])
+        XCTAssertEqual(reopened.firstIndex, 6)
+    }
+
+    func testReadFromAnIndexReadsTheDurableRecordsBackInOrder() throws {
+        var written: [LogRecord] = []
+        do {
+            let (log, _) = try RecordLog.open(directory.path, options: small())
+            for i in 0..<200 {
+                let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: i % 97)
+                written.append(LogRecord(index: try log.append(type: 3, payload: payload), type: 3, payload: payload))
+            }
+            try log.flush()
+            log.close()
+        }
+        let (log, recovered) = try RecordLog.open(directory.path, options: small())
+        defer { log.close() }
+        XCTAssertEqual(recovered, written)
+        XCTAssertGreaterThan(try Files.segments(in: directory.path).count, 2)
+        for from in [UInt64(1), 77, 200, 201] {
+            var read: [LogRecord] = []
+            try log.read(from: from) { read.append($0) }
+            XCTAssertEqual(read, Array(written.drop { $0.index < from }), "from \(from)")
+        }
+        // Damage found on the way back is corruption, never a torn tail to clear.
+        let first = directory.file(try Files.segments(in: directory.path)[0])
+        var bytes = try Files.read(first)
+        bytes[SegmentHeader.size + 5] ^= 0xFF   // the first record's checksum
+        try Files.write(first, bytes)
+        XCTAssertThrowsError(try log.read(from: 1) { _ in }) { error in
+            guard case LogError.corrupt(let file, let offset, _)? = error as? LogError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, first)
+            XCTAssertEqual(offset, SegmentHeader.size)
+        }
+    }
+
     func testEmptyLogStartsAtTheConfiguredIndex() throws {
         var options = small()
         options.firstIndex = 500

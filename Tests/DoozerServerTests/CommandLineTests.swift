@@ -150,16 +150,28 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertEqual(usageError(["-w", "nohostport"])?.status, 1)
     }
 
-    func testDataDirectoryIsForASingleNodeOnly() throws {
+    func testDataDirectoryGoesWithEveryWayToStart() throws {
         XCTAssertNil(try configuration([]).dataPath, "memory-only by default")
         XCTAssertEqual(try configuration(["-data", "node1"]).dataPath, "node1")
         XCTAssertEqual(usageError(["-data", ""])?.status, 2)
-        for others in [["-a", "127.0.0.1:8046"], ["-b", "doozer:?ca=x"], ["-restore", "backup.dzsnap"]] {
-            let error = usageError(["-data", "node1"] + others)
-            XCTAssertEqual(error?.status, 2, "\(others)")
-            XCTAssertTrue(error?.description.contains("-data keeps a single node for now") ?? false, "\(others): \(String(describing: error))")
-        }
-        XCTAssertEqual(usageError(["-data", "node1"], environment: ["DOOZER_BOOT_URI": "doozer:?ca=x"])?.status, 2)
+        // A durable slave (-a) or a node booted through a DzNS (-b) keeps its state too.
+        XCTAssertEqual(try configuration(["-data", "node1", "-a", "127.0.0.1:8046"]).dataPath, "node1")
+        XCTAssertEqual(try configuration(["-data", "node1", "-b", "doozer:?ca=127.0.0.1:8046"]).dataPath, "node1")
+        // -restore seeds a new data directory.
+        let restoring = try configuration(["-data", "node1", "-restore", "backup.dzsnap"])
+        XCTAssertEqual(restoring.dataPath, "node1")
+        XCTAssertEqual(restoring.restorePath, "backup.dzsnap")
+    }
+
+    func testSnapshotSchedule() throws {
+        let defaults = try configuration(["-data", "node1"])
+        XCTAssertEqual(defaults.snapshotRecords, 100_000)
+        XCTAssertEqual(defaults.snapshotBytes, 64 << 20)
+        let set = try configuration(["-data", "node1", "-snapshotevery", "20", "-snapshotbytes", "4096"])
+        XCTAssertEqual(set.snapshotRecords, 20)
+        XCTAssertEqual(set.snapshotBytes, 4096)
+        XCTAssertEqual(usageError(["-snapshotevery", "0"])?.status, 2)
+        XCTAssertEqual(usageError(["-snapshotbytes", "-1"])?.status, 2)
     }
 
     func testWebAddress() throws {

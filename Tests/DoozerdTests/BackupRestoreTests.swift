@@ -206,5 +206,37 @@ final class BackupRestoreTests: CLITestCase {
         }
         throw HarnessError("\(node.address) did not answer within \(timeout)s: \(problem)")
     }
-}
 
+    func testRestoreIntoADataDirectoryKeepsTheTreeAndRevisionsAcrossRestartsAndRefusesAUsedOne() throws {
+        let origin = try startServer(DoozerdProcess.Config())
+        let writer = try connect(to: origin)
+        for i in 0..<40 { _ = try writer.mustSet("/data/f\(i)", "v\(i)") }
+        let file = snapshotFile()
+        let rev = try save(origin.uri, to: file, "save")
+        let original = try data(writer, at: rev)
+
+        let directory = snapshotFile("restored-data")   // a path removed in tearDown, like the files
+        var config = DoozerdProcess.Config(arguments: ["-restore", file, "-data", directory])
+        let restored = try startServer(config)
+        config.host = restored.host
+        config.port = restored.port
+        let after = try connect(to: restored).mustSet("/data/after", "x")
+        XCTAssertGreaterThan(after, rev)
+        restored.stop(signal: SIGKILL)
+
+        // Restarted from the directory alone: the tree at its revisions, and the write after it.
+        config.arguments = ["-data", directory]
+        let restarted = try startServer(config)
+        let reader = try connect(to: restarted)
+        XCTAssertEqual(try data(reader, at: try reader.rev()).filter { $0.path != "/data/after" }, original)
+        XCTAssertEqual(try reader.get("/data/after").rev, after)
+        XCTAssertGreaterThan(try reader.mustSet("/data/later", "y"), after, "revisions continue")
+        XCTAssertTrue(restarted.stderrTail().contains("resuming as"), restarted.stderrTail())
+        restarted.stop(signal: SIGTERM)
+
+        // A directory that already holds a node is not overwritten by a restore.
+        let refused = try runDoozerd(["-l", "\(config.host!):\(config.port!)", "-w", "false", "-restore", file, "-data", directory])
+        XCTAssertEqual(refused.status, 1, refused.summary)
+        XCTAssertTrue(refused.stderr.contains("already holds node"), refused.summary)
+    }
+}

@@ -1,5 +1,6 @@
 // A durable single node (`-data`, issue 9): every acknowledged write survives SIGKILL, with its
-// revision; a data directory serves one process at a time.
+// revision, across snapshots and log compaction; a data directory serves one process at a time;
+// a damaged snapshot falls back to the older one or refuses to start, as the README says.
 
 import DoozerWire
 import Foundation
@@ -124,5 +125,96 @@ final class DurabilityTests: DoozerdTestCase {
         XCTAssertGreaterThan(try reader.mustSet("/t/after", "x"), lastRev)
         let lines = restarted.stderrTail(20_000).split(separator: "\n").filter { $0.contains("torn") }
         XCTAssertEqual(lines.count, 1, restarted.stderrTail())
+    }
+
+    /// Directory entries of `directory` inside the data directory, sorted.
+    private func entries(_ dataDirectory: String, _ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/" + directory).sorted()
+    }
+
+    private func damageSnapshot(_ path: String) throws {
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: 40)
+        handle.write(Data([0xDE, 0xAD, 0xBE, 0xEF]))
+        try handle.close()
+    }
+
+    func testWritesAcrossSnapshotsSurviveSIGKILLRoundsAndTheLogIsCompacted() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var random = SplitMix64(seed: seed)
+        let directory = dataDirectory()
+        var config = DoozerdProcess.Config(arguments: ["-data", directory, "-snapshotevery", "20"])
+        var everyAcked: [(path: String, value: String, rev: Int64)] = []
+        for round in 0..<4 {
+            let node = try startServer(config)
+            config.host = node.host
+            config.port = node.port
+            let writer = Writer()
+            writer.start(try connect(to: node), under: "/s\(round)", signalAt: 60 + random.below(120))
+            XCTAssertEqual(writer.reached.wait(timeout: .now() + 60), .success, "round \(round), seed \(seed)")
+            node.stop(signal: SIGKILL)
+            XCTAssertEqual(writer.finished.wait(timeout: .now() + 10), .success, "round \(round), seed \(seed)")
+            everyAcked += writer.acknowledged.map { ("/s\(round)/f\($0.index)", "v\($0.index)", $0.rev) }
+
+            let restarted = try startServer(config)
+            let reader = try connect(to: restarted)
+            for file in everyAcked {
+                let response = try reader.get(file.path)
+                XCTAssertEqual(response.value, bytes(file.value), "\(file.path) after round \(round), seed \(seed)")
+                XCTAssertEqual(response.rev, file.rev, "\(file.path)'s rev after round \(round), seed \(seed)")
+            }
+            XCTAssertTrue(restarted.stderrTail(20_000).contains("data directory \(directory): snapshot "),
+                          "recovery starts from a snapshot: \(restarted.stderrTail())")
+            restarted.stop(signal: SIGKILL)
+        }
+        // Compacted: the first segment (identity and layout) is gone, and what is left is
+        // bounded by the snapshot schedule, not by the number of writes.
+        let segments = try entries(directory, "log")
+        XCTAssertFalse(segments.contains("00000000000000000001.log"), "\(segments)")
+        XCTAssertLessThanOrEqual(segments.count, 5, "\(segments) after \(everyAcked.count) writes")
+        let snapshots = try entries(directory, "snapshots")
+        XCTAssertLessThanOrEqual(snapshots.count, 4, "two kept, at most one unrecorded and its .tmp: \(snapshots)")
+    }
+
+    func testADamagedNewestSnapshotFallsBackToTheOlderOneAndBothDamagedRefusesToStart() throws {
+        let directory = dataDirectory()
+        var config = DoozerdProcess.Config(arguments: ["-data", directory, "-snapshotevery", "10"])
+        let node = try startServer(config)
+        config.host = node.host
+        config.port = node.port
+        let connection = try connect(to: node)
+        var revs: [Int64] = []
+        for i in 0..<80 { revs.append(try connection.mustSet("/c/f\(i)", "v\(i)")) }
+        node.stop(signal: SIGTERM)   // a clean stop syncs the newest snapshot's record
+        // The newest snapshot with a record, as its log line names it.
+        let written = node.stderrTail(50_000).split(separator: "\n").last { $0.contains("written: ") }
+        let newest = try XCTUnwrap(written?.split(separator: "written: ").last?.split(separator: ",").first.map(String.init),
+                                   node.stderrTail())
+        try damageSnapshot(newest)
+
+        let restarted = try startServer(config)
+        let reader = try connect(to: restarted)
+        for i in 0..<80 {
+            let response = try reader.get("/c/f\(i)")
+            XCTAssertEqual(response.value, bytes("v\(i)"), "f\(i)")
+            XCTAssertEqual(response.rev, revs[i], "f\(i)'s rev")
+        }
+        let log = restarted.stderrTail(20_000)
+        XCTAssertTrue(log.contains("snapshot unusable: \(newest)"), log)
+        XCTAssertTrue(log.contains("recovering from the older snapshot"), log)
+        restarted.stop(signal: SIGKILL)
+
+        // Both kept snapshots damaged, and the log before the older one compacted away: the node
+        // refuses to start, naming each file.
+        for name in try entries(directory, "snapshots").filter({ $0.hasSuffix(".dzsnap") }) {
+            try damageSnapshot(directory + "/snapshots/" + name)
+        }
+        var refused = config
+        refused.skipReadiness = true
+        let failed = try DoozerdProcess(refused)
+        defer { failed.removeLogs() }
+        failed.process.waitUntilExit()
+        XCTAssertEqual(failed.process.terminationStatus, 1, failed.stderrTail())
+        XCTAssertTrue(failed.stderrTail().contains("cannot recover the store"), failed.stderrTail())
     }
 }

@@ -31,6 +31,7 @@ struct Options {
     var hist = 2000
     var dataParent: String?         // local: run a durable node in a fresh folder under this one
     var noFile: UInt64 = 65_536
+    var snapshotEvery: Int?         // recovery: the node's -snapshotevery (its default if unset)
     var files = -1                  // -1: the mode's default (memory 1,000,000, catchup 50,000)
     var idle = 10_000
     var minRev: Int64 = 57
@@ -46,6 +47,8 @@ func usage() -> String {
                                                                     load its members, stop it
            doozer-bench catchup [-nodes n] [-files n] [flags]       load a cluster, then time a fresh
                                                                     doozerd -a until it serves every file
+           doozer-bench recovery [-data dir] [-files n] [flags]     fill a durable node, SIGKILL it, time
+                                                                    its restart until it serves again
 
     flags:
       -a addrs        server addresses, connections spread round-robin (run)   [127.0.0.1:8046]
@@ -67,15 +70,17 @@ func usage() -> String {
       -wp n           watch: WAITs outstanding per watcher (consecutive revs)     [1]
       -ww n           watch: SETs in flight per writer (the pace is -rate)       [256]
       -label s        free text copied into the JSON line
-      -doozerd path   doozerd binary (local, memory, cluster, catchup)           [../.build/release/doozerd]
+      -doozerd path   doozerd binary (local, memory, cluster, catchup, recovery)           [../.build/release/doozerd]
       -nodes n        members: local 1 only; cluster 3; catchup 1                [mode's]
       -slaves n       cluster: slaves attached besides the members               [1]
       -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
-      -data dir       local: a durable node (doozerd -data) in a fresh folder under dir, removed after
+      -data dir       local, recovery: a durable node (doozerd -data) in a fresh folder under dir,
+                      removed after (recovery: /tmp if unset)
+      -snapshotevery n  recovery: the node's -snapshotevery                     [doozerd's]
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
-      -files n        memory, catchup: files of -size bytes to load              [1000000, 50000]
+      -files n        memory, catchup, recovery: files of -size bytes to load    [1000000, 50000]
       -idle n         memory: idle connections to open                           [10000]
       -q              no progress lines on stderr
     """
@@ -137,6 +142,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "nofile": o.noFile = UInt64(try int(name, value(name, inline)))
         case "minrev": o.minRev = Int64(try int(name, value(name, inline)))
         case "files": o.files = try int(name, value(name, inline))
+        case "snapshotevery": o.snapshotEvery = try int(name, value(name, inline))
         case "idle": o.idle = try int(name, value(name, inline))
         case "q": o.quiet = true
         case "h", "help": throw FlagError(description: usage())

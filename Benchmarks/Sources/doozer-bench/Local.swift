@@ -12,9 +12,10 @@ final class LocalNode {
 
     /// Starts `binary -l <ip>:<free port> -c bench -w false -hist n`, stderr to a log file.
     /// `extra` flags follow (e.g. `-a` to attach).
-    init(binary: String, ip: String, hist: Int, extra: [String] = []) throws {
+    /// `port` nil: one the kernel considers free (a restart passes the one it had).
+    init(binary: String, ip: String, hist: Int, port: UInt16? = nil, extra: [String] = []) throws {
         guard access(binary, X_OK) == 0 else { throw FlagError(description: "doozerd not executable: \(binary)") }
-        let port = try LocalNode.freePort(ip)
+        let port = try port ?? LocalNode.freePort(ip)
         let addr = "\(ip):\(port)"
         address = try SocketAddress.resolve(addr)
         logPath = "/tmp/doozer-bench-\(getpid())-\(port).log"
@@ -113,6 +114,23 @@ final class LocalNode {
         return status
     }
     private var exitStatus: Int32?
+
+    /// SIGKILL and reap: a crash, with nothing flushed.
+    func crash() {
+        guard exitStatus == nil else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        exitStatus = status
+        StartedProcesses.remove(pid)
+    }
+
+    /// Bytes this process caused to be sent to the storage layer (`write_bytes` in /proc/<pid>/io).
+    func storageWriteBytes() -> Int {
+        guard let text = readFile("/proc/\(pid)/io") else { return 0 }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("write_bytes:") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
 
     /// The node's log (stderr) so far.
     func log() -> String { readFile(logPath) ?? "" }

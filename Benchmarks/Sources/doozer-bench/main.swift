@@ -241,6 +241,69 @@ func runMemory(_ o: Options, _ node: LocalNode) throws -> Report {
     return r
 }
 
+/// `recovery`: a durable node in a fresh folder under `-data` (default /tmp) is filled with
+/// `-files` files of `-size` bytes, SIGKILLed, and restarted with the same flags; the restart
+/// is timed from spawn until it answers REV at the revision it had. Also reports the bytes
+/// the node sent to storage per SET (log and snapshots) and what the folder holds on disk.
+func runRecovery(_ o: Options) throws -> Report {
+    var r = Report()
+    let ip = "127.0.0.\(2 + Int(getpid()) % 250)"
+    let dataDir = "\(o.dataParent ?? "/tmp")/doozer-bench-\(getpid())"
+    defer { removeTree(dataDir) }
+    let flags = ["-data", dataDir] + (o.snapshotEvery.map { ["-snapshotevery", String($0)] } ?? [])
+    let first = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist, extra: flags)
+    defer { first.crash() }
+    _ = try first.waitReady(minRev: o.minRev)
+    let engine = try Engine(o)
+    try engine.connect([first.address], count: o.connections, role: .worker, depth: o.pipeline)
+    progress(o, "recovery: SET \(o.files) files of \(o.valueSize) bytes (\(o.connections) conns × pipeline \(o.pipeline)) into \(dataDir)")
+    let t0 = ProcessEnvironment.monotonicNanoseconds()
+    try engine.runPhase(.prefill(total: o.files, sequentialFrom: 0), duration: 0, warmup: 0, count: o.files)
+    let loadSeconds = Double(ProcessEnvironment.monotonicNanoseconds() - t0) / 1e9
+    engine.closeAll()
+    let rev = try blockingRequest(first.address, verb: V.rev).rev
+    let written = first.storageWriteBytes()
+    first.crash()
+    let disk = diskUse(dataDir)
+    progress(o, "recovery: killed at REV \(rev); restarting")
+    let t1 = ProcessEnvironment.monotonicNanoseconds()
+    let second = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist, port: first.address.port, extra: flags)
+    defer { second.stop() }
+    _ = try second.waitReady(minRev: rev, timeout: 600)
+    let recoverySeconds = Double(ProcessEnvironment.monotonicNanoseconds() - t1) / 1e9
+    let line = second.log().split(separator: "\n").first { $0.contains("data directory") }.map(String.init) ?? ""
+    r.add("files", o.files)
+    r.add("value_size", o.valueSize)
+    r.add("load_s", loadSeconds)
+    r.add("load_errors", errorsReport(engine.counters))
+    r.add("rev_at_kill", Int(rev))
+    r.add("storage_write_bytes_per_set", Double(written) / Double(max(1, engine.counters.done)))
+    r.add("disk_allocated_bytes", disk.allocated)
+    r.add("disk_apparent_bytes", disk.apparent)
+    r.add("recovery_s", recoverySeconds)
+    r.add("recovery_line", String(line.drop { $0 != "]" }.dropFirst(2)))
+    return r
+}
+
+/// (allocated, apparent) bytes of every file under `path`.
+func diskUse(_ path: String) -> (allocated: Int, apparent: Int) {
+    var status = stat()
+    guard lstat(path, &status) == 0 else { return (0, 0) }
+    guard (status.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) else {
+        return (Int(status.st_blocks) * 512, Int(status.st_size))
+    }
+    var total = (allocated: 0, apparent: 0)
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name != "." && name != ".." else { continue }
+        let inner = diskUse(path + "/" + name)
+        total.allocated += inner.allocated
+        total.apparent += inner.apparent
+    }
+    closedir(dir)
+    return total
+}
+
 func eprint(_ text: String) {
     var line = text + "\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
@@ -249,7 +312,7 @@ func eprint(_ text: String) {
 func main() -> Int32 {
     signal(SIGPIPE, SIG_IGN)
     var args = CommandLine.arguments.dropFirst()
-    guard let mode = args.popFirst(), ["run", "local", "memory", "cluster", "catchup"].contains(mode) else {
+    guard let mode = args.popFirst(), ["run", "local", "memory", "cluster", "catchup", "recovery"].contains(mode) else {
         eprint(usage())
         return 2
     }
@@ -272,6 +335,9 @@ func main() -> Int32 {
         case "run":
             let addresses = try o.addresses.map { a throws -> SocketAddress in try SocketAddress.resolve(a) }
             report.add("result", try runWorkload(o, addresses, nodes: []))
+        case "recovery":
+            report.add("doozerd", o.doozerd)
+            report.add("result", try runRecovery(o))
         case "cluster", "catchup":
             let started = LocalCluster(o)
             cluster = started
