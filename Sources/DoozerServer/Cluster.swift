@@ -1,5 +1,6 @@
 import Dispatch
 import DoozerConsensus
+import DoozerLog
 import DoozerPeer
 import DoozerStore
 import DoozerSystem
@@ -51,6 +52,8 @@ final class ClusterSequencer: Sequencer {
     private var backlogArmed = false
     /// The state copy in flight, from a background thread, for a node that fell behind.
     private var catchUp: CatchUp?
+    /// (`-data` only.) A copied state whose snapshot file the worker is writing.
+    private var installing: (Snapshot, Bootstrap)?
     /// The transport's address table, by peer.
     private var addresses: [PeerID: SocketAddress] = [:]
     /// (`-data` only.) Messages consensus produced after a durable change not yet on stable
@@ -293,7 +296,7 @@ final class ClusterSequencer: Sequencer {
     /// joiner's transfer, on a background thread so the loop keeps serving reads), then
     /// install it. One copy at a time.
     private func startCatchUp(from peer: PeerID) {
-        guard catchUp == nil, let address = addresses[peer] else { return }
+        guard catchUp == nil, installing == nil, let address = addresses[peer] else { return }
         logger.notice("fell behind what \(address) keeps of the decided log; copying its state")
         let copy = CatchUp()
         catchUp = copy
@@ -319,14 +322,44 @@ final class ClusterSequencer: Sequencer {
                 logger.info("caught up through the log meanwhile (rev \(server.store.rev)); the copy at rev \(snapshot.rev) is not needed")
                 return
             }
-            server.install(snapshot)
-            consensus.install(bootstrap)
-            membership = Membership(server.store.current)
-            refreshPeers()
-            slotsChanged = true
-            membershipMayHaveChanged()
-            pump()
+            guard let nodeLog = server.nodeLog else { return install(snapshot, bootstrap) }
+            // Durable: the copy becomes a snapshot file first (`installWritten`), once the
+            // snapshot cycle in progress, if any, is over.
+            if nodeLog.snapshotInProgress {
+                catchUp = copy
+                server.loop.schedule(after: 10_000_000, timer: Server.Timer.catchUp)
+                return
+            }
+            do {
+                try nodeLog.startInstall(snapshot, bootstrap)
+                installing = (snapshot, bootstrap)
+            } catch {
+                logger.error("cannot write the state copied at rev \(snapshot.rev): \(error); catching up again when next asked")
+            }
         }
+    }
+
+    /// (`-data` only.) The file of the state copied from a member is written: its record goes
+    /// to the log, then the state is installed; what depends on it waits for the record's sync.
+    func installWritten(_ record: NodeLog.SnapshotRecord) throws(LogError) {
+        guard let (snapshot, bootstrap) = installing, let nodeLog = server.nodeLog else { return }
+        installing = nil
+        guard bootstrap.instance > consensus.decided else {
+            logger.info("caught up through the log meanwhile (rev \(server.store.rev)); the copy at rev \(snapshot.rev) is not needed")
+            return
+        }
+        lastChange = try nodeLog.recordInstall(record, durable: consensus.durableState)
+        install(snapshot, bootstrap)
+    }
+
+    private func install(_ snapshot: Snapshot, _ bootstrap: Bootstrap) {
+        server.install(snapshot)
+        consensus.install(bootstrap)
+        membership = Membership(server.store.current)
+        refreshPeers()
+        slotsChanged = true
+        membershipMayHaveChanged()
+        pump()
     }
 
     // MARK: Membership

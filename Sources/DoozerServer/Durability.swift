@@ -23,7 +23,13 @@ extension Server {
     /// The snapshot worker finished: a written snapshot gets its log record (see `NodeLog`).
     func snapshotJobDone() {
         guard let nodeLog, storageFailure == nil else { return }
-        do { try nodeLog.snapshotJobDone(durable: cluster.consensus.durableState) } catch { storageFailed(error) }
+        do {
+            if let install = try nodeLog.snapshotJobDone(durable: cluster.consensus.durableState) {
+                try cluster.installWritten(install)
+            }
+        } catch {
+            storageFailed(error)
+        }
     }
 
     /// A write to the log failed: nothing after the store's revision is applied or

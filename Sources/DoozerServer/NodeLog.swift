@@ -71,6 +71,8 @@ final class NodeLog {
         case idle
         /// The worker writes the file of this record.
         case writing(SnapshotRecord)
+        /// The worker writes the file of the state copied from a member (`startInstall`).
+        case installing(SnapshotRecord)
         /// The record is appended at `index`; compaction waits for it to be durable.
         case recording(index: UInt64, SnapshotRecord)
         /// The worker removes the files no longer kept.
@@ -345,13 +347,50 @@ final class NodeLog {
         cycle = .writing(record)
     }
 
+    /// This node fell behind what its peers keep and copied a member's state (`tree` at
+    /// `bootstrap.instance`): the worker writes it as a snapshot file first, and
+    /// `snapshotJobDone` hands the record back for `recordInstall`. Nothing is installed until
+    /// then, so no decided record can land before the install's. Only while no snapshot
+    /// cycle runs (`snapshotInProgress`); throws when the worker cannot start.
+    func startInstall(_ tree: Snapshot, _ bootstrap: Bootstrap) throws(SystemError) {
+        guard case .idle = cycle, !worker.isBusy, let identity = recovered.identity else { return }
+        let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: bootstrap.instance,
+                                    coveredIndex: 0, identity: identity, bootstrap: bootstrap)
+        try worker.start(.write(tree, path: snapshotDirectory + "/" + record.file))
+        cycle = .installing(record)
+    }
+
+    /// Appends the record of an install whose file is written (from `snapshotJobDone`), with
+    /// consensus's `durable` state: every record before it is superseded. Returns its index:
+    /// nothing that depends on the install may leave the node before it is durable.
+    func recordInstall(_ record: SnapshotRecord, durable: DurableState) throws(LogError) -> UInt64 {
+        var record = record
+        record.durable = durable
+        log.startNewSegment()
+        record.coveredIndex = log.nextIndex - 1
+        let index = try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
+        cycle = .recording(index: index, record)
+        applied = (record.coveredIndex, record.instance)
+        recovered.lastInstance = record.instance
+        sinceSnapshot = (0, 0)
+        return index
+    }
+
     /// The worker finished a job (its eventfd fired): a written file gets its record, with
     /// consensus's `durable` state now; a failed write is logged and retried after the next N
-    /// records or M bytes. Throws only when the log refuses the record (the log failed: the
-    /// node stops).
-    func snapshotJobDone(durable: DurableState) throws(LogError) {
-        guard let outcome = worker.reap() else { return }
+    /// records or M bytes. A written install is handed back for `recordInstall` (or dropped by
+    /// the caller, its file removed by the next cycle). Throws only when the log refuses the
+    /// record (the log failed: the node stops).
+    @discardableResult
+    func snapshotJobDone(durable: DurableState) throws(LogError) -> SnapshotRecord? {
+        guard let outcome = worker.reap() else { return nil }
         switch (cycle, outcome) {
+        case (.installing(let record), .wrote):
+            cycle = .idle
+            return record
+        case (.installing(let record), .failed(let problem)):
+            cycle = .idle
+            logger.error("writing the state copied at rev \(record.rev) failed: \(problem); catching up again when next asked")
         case (.writing(var record), .wrote(let bytes)):
             record.durable = durable
             let index = try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
@@ -365,9 +404,10 @@ final class NodeLog {
             logger.error("\(problem); the files are removed at the next snapshot")
         case (.removing, .removed):
             cycle = .idle
-        case (.idle, _), (.recording, _), (.writing, .removed), (.removing, .wrote):
+        case (.idle, _), (.recording, _), (.writing, .removed), (.removing, .wrote), (.installing, .removed):
             assertionFailure("snapshot job outcome \(outcome) in cycle \(cycle): one job at a time, started by the cycle")
         }
+        return nil
     }
 
     /// `record` is durable: it joins the kept snapshots (the newest two), the log segments
