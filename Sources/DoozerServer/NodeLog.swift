@@ -6,20 +6,23 @@ import DoozerSystem
 import Logging
 
 /// A durable node's data directory (`-data`): holds its lock, its `RecordLog` (`log/`) and its
-/// snapshot files (`snapshots/`). Writes the node's identity and every decided batch as
-/// records, keeps each batch in memory until the fdatasync that covers it returned, and every
-/// N records or M bytes writes a snapshot of the store and compacts the log behind it. It
-/// never applies or answers anything: `takeDurable` hands the batches back, in decided order,
-/// once they may be applied — so no client sees or is told of a write a crash could lose.
+/// snapshot files (`snapshots/`). Writes the node's identity, every decided batch and every
+/// change of consensus's durable state (`persist`) as records, keeps each batch in memory until
+/// the fdatasync that covers it returned, and every N records or M bytes writes a snapshot of
+/// the store and compacts the log behind it. It never applies or answers anything:
+/// `takeDurable` hands the batches back, in decided order, once they may be applied — so no
+/// client sees or is told of a write a crash could lose.
 ///
 /// **Recovery** (`init`) is "newest usable snapshot, then the log after it": a first pass over
-/// the log collects the identity and the snapshot records (`SnapshotRecord`); the newest
+/// the log collects the identity, the snapshot records (`SnapshotRecord`) and the durable
+/// changes (`Recovered.durable`, with the base record's); the newest
 /// snapshot whose file reads back whole, at the record's revision, and whose covered prefix
 /// the log still follows without a gap becomes the store; a second pass replays the decided
 /// records after it, which must continue its instance without a gap. A damaged snapshot file
 /// is reported (file, byte, what was expected) and the next older one tried; without one, the
 /// log must still start at its first record (and no `-restore` tree be lost), else the node
-/// refuses to start. New record types slot into both passes.
+/// refuses to start. The caller follows along (`Replayed`) to rebuild consensus. A member's
+/// copied state (`startInstall`, `recordInstall`) is a snapshot like the node's own.
 ///
 /// **Snapshots.** `snapshotIfDue` takes the store's O(1) snapshot at the last applied batch
 /// (instance I, record index C) and hands it to the `SnapshotWorker` thread, which writes
