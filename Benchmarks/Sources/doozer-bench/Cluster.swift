@@ -22,10 +22,19 @@ final class LocalCluster {
 
     var seed: LocalNode { nodes[0] }
 
-    /// Starts a node on 127.0.0.<index> (attached to the seed unless it is the first).
+    /// Each node's data directory (`-data` given: durable nodes, removed at `stopAll`).
+    private var dataDirectories: [String] = []
+
+    /// Starts a node on 127.0.0.<index> (attached to the seed unless it is the first); with
+    /// `-data`, durable in a fresh folder of its own under that directory.
     @discardableResult
     func start(_ index: Int) throws -> LocalNode {
-        let extra = nodes.isEmpty ? [] : ["-a", seed.address.description]
+        var extra = nodes.isEmpty ? [] : ["-a", seed.address.description]
+        if let parent = o.dataParent {
+            let directory = "\(parent)/doozer-bench-\(getpid())-node\(index)"
+            dataDirectories.append(directory)
+            extra += ["-data", directory]
+        }
         let node = try LocalNode(binary: o.doozerd, ip: "127.0.0.\(index)", hist: o.hist, extra: extra)
         nodes.append(node)
         return node
@@ -114,6 +123,8 @@ final class LocalCluster {
             }
             r.add(node.address.description, n)
         }
+        for directory in dataDirectories { removeTree(directory) }
+        dataDirectories = []
         if !totals.isEmpty {
             var t = Report()
             for k in ["datagrams_sent", "bytes_sent", "send_calls", "messages_sent", "dropped"] { t.add(k, totals[k] ?? 0) }

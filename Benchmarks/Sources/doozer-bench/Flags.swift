@@ -75,8 +75,8 @@ func usage() -> String {
       -slaves n       cluster: slaves attached besides the members               [1]
       -first k        cluster: connections start at member k (0 = the seed)     [0]
       -hist n         doozerd -hist                                              [2000]
-      -data dir       local, recovery: a durable node (doozerd -data) in a fresh folder under dir,
-                      removed after (recovery: /tmp if unset)
+      -data dir       local, cluster, recovery: durable nodes (doozerd -data), each in a fresh folder
+                      under dir, removed after (recovery: /tmp if unset)
       -snapshotevery n  recovery: the node's -snapshotevery                     [doozerd's]
       -nofile n       RLIMIT_NOFILE for the bench and the doozerd it starts      [65536]
       -minrev n       local: wait until the node answers REV >= n                [57]
