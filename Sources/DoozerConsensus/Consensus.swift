@@ -501,7 +501,7 @@ public struct Consensus {
         while let next = slots[decided + 1], next.chosen {
             slots[decided + 1] = nil
             inflightBytes -= next.bytes
-            decide(decided + 1, next.batch)
+            decide(decided + 1, next.batch, durableElsewhere: next.acks.contains { $0 != me })
             commitDirty = true
         }
     }
@@ -536,7 +536,7 @@ public struct Consensus {
         }
         for entry in entries where entry.instance > decided {
             if entry.instance == decided + 1 {
-                decide(entry.instance, entry.batch)
+                decide(entry.instance, entry.batch, durableElsewhere: true)
             } else if early.count < options.maxEarly {
                 early[entry.instance] = entry.batch
             }
@@ -580,9 +580,9 @@ public struct Consensus {
         while true {
             let next = decided + 1
             if let batch = early.removeValue(forKey: next) {
-                decide(next, batch)
+                decide(next, batch, durableElsewhere: true)
             } else if next <= commitHint.upTo, let vote = votes[next], vote.ballot == commitHint.ballot {
-                decide(next, vote.batch)
+                decide(next, vote.batch, durableElsewhere: true)
             } else {
                 return
             }
@@ -591,7 +591,11 @@ public struct Consensus {
 
     /// Hands instance `instance` (= decided + 1) to the host: admits the proposals whose seq
     /// passes their origin's watermark, resolves or re-proposes this node's own.
-    private mutating func decide(_ instance: Int64, _ batch: Batch) {
+    /// `durableElsewhere`: the decision came from another node (its entries, or a commit
+    /// announcement) or from a quorum that includes another member's vote. Every message
+    /// leaves a durable node only after the changes before it are synced, so such a decision
+    /// is already durable at a quorum; only one this node reached alone waits for its own sync.
+    private mutating func decide(_ instance: Int64, _ batch: Batch, durableElsewhere: Bool) {
         precondition(instance == decided + 1, "decisions out of order")
         if let slot = slots.removeValue(forKey: instance) {
             // Learned (from a peer's entries), not through this leader's own quorum: the slot
@@ -615,7 +619,7 @@ public struct Consensus {
         early[instance] = nil
         log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances,
                    bytes: options.retainedBytes, applied: applied)
-        outputs.append(.decided(instance: instance, batch: admitted))
+        outputs.append(.decided(instance: instance, batch: admitted, durableElsewhere: durableElsewhere))
         // Own proposals the watermark passed without admitting can never be admitted now:
         // propose them again under a new seq.
         let ownAfter = watermarks[me] ?? 0
@@ -916,7 +920,10 @@ public struct Consensus {
 public enum Output: Equatable, Sendable {
     case send(to: PeerID, Message)
     /// Apply these proposals, in order, one revision each, then report `applied(through:)`.
-    case decided(instance: Int64, batch: Batch)
+    /// A durable node may apply at once a decision `durableElsewhere` (already durable at a
+    /// quorum of members); one this node reached alone, only once its own record of it is
+    /// synced. Either way in instance order.
+    case decided(instance: Int64, batch: Batch, durableElsewhere: Bool)
     /// `from` no longer keeps the instances this node needs: install a snapshot from it.
     case snapshotNeeded(from: PeerID)
     /// This node stopped being a member with these own proposals (tags) not applied.

@@ -193,9 +193,14 @@ final class ClusterSequencer: Sequencer {
             } else {
                 send(message, to: peer)
             }
-        case .decided(let instance, let batch):
+        case .decided(let instance, let batch, let durableElsewhere):
             guard let nodeLog = server.nodeLog else { return apply(instance, batch) }
-            do { try nodeLog.hold(instance, batch) } catch { server.storageFailed(error) }
+            do {
+                try nodeLog.hold(instance, batch, durableElsewhere: durableElsewhere)
+            } catch {
+                return server.storageFailed(error)
+            }
+            for ready in nodeLog.takeReady() where ready.instance > consensus.applied { apply(ready.instance, ready.batch) }
         case .snapshotNeeded(let peer):
             startCatchUp(from: peer)
         case .abandoned(let tags):

@@ -91,8 +91,9 @@ final class NodeLog {
     private let logger: Logger
     private let schedule: Schedule
     private let worker: SnapshotWorker
-    /// Decided batches appended but not yet durable: (record index, instance, batch).
-    private var held: [(index: UInt64, instance: Int64, batch: Batch)] = []
+    /// Decided batches appended and not yet handed back: (record index, the index that must be
+    /// durable first — 0 for a decision already durable at a quorum —, instance, batch).
+    private var held: [(index: UInt64, after: UInt64, instance: Int64, batch: Batch)] = []
     /// The last decided record handed back (and so applied): the point a snapshot covers.
     private var applied: (index: UInt64, instance: Int64)
     /// The snapshots kept, oldest first (at most two), each with a durable record.
@@ -275,11 +276,13 @@ final class NodeLog {
         applied = (index, 0)
     }
 
-    /// Appends a decided batch and keeps it until `takeDurable` may hand it back.
-    func hold(_ instance: Int64, _ batch: Batch) throws(LogError) {
+    /// Appends a decided batch and keeps it until it may be applied: a decision this node
+    /// reached alone once its record is durable; one `durableElsewhere` (consensus's word: a
+    /// quorum holds it durably) at once, though in order behind the others.
+    func hold(_ instance: Int64, _ batch: Batch, durableElsewhere: Bool) throws(LogError) {
         let payload = PeerCodec.encode(DecidedEntry(instance: instance, batch: batch))
         let index = try log.append(type: RecordType.decided.rawValue, payload: payload)
-        held.append((index, instance, batch))
+        held.append((index, durableElsewhere ? 0 : index, instance, batch))
         sinceSnapshot.records += 1
         sinceSnapshot.bytes += RecordFormat.headerSize + payload.count
     }
@@ -303,15 +306,23 @@ final class NodeLog {
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
 
-    /// The held batches the log now reports durable, in order; the caller applies every one
-    /// before it calls `snapshotIfDue`. Throws the storage failure that stopped the log
-    /// (nothing held is ever handed back after it). Compacts once a snapshot record is durable.
+    /// Takes the syncing thread's report and hands back the held batches that may now be
+    /// applied (`takeReady`); the caller applies every one before it calls `snapshotIfDue`.
+    /// Throws the storage failure that stopped the log (nothing held is ever handed back after
+    /// it). Compacts once a snapshot record is durable.
     func takeDurable() throws(LogError) -> [(index: UInt64, instance: Int64, batch: Batch)] {
         let durable = try log.reapCompletions()
         if case .recording(let index, let record) = cycle, index <= durable { compact(after: record) }
-        let count = held.prefix { $0.index <= durable }.count
+        return takeReady()
+    }
+
+    /// The held batches that may be applied now (see `hold`), in order. Never blocks.
+    func takeReady() -> [(index: UInt64, instance: Int64, batch: Batch)] {
+        guard log.failure == nil else { return [] }
+        let durable = log.durableIndex
+        let count = held.prefix { $0.after <= durable }.count
         guard count > 0 else { return [] }
-        let released = Array(held[..<count])
+        let released = held[..<count].map { (index: $0.index, instance: $0.instance, batch: $0.batch) }
         held.removeFirst(count)   // at most α batches are held
         if released[count - 1].instance > applied.instance {   // (not those a snapshot install superseded)
             applied = (released[count - 1].index, released[count - 1].instance)

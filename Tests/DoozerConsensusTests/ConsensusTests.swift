@@ -20,7 +20,7 @@ final class ConsensusTests: XCTestCase {
         for tag in 1...3 { XCTAssertEqual(c.propose(Array("w\(tag)".utf8), tag: UInt64(tag), now: 0), .accepted) }
         c.flush()
         let decided = c.takeOutputs().compactMap { output -> Batch? in
-            if case .decided(_, let batch) = output { return batch } else { return nil }
+            if case .decided(_, let batch, _) = output { return batch } else { return nil }
         }
         XCTAssertEqual(decided.count, 1, "one flush, one batch")
         XCTAssertEqual(decided.first?.map(\.tag), [1, 2, 3])
@@ -33,7 +33,7 @@ final class ConsensusTests: XCTestCase {
         for tag in 1...60 {
             _ = c.propose([UInt8(tag)], tag: UInt64(tag), now: 0)
             c.flush()
-            for case .decided(let instance, _) in c.takeOutputs() { instances.append(instance) }
+            for case .decided(let instance, _, _) in c.takeOutputs() { instances.append(instance) }
         }
         XCTAssertEqual(instances.count, 50, "α instances beyond the last applied one")
         c.applied(through: 50, members: [me])

@@ -31,7 +31,7 @@ final class LearnedDecisionTests: XCTestCase {
                 for o in outs {
                     switch o {
                     case .send(let to, let m): queue.append(Routed(from: p, to: to, message: m))
-                    case .decided(let i, let b):
+                    case .decided(let i, let b, _):
                         decided[p]![i] = b
                         nodes[p]!.applied(through: i, members: members)
                     default: break

@@ -308,10 +308,17 @@ final class Simulation {
                     } else {
                         node.disk.held.append(.send(to, PeerCodec.encode(message)))
                     }
-                case .decided(let instance, let batch):
+                case .decided(let instance, let batch, let durableElsewhere):
                     if parameters.durable {
                         node.disk.unsynced.append(.decided(instance, batch))
-                        node.disk.held.append(.decided(instance, batch))
+                        // Decided by a quorum with another member: durable there already, so
+                        // applied at once, unless a decision reached alone waits before it.
+                        let waiting = node.disk.held.contains { if case .decided = $0 { true } else { false } }
+                        if durableElsewhere && !waiting {
+                            apply(instance, batch, on: node)
+                        } else {
+                            node.disk.held.append(.decided(instance, batch))
+                        }
                     } else {
                         apply(instance, batch, on: node)
                     }

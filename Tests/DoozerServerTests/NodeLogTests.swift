@@ -45,7 +45,7 @@ final class NodeLogTests: XCTestCase {
         for instance in instances {
             let proposal = Proposal(origin: PeerID(raw: 1), seq: UInt64(instance), tag: 0,
                                     payload: Mutation.set("/f/\(instance)", rev: -1, body: "v\(instance)"))
-            try log.hold(instance, [proposal])
+            try log.hold(instance, [proposal], durableElsewhere: false)
             try log.flush()
             for held in try log.takeDurable() { held.batch.forEach { store.apply($0.payload) } }
             let bootstrap = Bootstrap(instance: instance, schedule: [ScheduleEntry(from: 1, members: [PeerID(raw: 1)])],
