@@ -165,11 +165,11 @@ final class ClusterSequencer: Sequencer {
             backlogArmed = true
             server.loop.schedule(after: 100_000, timer: Server.Timer.peerBacklog)
         }
-        if consensus.candidacy != loggedCandidacy {
+        if inPlace({ $0.candidacy }) != loggedCandidacy {
             loggedCandidacy = consensus.candidacy
             logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map { "\($0)" } ?? "unknown"))")
         }
-        if consensus.leader != loggedLeader, consensus.isMember {
+        if consensus.leader != loggedLeader, inPlace({ $0.isMember }) {
             loggedLeader = consensus.leader
             if consensus.isLeader {
                 logger.info("leading cluster \(server.configuration.clusterName) from rev \(server.store.rev)")
@@ -177,12 +177,17 @@ final class ClusterSequencer: Sequencer {
                 logger.info("following leader \(leader)")
             }
         }
-        let deadline = consensus.nextDeadline
+        let deadline = inPlace { $0.nextDeadline }
         if deadline < armedAt {
             armedAt = deadline
             server.loop.schedule(after: max(1, deadline - server.loop.now), timer: Server.Timer.consensus)
         }
     }
+
+    /// Reads a computed property of `consensus` in place: read through this class, the
+    /// struct would be copied whole first (every table in it retained and released), on the
+    /// path every input takes.
+    private func inPlace<T>(_ read: (inout Consensus) -> T) -> T { read(&consensus) }
 
     private func carryOut(_ output: Output) {
         switch output {
@@ -391,7 +396,7 @@ final class ClusterSequencer: Sequencer {
     /// stopped being one (removed, B11) answers writes READONLY from now on; a slave claims
     /// an empty slot.
     private func membershipMayHaveChanged() {
-        let member = consensus.isMember
+        let member = inPlace { $0.isMember }
         if member != wasMember {
             wasMember = member
             server.isWritable = member
