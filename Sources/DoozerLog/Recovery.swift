@@ -54,20 +54,26 @@ struct RecoveredLog {
 /// Reads a log directory back: every segment in index order, headers and checksums validated,
 /// each whole record handed to `visit`. Repairs exactly one kind of damage, a torn tail at the
 /// end of the newest segment (see `RecordLog`); any other damage throws `LogError.corrupt`
-/// naming the file, the offset and what was expected. Owns nothing after it returns.
+/// naming the file, the offset and what was expected. Removes a leftover prepared file.
+/// Owns nothing after it returns.
 struct Recovery {
     let directory: String
     let io: FileIO
 
     func run(emptyLogFirstIndex: UInt64, visit: (LogRecord) throws -> Void) throws -> RecoveredLog {
-        let names: [(UInt64, String)]
+        let all: [String]
         do {
-            names = try io.listDirectory(directory).compactMap { name in
-                SegmentName.firstIndex(of: name).map { ($0, name) }
-            }.sorted { $0.0 < $1.0 }
+            all = try io.listDirectory(directory)
         } catch {
             throw LogError.storage(LogFailure(error, path: directory))
         }
+        if all.contains(SegmentPreparer.fileName) {
+            // Never a segment, and one left by a crash or a stop mid-way may be partial: it
+            // goes (the preparer starts a new one).
+            let path = directory + "/" + SegmentPreparer.fileName
+            do { try io.unlink(path) } catch { throw LogError.storage(LogFailure(error, path: path)) }
+        }
+        let names = all.compactMap { name in SegmentName.firstIndex(of: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
         var result = RecoveredLog(nextIndex: emptyLogFirstIndex)
         for (position, (nameIndex, name)) in names.enumerated() {
             let path = directory + "/" + name

@@ -11,6 +11,9 @@ extension Server {
         } catch {
             return storageFailed(error)
         }
+        if let failure = nodeLog.newPreparationFailure() {
+            logger.warning("log segment preparation stopped: \(failure); new segments are allocated as they start")
+        }
         cluster.pump()
     }
 

@@ -38,6 +38,7 @@ final class NodeLog {
     private let log: RecordLog
     /// Decided batches appended but not yet durable: (record index, instance, batch).
     private var held: [(index: UInt64, instance: Int64, batch: Batch)] = []
+    private var reportedPreparationFailure = false
 
     var completionFD: FileDescriptor { log.completionFD }
     /// What recovery cleared from a torn tail, as one line, if it did.
@@ -96,6 +97,10 @@ final class NodeLog {
     /// Blocks until everything appended is durable: at shutdown, after the loop stopped.
     func flush() throws(LogError) { try log.flush() }
 
+    /// One line of what the log wrote since start, as `key=value` pairs (doozer-bench reads
+    /// it from the log at shutdown): batches, bytes, time in fdatasync, segments by origin.
+    var trafficSummary: String { "log traffic: \(log.statistics)" }
+
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
 
@@ -108,6 +113,14 @@ final class NodeLog {
         let released = Array(held[..<count])
         held.removeFirst(count)   // at most α batches are held
         return released
+    }
+
+    /// Why the log stopped preparing segments, the first time it is asked after that
+    /// happened (the node goes on; later segments are allocated as they start).
+    func newPreparationFailure() -> LogFailure? {
+        guard !reportedPreparationFailure, let failure = log.preparationFailure else { return nil }
+        reportedPreparationFailure = true
+        return failure
     }
 
     // MARK: Record payloads (little-endian: instance u64, count u32, then u32 length + bytes each)

@@ -88,6 +88,7 @@ final class DurabilityTests: DoozerdTestCase {
         XCTAssertEqual(exit.reason, .exit, "\(exit); \(node.stderrTail())")
         XCTAssertEqual(exit.status, 0, "\(exit); \(node.stderrTail())")
         XCTAssertTrue(node.stderrTail().contains("shut down at rev"), node.stderrTail())
+        XCTAssertTrue(node.stderrTail().contains("log traffic: batches="), node.stderrTail())
 
         let restarted = try startServer(config)
         XCTAssertEqual(try connect(to: restarted).get("/t").rev, rev)
