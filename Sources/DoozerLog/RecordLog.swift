@@ -12,7 +12,9 @@
 // With `LogOptions.prepareSegments` (the default) a second thread, the preparer, keeps the
 // next segment ready ahead of need under a temporary name (`SegmentPreparer.fileName`):
 // preallocated, written with zeros and fdatasynced, so a steady-state fdatasync of records
-// changes no metadata and commits no file system journal. A new segment takes the prepared
+// writes no metadata: into new or fallocated (unwritten) blocks it must also persist the
+// allocation — a journal commit, or without a journal the inode and extent blocks — while
+// into blocks already written it only flushes the data. A new segment takes the prepared
 // file when one is ready (renamed to its name); otherwise it is created and preallocated with
 // fallocate. A segment that did not come from the preparer (the first one, the one recovery
 // continues in, one started while preparation lagged) is left for the prepared file as soon

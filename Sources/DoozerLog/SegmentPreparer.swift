@@ -5,9 +5,7 @@ import Glibc
 
 /// The preparer thread: keeps the next segment ready ahead of need, as `fileName` in the log
 /// directory — preallocated, every byte written with zeros and fdatasynced — so that syncing
-/// records into it later changes no file metadata. (An fdatasync after writing into new or
-/// fallocated blocks also commits the file system's journal to record the allocation; into
-/// blocks already written it only flushes the data.)
+/// records into it later writes no file metadata (see the notes in RecordLog.swift).
 ///
 /// Owns that one file while `PreparedState` is `wanted`, never any other: it does not touch
 /// a segment, and it hands the file over (`ready`) only once it is wholly zero and synced.
