@@ -18,7 +18,7 @@
 // file when one is ready (renamed to its name); otherwise it is created and preallocated with
 // fallocate. A segment that did not come from the preparer (the first one, the one recovery
 // continues in, one started while preparation lagged) is left for the prepared file as soon
-// as it is ready; the space it did not use stays allocated until prefix removal deletes it.
+// as it is ready, and cut (ftruncate) to where its records end.
 //
 // **Group commit.** `append` only encodes into memory: no I/O, no blocking. `commit`, called
 // once per event-loop iteration, hands everything appended since the last commit to one
@@ -35,9 +35,11 @@
 //   segment's directory entry is fsynced before its records count as durable. So only the
 //   newest segment can end in a torn write.
 // - A prepared file becomes a segment only once every byte of it is zero and synced, so the
-//   zeros after the last record hold after a crash as they do with fallocate. It is never a
-//   segment before the rename, recovery ignores it, and the next open removes a leftover one
-//   (a crash or stop mid-preparation leaves a partial file).
+//   zeros after the last record hold after a crash as they do with fallocate. The preparer
+//   writes it under a work name (`SegmentPreparer.workName`) and gives it the prepared name
+//   only after its fdatasync, so a file by that name is whole: the next open keeps it (if it
+//   has the segment size) and removes a work file, which a crash or a stop mid-way leaves
+//   partial. Neither is ever read as a segment.
 // - The first failure of a storage call on the write path (EIO, ENOSPC, anything but EINTR,
 //   which is retried; a short write is continued) fails the log for good: it is reported with
 //   the call, the errno and the file, `durableIndex` never moves again, and `append` refuses.
@@ -150,7 +152,8 @@ public final class RecordLog {
         replay: (LogRecord) throws -> Void
     ) throws {
         try options.validate()
-        let recovered = try Recovery(directory: directory, io: io).run(emptyLogFirstIndex: options.firstIndex, visit: replay)
+        let recovered = try Recovery(directory: directory, io: io, preparedSize: options.prepareSegments ? options.segmentSize : nil)
+            .run(emptyLogFirstIndex: options.firstIndex, visit: replay)
         self.options = options
         self.directory = directory
         tornTail = recovered.tornTail
@@ -158,10 +161,12 @@ public final class RecordLog {
         writeOffset = recovered.writeOffset
         nextIndex = recovered.nextIndex
         durableIndex = recovered.nextIndex - 1
+        hasPreparedSegment = recovered.hasPreparedSegment
         let syncer: Syncer
         do throws(SystemError) {
+            let prepared: PreparedState = !options.prepareSegments ? .off : recovered.hasPreparedSegment ? .ready : .wanted
             syncer = try Syncer(directory: directory, segmentSize: options.segmentSize, durableIndex: durableIndex,
-                                prepares: options.prepareSegments, io: io)
+                                prepared: prepared, io: io)
             self.syncer = syncer
             var threads = [try SystemThread { syncer.run() }]
             if options.prepareSegments {
@@ -196,8 +201,10 @@ public final class RecordLog {
         if pending > 0 && pending + size > options.maxPendingBytes {
             throw .pendingLimit(pendingBytes: pending, limit: options.maxPendingBytes)
         }
-        if segments.isEmpty || writeOffset + size > options.segmentSize || (hasPreparedSegment && !newestIsPrepared) {
-            startSegment()
+        if segments.isEmpty || writeOffset + size > options.segmentSize {
+            startSegment(early: false)
+        } else if hasPreparedSegment && !newestIsPrepared {
+            startSegment(early: true)
         }
         let segment = segments[segments.count - 1]
         if waiting.last?.segment != segment.firstIndex {
@@ -287,9 +294,11 @@ public final class RecordLog {
         for thread in threads { thread.join() }
     }
 
-    /// Starts a segment at `nextIndex`, from the prepared file when one is ready.
-    private func startSegment() {
+    /// Starts a segment at `nextIndex`, from the prepared file when one is ready; a newest
+    /// segment left early for it is cut to its records.
+    private func startSegment(early: Bool) {
         let path = directory + "/" + SegmentName.name(firstIndex: nextIndex)
+        let cuts = early ? segments.last.map { SegmentEnd(path: $0.path, offset: writeOffset) } : nil
         newestIsPrepared = hasPreparedSegment
         if hasPreparedSegment {
             hasPreparedSegment = false
@@ -297,7 +306,7 @@ public final class RecordLog {
         }
         segments.append(Segment(firstIndex: nextIndex, path: path))
         waiting.append(Chunk(segment: nextIndex, path: path, offset: 0, bytes: SegmentHeader(firstIndex: nextIndex).bytes,
-                             start: newestIsPrepared ? .prepared : .allocated))
+                             start: newestIsPrepared ? .prepared : .allocated, cuts: cuts))
         writeOffset = SegmentHeader.size
         waitingBytes += SegmentHeader.size
     }

@@ -7,16 +7,17 @@ import Glibc
 /// directory — preallocated, every byte written with zeros and fdatasynced — so that syncing
 /// records into it later writes no file metadata (see the notes in RecordLog.swift).
 ///
-/// Owns that one file while `PreparedState` is `wanted`, never any other: it does not touch
-/// a segment, and it hands the file over (`ready`) only once it is wholly zero and synced.
-/// It writes in slices of `sliceSize`, each written out before the next (so the disk never
-/// holds more than one slice of it queued ahead of the log's syncs), and stops between
-/// slices when the log stops; a stop or crash mid-way leaves a partial file, which the next
-/// open removes. A failed call ends preparation for the log's life and is reported once
-/// (`failed`); it never fails the log — no record is in the file — and later segments are
-/// allocated when they start, as with preparation off.
+/// Owns `workName` and, until it reports it `ready`, `fileName`; never a segment. It writes
+/// `workName` in slices of `sliceSize`, each written out before the next (so the disk never
+/// holds more than one slice of it queued ahead of the log's syncs), fdatasyncs it and only
+/// then renames it to `fileName`: a file by that name is whole, even after a crash, and the
+/// next open keeps it. It stops between slices when the log stops; a stop or crash mid-way
+/// leaves a partial `workName`, which the next open removes. A failed call ends preparation
+/// for the log's life and is reported once (`failed`); it never fails the log — no record is
+/// in the file — and later segments are allocated when they start, as with preparation off.
 struct SegmentPreparer: Sendable {
     static let fileName = "next-segment.prepared"
+    static let workName = "next-segment.preparing"
     static let sliceSize = 1 << 20
 
     let directory: String
@@ -25,6 +26,7 @@ struct SegmentPreparer: Sendable {
     let syncer: Syncer
 
     var path: String { directory + "/" + Self.fileName }
+    var workPath: String { directory + "/" + Self.workName }
 
     /// The thread's body: prepares whenever a file is wanted, until the log stops or fails.
     func run() {
@@ -38,7 +40,7 @@ struct SegmentPreparer: Sendable {
             if wanted {
                 let outcome = Result { () throws(LogFailure) in try prepare() }
                 // Best effort: what a failed unlink leaves, the next open removes.
-                if case .failure = outcome { try? io.unlink(path) }
+                if case .failure = outcome { try? io.unlink(workPath) }
                 syncer.handoff.withLock { state in
                     switch outcome {
                     case .success(true): state.prepared = .ready
@@ -61,7 +63,7 @@ struct SegmentPreparer: Sendable {
 
     /// Writes the whole file; false when the log stopped before it was done.
     private func prepare() throws(LogFailure) -> Bool {
-        let path = self.path
+        let path = workPath
         let fd = try attempt(path) { () throws(SystemError) in try io.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
         defer { io.close(fd) }
         try attempt(path) { () throws(SystemError) in try allocate(fd, segmentSize, io: io) }
@@ -79,6 +81,7 @@ struct SegmentPreparer: Sendable {
             offset += count
         }
         try attempt(path) { () throws(SystemError) in try io.fdatasync(fd) }
+        try attempt(path) { () throws(SystemError) in try io.rename(path, self.path) }
         return true
     }
 }

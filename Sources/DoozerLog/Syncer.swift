@@ -13,6 +13,16 @@ struct Chunk: Sendable {
     var offset: Int
     var bytes: [UInt8]
     var start: SegmentStart?
+    /// With `start`: the segment before it, when it is left with room to spare (for a prepared
+    /// one), is cut to where its records end, so its unused space goes and recovery reads no
+    /// more of it than it holds.
+    var cuts: SegmentEnd? = nil
+}
+
+/// Where a segment's records end.
+struct SegmentEnd: Sendable {
+    var path: String
+    var offset: Int
 }
 
 /// How the syncing thread makes a new segment file.
@@ -60,7 +70,7 @@ enum PreparedState: Sendable {
     case off
     /// The preparer should make one (it is making it while it works on the file).
     case wanted
-    /// Zero-filled and synced under `SegmentPreparer.fileName`.
+    /// Zero-filled and synced under `SegmentPreparer.fileName` (made, or found at open).
     case ready
     /// A segment the loop started will be renamed from it.
     case claimed
@@ -118,8 +128,8 @@ final class Syncer: Sendable {
     let preparations: EventCounter
     private let writer: Mutex<SegmentWriter>
 
-    init(directory: String, segmentSize: Int, durableIndex: UInt64, prepares: Bool, io: FileIO) throws(SystemError) {
-        handoff = Mutex(Handoff(durableIndex: durableIndex, prepared: prepares ? .wanted : .off))
+    init(directory: String, segmentSize: Int, durableIndex: UInt64, prepared: PreparedState, io: FileIO) throws(SystemError) {
+        handoff = Mutex(Handoff(durableIndex: durableIndex, prepared: prepared))
         submissions = try EventCounter()
         completions = try EventCounter()
         preparations = try EventCounter()
@@ -213,6 +223,15 @@ struct SegmentWriter {
         for chunk in batch.chunks {
             if let start = chunk.start {
                 try syncCurrent()
+                if let end = chunk.cuts {
+                    // Either size reads the same: no sync needed before going on.
+                    if current?.path != end.path {
+                        close()
+                        current = (end.path, try attempt(end.path) { () throws(SystemError) in try io.open(end.path, O_WRONLY, 0) })
+                    }
+                    let fd = current!.fd
+                    try attempt(end.path) { () throws(SystemError) in try io.truncate(fd, Int64(end.offset)) }
+                }
                 close()
                 switch start {
                 case .prepared:

@@ -25,6 +25,8 @@ public struct FileIO: Sendable {
     public var writeOut: @Sendable (FileDescriptor, _ offset: Int64, _ length: Int64) throws(SystemError) -> Void
     /// The file's size in bytes.
     public var size: @Sendable (FileDescriptor) throws(SystemError) -> Int64
+    /// Cuts (or extends) the file to `length` bytes (ftruncate).
+    public var truncate: @Sendable (FileDescriptor, _ length: Int64) throws(SystemError) -> Void
     public var rename: @Sendable (_ from: String, _ to: String) throws(SystemError) -> Void
     public var unlink: @Sendable (_ path: String) throws(SystemError) -> Void
     /// Creates a directory; an existing one is not an error.
@@ -64,6 +66,9 @@ public struct FileIO: Sendable {
             var status = stat()
             _ = try retryingInterrupts("fstat") { fstat(fd.rawValue, &status) }
             return Int64(status.st_size)
+        },
+        truncate: { (fd, length) throws(SystemError) in
+            _ = try retryingInterrupts("ftruncate") { ftruncate(fd.rawValue, off_t(length)) }
         },
         rename: { (from, to) throws(SystemError) in
             _ = try retryingInterrupts("rename") { Glibc.rename(from, to) }

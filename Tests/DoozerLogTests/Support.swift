@@ -135,6 +135,10 @@ final class FaultyIO: Sendable {
             if let errno = self.enter("sync_file_range") { throw SystemError("sync_file_range", Errno(rawValue: errno)) }
             try real.writeOut(fd, offset, length)
         }
+        io.truncate = { (fd, length) throws(SystemError) in
+            if let errno = self.enter("ftruncate") { throw SystemError("ftruncate", Errno(rawValue: errno)) }
+            try real.truncate(fd, length)
+        }
         io.rename = { (from, to) throws(SystemError) in
             if let errno = self.enter("rename") { throw SystemError("rename", Errno(rawValue: errno)) }
             try real.rename(from, to)
