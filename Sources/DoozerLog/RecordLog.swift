@@ -117,8 +117,8 @@ public final class RecordLog {
     public private(set) var failure: LogFailure?
     /// Why preparing segments stopped, if it did (the log goes on; see the notes above).
     public private(set) var preparationFailure: LogFailure?
-    /// Whether a prepared segment is ready for the next segment the log starts, as of the last
-    /// `reapCompletions`.
+    /// Whether a prepared segment is ready for the next segment the log starts: found at open,
+    /// or reported by the preparer as of the last `reapCompletions`.
     public private(set) var hasPreparedSegment = false
     /// Appended bytes not yet durable: waiting for a commit plus handed to the syncing thread.
     public var pendingBytes: Int { waitingBytes + handedBytes - durableBytes }

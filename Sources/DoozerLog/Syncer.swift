@@ -201,9 +201,10 @@ final class Syncer: Sendable {
 }
 
 /// Writes batches to segment files in order. Keeps the order invariant recovery relies on: a
-/// segment is fdatasynced before the next one is created, so only the newest segment can end
-/// in a torn write; a new segment (prepared and renamed, or created and preallocated) has its
-/// directory fsynced before the batch counts as durable.
+/// segment is fdatasynced before the next one is created (and, left early, cut to its records
+/// only after that), so only the newest segment can end in a torn write; a new segment
+/// (prepared and renamed, or created and preallocated) has its directory fsynced before the
+/// batch counts as durable.
 struct SegmentWriter {
     let directory: String
     let segmentSize: Int
