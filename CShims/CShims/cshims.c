@@ -128,6 +128,11 @@ int cshims_fdatasync(int fd) { return fdatasync(fd); }
 
 int cshims_fallocate(int fd, int64_t offset, int64_t length) { return fallocate(fd, 0, offset, length); }
 
+int cshims_write_out(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, offset, length,
+                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
 int64_t cshims_monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

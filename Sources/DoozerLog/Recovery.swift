@@ -49,26 +49,50 @@ struct RecoveredLog {
     /// Where the next record goes in the newest segment (when there is one).
     var writeOffset: Int = SegmentHeader.size
     var tornTail: TornTail?
+    /// A whole prepared file (`SegmentPreparer.fileName`) of the segment size is there.
+    var hasPreparedSegment = false
 }
 
 /// Reads a log directory back: every segment in index order, headers and checksums validated,
 /// each whole record handed to `visit`. Repairs exactly one kind of damage, a torn tail at the
 /// end of the newest segment (see `RecordLog`); any other damage throws `LogError.corrupt`
-/// naming the file, the offset and what was expected. Owns nothing after it returns.
+/// naming the file, the offset and what was expected. Removes what preparation left that
+/// cannot be used (see `SegmentPreparer`). Owns nothing after it returns.
 struct Recovery {
     let directory: String
     let io: FileIO
+    /// The size a prepared file must have to be kept; nil when preparation is off.
+    let preparedSize: Int?
 
     func run(emptyLogFirstIndex: UInt64, visit: (LogRecord) throws -> Void) throws -> RecoveredLog {
-        let names: [(UInt64, String)]
+        let all: [String]
         do {
-            names = try io.listDirectory(directory).compactMap { name in
-                SegmentName.firstIndex(of: name).map { ($0, name) }
-            }.sorted { $0.0 < $1.0 }
+            all = try io.listDirectory(directory)
         } catch {
             throw LogError.storage(LogFailure(error, path: directory))
         }
         var result = RecoveredLog(nextIndex: emptyLogFirstIndex)
+        // Partial (a crash or a stop mid-way): it goes, and the preparer starts again.
+        if all.contains(SegmentPreparer.workName) { try remove(SegmentPreparer.workName, sync: false) }
+        if all.contains(SegmentPreparer.fileName) {
+            // Whole (it is renamed to this name only once synced), so it is kept, unless
+            // preparation is off or the segment size changed.
+            let path = directory + "/" + SegmentPreparer.fileName
+            let size: Int64
+            do {
+                let fd = try io.open(path, O_RDONLY, 0)
+                defer { io.close(fd) }
+                size = try io.size(fd)
+            } catch {
+                throw LogError.storage(LogFailure(error, path: path))
+            }
+            if let preparedSize, size == Int64(preparedSize) {
+                result.hasPreparedSegment = true
+            } else {
+                try remove(SegmentPreparer.fileName, sync: false)
+            }
+        }
+        let names = all.compactMap { name in SegmentName.firstIndex(of: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
         for (position, (nameIndex, name)) in names.enumerated() {
             let path = directory + "/" + name
             let newest = position == names.count - 1
@@ -78,7 +102,7 @@ struct Recovery {
             case .valid:
                 break
             case .torn(let found):
-                try remove(path)
+                try remove(name, sync: true)
                 result.tornTail = TornTail(file: path, offset: 0, clearedBytes: bytes.count, found: found, removedFile: true)
                 continue
             }
@@ -130,10 +154,13 @@ struct Recovery {
         }
     }
 
-    /// Removes a segment whose header never reached the disk, and makes the removal durable.
-    private func remove(_ path: String) throws(LogError) {
+    /// Removes a file of the directory; `sync` makes the removal durable (a segment whose
+    /// header never reached the disk must not come back).
+    private func remove(_ name: String, sync: Bool) throws(LogError) {
+        let path = directory + "/" + name
         do {
             try io.unlink(path)
+            guard sync else { return }
             let fd = try io.open(directory, O_RDONLY | O_DIRECTORY, 0)
             defer { io.close(fd) }
             try io.fsync(fd)

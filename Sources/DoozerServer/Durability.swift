@@ -17,6 +17,9 @@ extension Server {
         }
         nodeLog.snapshotIfDue(store.current, bootstrap: cluster.bootstrapState)
         cluster.releaseMessages(durableThrough: nodeLog.durableIndex)
+        if let failure = nodeLog.newPreparationFailure() {
+            logger.warning("log segment preparation stopped: \(failure); new segments are allocated as they start")
+        }
         cluster.pump()
     }
 

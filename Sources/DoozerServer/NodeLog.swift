@@ -101,6 +101,7 @@ final class NodeLog {
     private var cycle = Cycle.idle
     /// Decided records and their bytes appended since the last snapshot started.
     private var sinceSnapshot = (records: 0, bytes: 0)
+    private var reportedPreparationFailure = false
 
     var completionFD: FileDescriptor { log.completionFD }
     var snapshotCompletionFD: FileDescriptor { worker.completions.fd }
@@ -303,8 +304,20 @@ final class NodeLog {
     /// and the next snapshot cycle removes its file.
     func flush() throws(LogError) { try log.flush() }
 
+    /// One line of what the log wrote since start, as `key=value` pairs (doozer-bench reads
+    /// it from the log at shutdown): batches, bytes, time in fdatasync, segments by origin.
+    var trafficSummary: String { "log traffic: \(log.statistics)" }
+
     /// Starts the sync of everything appended since the last one (once per loop iteration).
     func commit() { log.commit() }
+
+    /// Why the log stopped preparing segments, the first time it is asked after that
+    /// happened (the node goes on; later segments are allocated as they start).
+    func newPreparationFailure() -> LogFailure? {
+        guard !reportedPreparationFailure, let failure = log.preparationFailure else { return nil }
+        reportedPreparationFailure = true
+        return failure
+    }
 
     /// Takes the syncing thread's report and hands back the held batches that may now be
     /// applied (`takeReady`); the caller applies every one before it calls `snapshotIfDue`.

@@ -248,7 +248,10 @@ public final class Server {
         }
         try loop.run(self)
         if let storageFailure { throw storageFailure }
-        try nodeLog?.flush()   // decided batches not yet synced: kept, though never acknowledged
+        if let nodeLog {
+            try nodeLog.flush()   // decided batches not yet synced: kept, though never acknowledged
+            logger.info("\(nodeLog.trafficSummary)")
+        }
         if let bootURI, isWritable {
             // B14: a member leaving cleanly takes its name out of the DzNS.
             do {

@@ -40,8 +40,11 @@ public final class EventCounter: Sendable {
     }
 }
 
-/// A joinable operating-system thread running one closure. Owns the thread until `join`,
-/// which one other thread calls (unchecked Sendable: `joined` is not synchronised).
+/// A joinable operating-system thread running one closure, with every signal blocked: a
+/// process-directed signal (SIGTERM, SIGINT) is never delivered to it, so it goes to the
+/// thread that reads it (the event loop's signalfd) even when this thread was started before
+/// that one blocked it. Owns the thread until `join`, which one other thread calls (unchecked
+/// Sendable: `joined` is not synchronised).
 public final class SystemThread: @unchecked Sendable {
     private let handle: pthread_t
     private var joined = false
@@ -50,11 +53,17 @@ public final class SystemThread: @unchecked Sendable {
     public init(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
+        // A new thread inherits its creator's mask: block everything around the create.
+        var all = sigset_t()
+        var previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &previous)
         let status = pthread_create(&handle, nil, { argument in
             let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
             box.body()
             return nil
         }, box)
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         if status != 0 {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SystemError("pthread_create", Errno(rawValue: status))

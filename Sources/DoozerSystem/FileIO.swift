@@ -20,8 +20,13 @@ public struct FileIO: Sendable {
     public var fsync: @Sendable (FileDescriptor) throws(SystemError) -> Void
     /// Allocates `length` bytes from `offset`, extending the file size.
     public var fallocate: @Sendable (FileDescriptor, _ offset: Int64, _ length: Int64) throws(SystemError) -> Void
+    /// Writes the range's dirty pages to the device and waits for them (sync_file_range):
+    /// no metadata and no device cache flush, so nothing is durable until an fdatasync.
+    public var writeOut: @Sendable (FileDescriptor, _ offset: Int64, _ length: Int64) throws(SystemError) -> Void
     /// The file's size in bytes.
     public var size: @Sendable (FileDescriptor) throws(SystemError) -> Int64
+    /// Cuts (or extends) the file to `length` bytes (ftruncate).
+    public var truncate: @Sendable (FileDescriptor, _ length: Int64) throws(SystemError) -> Void
     public var rename: @Sendable (_ from: String, _ to: String) throws(SystemError) -> Void
     public var unlink: @Sendable (_ path: String) throws(SystemError) -> Void
     /// Creates a directory; an existing one is not an error.
@@ -54,10 +59,16 @@ public struct FileIO: Sendable {
         fallocate: { (fd, offset, length) throws(SystemError) in
             _ = try retryingInterrupts("fallocate") { cshims_fallocate(fd.rawValue, offset, length) }
         },
+        writeOut: { (fd, offset, length) throws(SystemError) in
+            _ = try retryingInterrupts("sync_file_range") { cshims_write_out(fd.rawValue, offset, length) }
+        },
         size: { fd throws(SystemError) in
             var status = stat()
             _ = try retryingInterrupts("fstat") { fstat(fd.rawValue, &status) }
             return Int64(status.st_size)
+        },
+        truncate: { (fd, length) throws(SystemError) in
+            _ = try retryingInterrupts("ftruncate") { ftruncate(fd.rawValue, off_t(length)) }
         },
         rename: { (from, to) throws(SystemError) in
             _ = try retryingInterrupts("rename") { Glibc.rename(from, to) }

@@ -131,6 +131,18 @@ final class FaultyIO: Sendable {
             if let errno = self.enter("fsync") { throw SystemError("fsync", Errno(rawValue: errno)) }
             try real.fsync(fd)
         }
+        io.writeOut = { (fd, offset, length) throws(SystemError) in
+            if let errno = self.enter("sync_file_range") { throw SystemError("sync_file_range", Errno(rawValue: errno)) }
+            try real.writeOut(fd, offset, length)
+        }
+        io.truncate = { (fd, length) throws(SystemError) in
+            if let errno = self.enter("ftruncate") { throw SystemError("ftruncate", Errno(rawValue: errno)) }
+            try real.truncate(fd, length)
+        }
+        io.rename = { (from, to) throws(SystemError) in
+            if let errno = self.enter("rename") { throw SystemError("rename", Errno(rawValue: errno)) }
+            try real.rename(from, to)
+        }
         return io
     }
 }
@@ -143,18 +155,26 @@ extension RecordLog {
         return (log, records)
     }
 
-    /// Blocks until the syncing thread reports a completion, then reaps it.
+    /// Blocks until the syncing thread (or the preparer) reports, then reaps.
     @discardableResult
     func awaitCompletion() throws -> UInt64 {
         var request = pollfd(fd: completionFD.rawValue, events: Int16(POLLIN), revents: 0)
         while poll(&request, 1, -1) < 0 {}
         return try reapCompletions()
     }
+
+    /// Blocks until the preparer reports a segment ready or its failure.
+    func awaitPreparer() throws {
+        while !hasPreparedSegment && preparationFailure == nil { try awaitCompletion() }
+    }
 }
 
-func small(segmentSize: Int = 4096, maxPending: Int = 1 << 20) -> LogOptions {
+/// Small segments; no preparer unless asked (its calls would interleave with the syncing
+/// thread's in the counts tests check).
+func small(segmentSize: Int = 4096, maxPending: Int = 1 << 20, prepared: Bool = false) -> LogOptions {
     var options = LogOptions()
     options.segmentSize = segmentSize
     options.maxPendingBytes = maxPending
+    options.prepareSegments = prepared
     return options
 }

@@ -80,7 +80,7 @@ final class NodeLogTests: XCTestCase {
     }
 
     private func segments() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: path + "/log").sorted()
+        try FileManager.default.contentsOfDirectory(atPath: path + "/log").filter { $0.hasSuffix(".log") }.sorted()
     }
 
     private func damage(_ name: String) throws {

@@ -79,6 +79,22 @@ final class DurabilityTests: DoozerdTestCase {
         }
     }
 
+    /// The log's own threads never take SIGTERM: it reaches the loop, which syncs what is
+    /// decided and exits cleanly.
+    func testSIGTERMShutsADurableNodeDownCleanly() throws {
+        let config = DoozerdProcess.Config(arguments: ["-data", dataDirectory()])
+        let node = try startServer(config)
+        let rev = try connect(to: node).mustSet("/t", "x")
+        let exit = node.stop(signal: SIGTERM)
+        XCTAssertEqual(exit.reason, .exit, "\(exit); \(node.stderrTail())")
+        XCTAssertEqual(exit.status, 0, "\(exit); \(node.stderrTail())")
+        XCTAssertTrue(node.stderrTail().contains("shut down at rev"), node.stderrTail())
+        XCTAssertTrue(node.stderrTail().contains("log traffic: batches="), node.stderrTail())
+
+        let restarted = try startServer(config)
+        XCTAssertEqual(try connect(to: restarted).get("/t").rev, rev)
+    }
+
     func testAMemoryOnlyNodeSaysSoOnce() throws {
         let node = try startServer(DoozerdProcess.Config())
         _ = try connect(to: node).rev()

@@ -135,8 +135,11 @@ final class LocalCluster {
 }
 
 /// The `peer traffic:` line doozerd logs at shutdown, as numbers by key.
-func peerTraffic(_ log: String) -> [(String, Int)]? {
-    guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else { return nil }
+func peerTraffic(_ log: String) -> [(String, Int)]? { shutdownCounters("peer traffic:", in: log) }
+
+/// The `key=value` numbers of the last line of `log` that contains `label`.
+func shutdownCounters(_ label: String, in log: String) -> [(String, Int)]? {
+    guard let line = log.split(separator: "\n").last(where: { $0.contains(label) }) else { return nil }
     return line.split(separator: " ").compactMap { word in
         let kv = word.split(separator: "=", maxSplits: 1)
         guard kv.count == 2, let v = Int(kv[1]) else { return nil }

@@ -8,6 +8,7 @@ struct FlagError: Error, CustomStringConvertible {
 struct Options {
     var addresses: [String] = ["127.0.0.1:8046"]
     var connections = 64
+    var readers = 0                 // extra connections doing GETs beside -op's (not for watch)
     var pipeline = 1
     var op = "get"                  // set | get | mixed | watch
     var readRatio = 0.9             // for mixed
@@ -55,6 +56,8 @@ func usage() -> String {
                       cluster ignores it: round-robin over the members it formed, and with
                       -op watch the watchers on the slaves
       -c n            client connections                                         [64]
+      -readers n      extra connections looping GET beside the -op ones, reported
+                      apart (reads while writes wait for their sync)             [0]
       -p n            requests outstanding per connection (1 = no pipelining)     [1]
       -op name        set | get | mixed | watch                                  [get]
       -read f         read ratio for -op mixed                                   [0.9]
@@ -113,6 +116,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         switch name {
         case "a": o.addresses = try value(name, inline).split(separator: ",").map(String.init)
         case "c": o.connections = try int(name, value(name, inline))
+        case "readers": o.readers = try int(name, value(name, inline))
         case "p": o.pipeline = max(1, try int(name, value(name, inline)))
         case "op":
             o.op = try value(name, inline)

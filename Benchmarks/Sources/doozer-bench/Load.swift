@@ -7,7 +7,7 @@ import Histogram
 import Glibc
 #endif
 
-enum Role { case worker, writer, watcher, idle }
+enum Role { case worker, reader, writer, watcher, idle }
 
 final class Conn {
     var ch: StreamChannel
@@ -53,6 +53,9 @@ final class Engine: EventLoopHandler {
     var keyPaths: [[UInt8]] = []
     var value: [UInt8]
     var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
+    /// `-readers`: the GETs of the reader connections, apart from the workers' operations.
+    var readerLatency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
+    var readerDone = 0
     var eventLatency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000_000, numberOfSignificantValueDigits: .three)
     var counters = Counters()
     var phase: PhaseKind = .load
@@ -119,6 +122,8 @@ final class Engine: EventLoopHandler {
         counters = Counters()
         latency.reset()
         eventLatency.reset()
+        readerLatency.reset()
+        readerDone = 0
         issued = 0
         stopAfter = count
         draining = false
@@ -175,6 +180,8 @@ final class Engine: EventLoopHandler {
                 counters = Counters()
                 latency.reset()
                 eventLatency.reset()
+                readerLatency.reset()
+                readerDone = 0
             }
         case Engine.timerEnd:
             endMeasurement()
@@ -298,6 +305,11 @@ final class Engine: EventLoopHandler {
         }
         if case .probe = phase { counters.done += 1; return }
         guard measuring, !draining, sent >= measureStart else { return }
+        if c.role == .reader {
+            readerDone += 1
+            _ = readerLatency.record(UInt64(max(1, now - sent)))
+            return
+        }
         counters.done += 1
         if verb == V.get { counters.reads += 1 } else { counters.writes += 1 }
         _ = latency.record(UInt64(max(1, now - sent)))
@@ -315,6 +327,12 @@ final class Engine: EventLoopHandler {
             }
         case .writer:
             return   // paced by the timer
+        case .reader:
+            guard issuing, case .load = phase else { return }
+            while c.outstanding < o.pipeline {
+                let key = Int(random() % UInt64(keyPaths.count))
+                keyPaths[key].withUnsafeBytes { p in send(c, verb: V.get, path: p, withValue: false, rev: nil) }
+            }
         case .watcher:
             while c.outstanding < o.watchPipeline && (issuing || draining) {
                 let rev = c.nextWaitRev

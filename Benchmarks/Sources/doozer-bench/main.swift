@@ -139,12 +139,13 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], nodes: [LocalNode],
         addCPU(&r, wall: wall, cpu0: cpu0, server0: server0, nodes: nodes)
     } else {
         try engine.connect(addresses, count: o.connections, role: .worker, depth: o.pipeline)
-        if o.prefill && o.op != "set" {
+        try engine.connect(addresses, count: o.readers, role: .reader, depth: o.pipeline)
+        if o.prefill && (o.op != "set" || o.readers > 0) {
             progress(o, "prefill: SET \(o.keys) keys of \(o.valueSize) bytes")
             try engine.runPhase(.prefill(total: o.keys, sequentialFrom: 0), duration: 0, warmup: 0, count: o.keys)
             if engine.counters.errorTotal > 0 { r.add("prefill_errors", errorsReport(engine.counters)) }
         }
-        progress(o, "\(o.op): \(o.connections) connections × pipeline \(o.pipeline), " +
+        progress(o, "\(o.op): \(o.connections) connections" + (o.readers > 0 ? " and \(o.readers) GET readers" : "") + " × pipeline \(o.pipeline), " +
                  (o.count > 0 ? "\(o.count) ops" : "\(o.duration)s") + " after \(o.warmup)s warm-up")
         let cpu0 = selfCPUSeconds(), server0 = serverCPU(nodes)
         try engine.runPhase(.load, duration: o.duration, warmup: o.warmup, count: o.count)
@@ -159,6 +160,14 @@ func runWorkload(_ o: Options, _ addresses: [SocketAddress], nodes: [LocalNode],
         r.add("ops_per_s", Double(engine.counters.done) / wall)
         if o.op == "mixed" { r.add("reads", engine.counters.reads); r.add("writes", engine.counters.writes) }
         r.add("latency", latencyReport(engine.latency))
+        if o.readers > 0 {
+            var readers = Report()
+            readers.add("connections", o.readers)
+            readers.add("ops", engine.readerDone)
+            readers.add("ops_per_s", Double(engine.readerDone) / wall)
+            readers.add("latency", latencyReport(engine.readerLatency))
+            r.add("readers", readers)
+        }
         r.add("errors", errorsReport(engine.counters))
         addCPU(&r, wall: wall + o.warmup, cpu0: cpu0, server0: server0, nodes: nodes)
     }
@@ -375,6 +384,17 @@ func main() -> Int32 {
             let status = started.stop()
             node = nil
             report.add("server_exit_status", Int(status))
+            if dataDir != nil, let counters = shutdownCounters("log traffic:", in: started.log()) {
+                // The node's whole life (warm-up and start-up included), as it logged it at shutdown.
+                var log = Report()
+                for (k, v) in counters { log.add(k, v) }
+                let values = Dictionary(counters, uniquingKeysWith: { $1 })
+                if let batches = values["batches"], batches > 0 {
+                    log.add("bytes_per_batch", Double(values["bytes"] ?? 0) / Double(batches))
+                    log.add("sync_us_per_batch", Double(values["sync_us"] ?? 0) / Double(batches))
+                }
+                report.add("log_whole_life", log)
+            }
         }
     } catch {
         eprint("doozer-bench: \(error)")

@@ -80,6 +80,9 @@ int cshims_fdatasync(int fd);
 /// fallocate(fd, 0, offset, length): allocates blocks and extends the size (not posix_fallocate,
 /// which falls back to writing zeros on file systems without support).
 int cshims_fallocate(int fd, int64_t offset, int64_t length);
+/// sync_file_range(fd, offset, length, WAIT_BEFORE | WRITE | WAIT_AFTER): writes the range's
+/// dirty pages out and waits for them; no metadata, no device cache flush.
+int cshims_write_out(int fd, int64_t offset, int64_t length);
 
 // ---- misc --------------------------------------------------------------------------------
 /// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
