@@ -501,7 +501,8 @@ public struct Consensus {
         while let next = slots[decided + 1], next.chosen {
             slots[decided + 1] = nil
             inflightBytes -= next.bytes
-            decide(decided + 1, next.batch, durableElsewhere: next.acks.contains { $0 != me })
+            let others = next.acks.count { $0 != me }
+            decide(decided + 1, next.batch, durableElsewhere: others >= quorum(self.members(at: decided + 1).count))
             commitDirty = true
         }
     }
@@ -592,9 +593,11 @@ public struct Consensus {
     /// Hands instance `instance` (= decided + 1) to the host: admits the proposals whose seq
     /// passes their origin's watermark, resolves or re-proposes this node's own.
     /// `durableElsewhere`: the decision came from another node (its entries, or a commit
-    /// announcement) or from a quorum that includes another member's vote. Every message
-    /// leaves a durable node only after the changes before it are synced, so such a decision
-    /// is already durable at a quorum; only one this node reached alone waits for its own sync.
+    /// announcement) or from a quorum of other members' votes. Every message leaves a durable
+    /// node only after the changes output before it are synced, so such a decision is already
+    /// durable at a quorum. A leader's accept leaves before its own vote (which follows it), so
+    /// a quorum that counts this node's vote is durable only once that vote is: the host waits
+    /// for it.
     private mutating func decide(_ instance: Int64, _ batch: Batch, durableElsewhere: Bool) {
         precondition(instance == decided + 1, "decisions out of order")
         if let slot = slots.removeValue(forKey: instance) {
@@ -921,8 +924,8 @@ public enum Output: Equatable, Sendable {
     case send(to: PeerID, Message)
     /// Apply these proposals, in order, one revision each, then report `applied(through:)`.
     /// A durable node may apply at once a decision `durableElsewhere` (already durable at a
-    /// quorum of members); one this node reached alone, only once its own record of it is
-    /// synced. Either way in instance order.
+    /// quorum of other members); one whose quorum counts this node's own vote, only once that
+    /// vote (or the node's record of the decision) is synced. Either way in instance order.
     case decided(instance: Int64, batch: Batch, durableElsewhere: Bool)
     /// `from` no longer keeps the instances this node needs: install a snapshot from it.
     case snapshotNeeded(from: PeerID)

@@ -229,9 +229,13 @@ public final class RecordLog {
         try payload.withBytes { (raw) throws(LogError) in try append(type: type, payload: raw) }
     }
 
+    /// Whether records were appended (or removals scheduled) since the last commit.
+    public var hasUncommitted: Bool { !waiting.isEmpty || !removals.isEmpty }
+
     /// Hands everything appended since the last commit to the syncing thread: it is written
-    /// now, or, while a batch is being written, right after that one's fdatasync. Call once at
-    /// the end of every event-loop iteration. Never blocks (beyond a short mutex hold).
+    /// now, or, while a batch is being written, right after that one's fdatasync. Call at the
+    /// end of an event-loop iteration whose records something waits for (and soon after one
+    /// whose records nothing waits for). Never blocks (beyond a short mutex hold).
     public func commit() {
         guard !closed, failure == nil, !waiting.isEmpty || !removals.isEmpty else { return }
         commits += 1

@@ -65,6 +65,9 @@ final class ClusterSequencer: Sequencer {
     private var pendingChanges: [DurableChange] = []
     /// The log index of the last durable change written.
     private var lastChange: UInt64 = 0
+    /// The log index of each vote written, by instance, until the instance is decided (at most
+    /// the votes consensus holds).
+    private var voteRecords: [Int64: UInt64] = [:]
     /// The leader last logged, so each change of leader is logged once.
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
@@ -200,8 +203,11 @@ final class ClusterSequencer: Sequencer {
             }
         case .decided(let instance, let batch, let durableElsewhere):
             guard let nodeLog = server.nodeLog else { return apply(instance, batch) }
+            // Durable at a quorum of others: at once. Else the quorum counts this node's vote:
+            // once that vote's record is synced (or, elided, the decided record superseding it).
+            let vote = voteRecords.removeValue(forKey: instance)
             do {
-                try nodeLog.hold(instance, batch, durableElsewhere: durableElsewhere)
+                try nodeLog.hold(instance, batch, after: durableElsewhere ? 0 : vote)
             } catch {
                 return server.storageFailed(error)
             }
@@ -233,6 +239,7 @@ final class ClusterSequencer: Sequencer {
             for change in pendingChanges {
                 if case .vote(let entry) = change, entry.instance <= consensus.decided { continue }
                 lastChange = try nodeLog.persist(change)
+                if case .vote(let entry) = change { voteRecords[entry.instance] = lastChange }
             }
         } catch {
             server.storageFailed(error)
@@ -244,6 +251,9 @@ final class ClusterSequencer: Sequencer {
             i -= 1
         }
     }
+
+    /// (`-data` only.) Messages wait for a sync.
+    var waitsForSync: Bool { heldHead < heldMessages.count }
 
     /// The log synced through `durable`: the held messages that waited for it go out, in order.
     func releaseMessages(durableThrough durable: UInt64) {
@@ -365,6 +375,7 @@ final class ClusterSequencer: Sequencer {
     private func install(_ snapshot: Snapshot, _ bootstrap: Bootstrap) {
         server.install(snapshot)
         consensus.install(bootstrap)
+        voteRecords = voteRecords.filter { $0.key > bootstrap.instance }
         membership = Membership(server.store.current)
         refreshPeers()
         slotsChanged = true

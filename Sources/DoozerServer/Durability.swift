@@ -35,6 +35,23 @@ extension Server {
         }
     }
 
+    /// Ends a loop iteration of a durable node: starts the sync of what it appended when
+    /// something waits for it (a held message or decided batch), else within
+    /// `lazyCommitDelay` — records nobody waits for (a follower's decided batches, durable at a
+    /// quorum already; a promise no reply depends on) ride along with the next sync.
+    func commitLog() {
+        guard let nodeLog else { return }
+        if cluster.waitsForSync || nodeLog.waitsForSync {
+            nodeLog.commit()
+        } else if nodeLog.hasUncommitted && !lazyCommitArmed {
+            lazyCommitArmed = true
+            loop.schedule(after: Server.lazyCommitDelay, timer: Timer.lazyCommit)
+        }
+    }
+
+    /// How long records nothing waits for may stay unsynced.
+    static let lazyCommitDelay: Int64 = 5_000_000
+
     /// A write to the log failed: nothing after the store's revision is applied or
     /// acknowledged any more; the loop stops and `run` throws the failure (doozerd logs it
     /// as one line and exits with status 1).

@@ -92,7 +92,7 @@ final class NodeLog {
     private let schedule: Schedule
     private let worker: SnapshotWorker
     /// Decided batches appended and not yet handed back: (record index, the index that must be
-    /// durable first — 0 for a decision already durable at a quorum —, instance, batch).
+    /// durable first, instance, batch).
     private var held: [(index: UInt64, after: UInt64, instance: Int64, batch: Batch)] = []
     /// The last decided record handed back (and so applied): the point a snapshot covers.
     private var applied: (index: UInt64, instance: Int64)
@@ -277,13 +277,14 @@ final class NodeLog {
         applied = (index, 0)
     }
 
-    /// Appends a decided batch and keeps it until it may be applied: a decision this node
-    /// reached alone once its record is durable; one `durableElsewhere` (consensus's word: a
-    /// quorum holds it durably) at once, though in order behind the others.
-    func hold(_ instance: Int64, _ batch: Batch, durableElsewhere: Bool) throws(LogError) {
+    /// Appends a decided batch and keeps it until it may be applied: once the record at index
+    /// `after` is durable (0: at once, consensus's `durableElsewhere`; a vote's record: a
+    /// decision whose quorum counts this node's vote), or, `after` nil, its own record; always
+    /// in order behind the batches held before it.
+    func hold(_ instance: Int64, _ batch: Batch, after: UInt64?) throws(LogError) {
         let payload = PeerCodec.encode(DecidedEntry(instance: instance, batch: batch))
         let index = try log.append(type: RecordType.decided.rawValue, payload: payload)
-        held.append((index, durableElsewhere ? 0 : index, instance, batch))
+        held.append((index, after ?? index, instance, batch))
         sinceSnapshot.records += 1
         sinceSnapshot.bytes += RecordFormat.headerSize + payload.count
     }
@@ -308,8 +309,15 @@ final class NodeLog {
     /// it from the log at shutdown): batches, bytes, time in fdatasync, segments by origin.
     var trafficSummary: String { "log traffic: \(log.statistics)" }
 
-    /// Starts the sync of everything appended since the last one (once per loop iteration).
+    /// Starts the sync of everything appended since the last one.
     func commit() { log.commit() }
+
+    /// Records were appended since the last commit.
+    var hasUncommitted: Bool { log.hasUncommitted }
+
+    /// A decided batch waits for a sync before it may be applied (the first held one is never
+    /// ready: `takeReady` hands back every ready one as soon as it can).
+    var waitsForSync: Bool { !held.isEmpty }
 
     /// Why the log stopped preparing segments, the first time it is asked after that
     /// happened (the node goes on; later segments are allocated as they start).

@@ -61,6 +61,8 @@ public final class Server {
     let nodeLog: NodeLog?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
     var storageFailure: StorageStopped?
+    /// The lazy-commit timer is armed (`commitLog`).
+    var lazyCommitArmed = false
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -104,6 +106,7 @@ public final class Server {
         static let liveness: UInt64 = 6
         static let catchUp: UInt64 = 7
         static let peerBacklog: UInt64 = 8
+        static let lazyCommit: UInt64 = 9
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed, or the tree
@@ -569,6 +572,9 @@ extension Server: EventLoopHandler {
             cluster.timerFired()
         case Timer.catchUp:
             cluster.catchUpTimer()
+        case Timer.lazyCommit:
+            lazyCommitArmed = false
+            nodeLog?.commit()
         case Timer.peerBacklog:
             cluster.backlogTimerFired()
         case Timer.liveness:
@@ -583,7 +589,7 @@ extension Server: EventLoopHandler {
         if historyScansLeft { continueHistoryScans() }
         serveBacklog()
         cluster.pump()   // writes decided in this iteration are answered in this iteration
-        nodeLog?.commit()   // ...or, durable, once the sync started here returned
+        commitLog()         // ...or, durable, once the sync started here returned
         var index = 0
         while index < dirty.count {   // flushing may dirty more sessions
             flush(dirty[index])

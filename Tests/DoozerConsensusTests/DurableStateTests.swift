@@ -111,3 +111,61 @@ final class DurableStateTests: XCTestCase {
         XCTAssertEqual(state.votes.keys.sorted(), [5])
     }
 }
+
+/// Which decisions a durable host may apply before its own sync (`durableElsewhere`).
+final class DurableDecisionTests: XCTestCase {
+    let a = PeerID(nodeID: Array("AAAAAAAAAAAAAAAA".utf8))
+    let b = PeerID(nodeID: Array("BBBBBBBBBBBBBBBB".utf8))
+    let c = PeerID(nodeID: Array("CCCCCCCCCCCCCCCC".utf8))
+
+    private func node(_ me: PeerID) -> Consensus {
+        var options = ConsensusOptions()
+        options.durable = true
+        let bootstrap = Bootstrap(instance: 0, schedule: [ScheduleEntry(from: 1, members: [a, b, c])], watermarks: [:])
+        return Consensus(me: me, options: options, bootstrap: bootstrap, now: 0, seed: 1)
+    }
+
+    /// Delivers every message among `nodes` except those `drop` refuses, until none is left;
+    /// returns each node's decisions.
+    private func run(_ nodes: inout [PeerID: Consensus], drop: (PeerID, PeerID, Message) -> Bool)
+        -> [PeerID: [(Int64, Bool)]] {
+        var decisions: [PeerID: [(Int64, Bool)]] = [:]
+        var queue: [(from: PeerID, to: PeerID, message: Message)] = []
+        func collect(_ p: PeerID) {
+            nodes[p]!.flush()
+            for output in nodes[p]!.takeOutputs() {
+                switch output {
+                case .send(let to, let message): if !drop(p, to, message) { queue.append((p, to, message)) }
+                case .decided(let instance, _, let elsewhere):
+                    decisions[p, default: []].append((instance, elsewhere))
+                    nodes[p]!.applied(through: instance, members: [a, b, c])
+                default: break
+                }
+            }
+        }
+        for p in nodes.keys { collect(p) }
+        while !queue.isEmpty {
+            let (from, to, message) = queue.removeFirst()
+            nodes[to]!.receive(message, from: from, now: 1)
+            collect(to)
+        }
+        return decisions
+    }
+
+    func testALeaderCountingItsOwnVoteWaitsForItsSync() {
+        var nodes = [a: node(a), b: node(b), c: node(c)]
+        nodes[a]!.campaign()
+        _ = run(&nodes) { _, _, _ in false }
+        XCTAssertTrue(nodes[a]!.isLeader)
+        // c never sees the accept: the quorum is a (its own vote) and b.
+        _ = nodes[a]!.propose([1], tag: 1, now: 1)
+        let decisions = run(&nodes) { _, to, message in
+            if case .accept = message { return to == c }
+            return false
+        }
+        let leader = decisions[a]?.first { $0.0 == 1 }
+        XCTAssertEqual(leader?.1, false, "a's own vote may not be durable yet: it waits for its sync")
+        // Learned from the leader's announcement: durable at a quorum already.
+        XCTAssertEqual(decisions[b]?.first { $0.0 == 1 }?.1, true)
+    }
+}

@@ -311,8 +311,8 @@ final class Simulation {
                 case .decided(let instance, let batch, let durableElsewhere):
                     if parameters.durable {
                         node.disk.unsynced.append(.decided(instance, batch))
-                        // Decided by a quorum with another member: durable there already, so
-                        // applied at once, unless a decision reached alone waits before it.
+                        // Durable at a quorum of other members already: applied at once, unless
+                        // a decision that counts this node's vote waits before it.
                         let waiting = node.disk.held.contains { if case .decided = $0 { true } else { false } }
                         if durableElsewhere && !waiting {
                             apply(instance, batch, on: node)

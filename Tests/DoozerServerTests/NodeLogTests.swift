@@ -45,7 +45,7 @@ final class NodeLogTests: XCTestCase {
         for instance in instances {
             let proposal = Proposal(origin: PeerID(raw: 1), seq: UInt64(instance), tag: 0,
                                     payload: Mutation.set("/f/\(instance)", rev: -1, body: "v\(instance)"))
-            try log.hold(instance, [proposal], durableElsewhere: false)
+            try log.hold(instance, [proposal], after: nil)
             try log.flush()
             for held in try log.takeDurable() { held.batch.forEach { store.apply($0.payload) } }
             let bootstrap = Bootstrap(instance: instance, schedule: [ScheduleEntry(from: 1, members: [PeerID(raw: 1)])],
@@ -150,7 +150,9 @@ final class NodeLogTests: XCTestCase {
         let snapshots = try snapshotFiles(), segments = try segments()
         XCTAssertEqual(snapshots.count, 2, "\(snapshots)")
         XCTAssertGreaterThan(log.firstIndex, 1, "compacted: \(segments)")
-        XCTAssertLessThanOrEqual(segments.count, 2, "\(segments)")
+        // Since the older snapshot: the segment started for the newer one (allocated, if no
+        // prepared file was ready yet) and the prepared one that replaced it.
+        XCTAssertLessThanOrEqual(segments.count, 3, "\(segments)")
     }
 
     func testADamagedNewestSnapshotFallsBackToTheOlderOne() throws {
