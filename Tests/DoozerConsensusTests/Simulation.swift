@@ -75,6 +75,8 @@ final class Simulation {
         var candidacy = Ballot.zero
         /// Counts restarts: events meant for an earlier run of the node are ignored.
         var incarnation = 0
+        /// Crashed for good and replaced by a fresh node (a durable node that crashed comes back).
+        var replaced = false
         var disk = Disk()
 
         init(index: Int, name: [UInt8], consensus: Consensus, store: Store) {
@@ -573,6 +575,7 @@ final class Simulation {
         }
         stats.crashes += 1
         victim.alive = false
+        victim.replaced = true
         guard let donor = live.first(where: { $0 !== victim && $0.consensus.isMember && $0.pausedUntil == nil }) else { return }
         let index = nodes.count
         let name = Array("SIM\(index + 1000 * Int(seed % 1000))NODE".utf8)
@@ -601,7 +604,8 @@ final class Simulation {
     private func changeMembership(_ live: [Node]) {
         guard let via = live.first(where: { $0.pausedUntil == nil && $0.consensus.isMember }) else { return }
         let members = via.membership.members
-        let dead = members.first { p in byPeer[p].map { !nodes[$0].alive } ?? false }
+        // The operator empties the slots of nodes gone for good, not of those restarting.
+        let dead = members.first { p in byPeer[p].map { nodes[$0].replaced } ?? false }
         let mutation: [UInt8]
         if let dead, let index = byPeer[dead] {
             mutation = Mutation.set(Array("/ctl/cal/\(index)".utf8), rev: -1, body: [])
