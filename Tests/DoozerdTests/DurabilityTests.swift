@@ -46,20 +46,29 @@ final class DurabilityTests: DoozerdTestCase {
         }
     }
 
+    /// Starts a node with `config` (which then keeps its address for the next start), writes
+    /// files under `directory` until `count` are acknowledged, kills it with SIGKILL and
+    /// returns the acknowledged writes.
+    private func writeUntilKilled(_ config: inout DoozerdProcess.Config, under directory: String, count: Int,
+                                  _ what: String) throws -> [(index: Int, rev: Int64)] {
+        let node = try startServer(config)
+        config.host = node.host
+        config.port = node.port
+        let writer = Writer()
+        writer.start(try connect(to: node), under: directory, signalAt: count)
+        XCTAssertEqual(writer.reached.wait(timeout: .now() + 60), .success, what)
+        node.stop(signal: SIGKILL)
+        XCTAssertEqual(writer.finished.wait(timeout: .now() + 10), .success, what)
+        return writer.acknowledged
+    }
+
     func testAcknowledgedWritesSurviveSIGKILLAndRevisionsContinue() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
         var random = SplitMix64(seed: seed)
         var config = DoozerdProcess.Config(arguments: ["-data", dataDirectory()])
         for round in 0..<3 {
-            let node = try startServer(config)
-            config.host = node.host
-            config.port = node.port
-            let writer = Writer()
-            writer.start(try connect(to: node), under: "/d\(round)", signalAt: 20 + random.below(200))
-            XCTAssertEqual(writer.reached.wait(timeout: .now() + 30), .success, "round \(round), seed \(seed)")
-            node.stop(signal: SIGKILL)
-            XCTAssertEqual(writer.finished.wait(timeout: .now() + 10), .success, "round \(round), seed \(seed)")
-            let acked = writer.acknowledged
+            let acked = try writeUntilKilled(&config, under: "/d\(round)", count: 20 + random.below(200),
+                                             "round \(round), seed \(seed)")
 
             let restarted = try startServer(config)
             let reader = try connect(to: restarted)
@@ -162,15 +171,9 @@ final class DurabilityTests: DoozerdTestCase {
         var config = DoozerdProcess.Config(arguments: ["-data", directory, "-snapshotevery", "20"])
         var everyAcked: [(path: String, value: String, rev: Int64)] = []
         for round in 0..<4 {
-            let node = try startServer(config)
-            config.host = node.host
-            config.port = node.port
-            let writer = Writer()
-            writer.start(try connect(to: node), under: "/s\(round)", signalAt: 60 + random.below(120))
-            XCTAssertEqual(writer.reached.wait(timeout: .now() + 60), .success, "round \(round), seed \(seed)")
-            node.stop(signal: SIGKILL)
-            XCTAssertEqual(writer.finished.wait(timeout: .now() + 10), .success, "round \(round), seed \(seed)")
-            everyAcked += writer.acknowledged.map { ("/s\(round)/f\($0.index)", "v\($0.index)", $0.rev) }
+            let acked = try writeUntilKilled(&config, under: "/s\(round)", count: 60 + random.below(120),
+                                             "round \(round), seed \(seed)")
+            everyAcked += acked.map { ("/s\(round)/f\($0.index)", "v\($0.index)", $0.rev) }
 
             let restarted = try startServer(config)
             let reader = try connect(to: restarted)

@@ -201,13 +201,7 @@ func runMemory(_ o: Options, _ node: LocalNode) throws -> Report {
     let base = node.rss()
     r.add("rss_start_kb", base.current)
     if o.files > 0 {
-        let engine = try Engine(o)
-        try engine.connect([node.address], count: o.connections, role: .worker, depth: o.pipeline)
-        progress(o, "memory: SET \(o.files) files of \(o.valueSize) bytes (\(o.connections) conns × pipeline \(o.pipeline))")
-        let t0 = ProcessEnvironment.monotonicNanoseconds()
-        try engine.runPhase(.prefill(total: o.files, sequentialFrom: 0), duration: 0, warmup: 0, count: o.files)
-        let seconds = Double(ProcessEnvironment.monotonicNanoseconds() - t0) / 1e9
-        engine.closeAll()
+        let (engine, seconds) = try fill(o, node.address, "memory")
         usleep(1_500_000)   // let a pulse and history GC run
         let loaded = node.rss()
         r.add("files", o.files)
@@ -263,13 +257,7 @@ func runRecovery(_ o: Options) throws -> Report {
     let first = try LocalNode(binary: o.doozerd, ip: ip, hist: o.hist, extra: flags)
     defer { first.crash() }
     _ = try first.waitReady(minRev: o.minRev)
-    let engine = try Engine(o)
-    try engine.connect([first.address], count: o.connections, role: .worker, depth: o.pipeline)
-    progress(o, "recovery: SET \(o.files) files of \(o.valueSize) bytes (\(o.connections) conns × pipeline \(o.pipeline)) into \(dataDir)")
-    let t0 = ProcessEnvironment.monotonicNanoseconds()
-    try engine.runPhase(.prefill(total: o.files, sequentialFrom: 0), duration: 0, warmup: 0, count: o.files)
-    let loadSeconds = Double(ProcessEnvironment.monotonicNanoseconds() - t0) / 1e9
-    engine.closeAll()
+    let (engine, loadSeconds) = try fill(o, first.address, "recovery")
     let rev = try blockingRequest(first.address, verb: V.rev).rev
     let written = first.storageWriteBytes()
     first.crash()
@@ -292,6 +280,19 @@ func runRecovery(_ o: Options) throws -> Report {
     r.add("recovery_s", recoverySeconds)
     r.add("recovery_line", String(line.drop { $0 != "]" }.dropFirst(2)))
     return r
+}
+
+/// SETs `-files` distinct files over `-c` connections pipelined `-p` deep; returns the closed
+/// engine (its counters) and the seconds it took.
+func fill(_ o: Options, _ address: SocketAddress, _ mode: String) throws -> (Engine, Double) {
+    let engine = try Engine(o)
+    try engine.connect([address], count: o.connections, role: .worker, depth: o.pipeline)
+    progress(o, "\(mode): SET \(o.files) files of \(o.valueSize) bytes (\(o.connections) conns × pipeline \(o.pipeline))")
+    let t0 = ProcessEnvironment.monotonicNanoseconds()
+    try engine.runPhase(.prefill(total: o.files, sequentialFrom: 0), duration: 0, warmup: 0, count: o.files)
+    let seconds = Double(ProcessEnvironment.monotonicNanoseconds() - t0) / 1e9
+    engine.closeAll()
+    return (engine, seconds)
 }
 
 /// (allocated, apparent) bytes of every file under `path`.
