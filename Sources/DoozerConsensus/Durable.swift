@@ -9,9 +9,9 @@ public enum DurableChange: Equatable, Sendable {
 }
 
 /// A durable node's consensus state as its log rebuilds it on restart (`note` each recorded
-/// change in order, `decided(through:)` for each decided instance replayed) and hands it to
-/// `Consensus.restore(_:)`. Bounded like the acceptor it restores: votes only for
-/// instances not yet decided, at most the leader's window of them.
+/// change, `decided(through:)` for each decided record met) and hands it to
+/// `Consensus.restore(_:)`. Bounded like the acceptor it restores: votes only for instances
+/// not decided yet (the log's decided records prune the rest as they come).
 public struct DurableState: Equatable, Sendable {
     public var promised: Ballot
     public var votes: [Int64: AcceptedEntry]
@@ -84,6 +84,12 @@ extension PeerCodec {
         w.int(entry.instance)
         w.batch(entry.batch)
         return w.out
+    }
+
+    /// The instance of an encoded decided entry, without decoding its batch.
+    public static func decidedInstance(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Int64 {
+        var r = Reader(bytes: bytes)
+        return try r.int()
     }
 
     public static func decodeDecided(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> DecidedEntry {

@@ -24,7 +24,8 @@ import Glibc
 ///
 /// Runs on the server's loop thread; never blocks. Consensus outputs are carried out in
 /// `pump`, which the server calls after every input and once per loop iteration before it
-/// flushes client connections, so a write decided in an iteration is answered in it.
+/// flushes client connections, so a write decided in an iteration is answered in it (a
+/// durable node's, once durable at a quorum: see `carryOut`).
 final class ClusterSequencer: Sequencer {
     /// Unchecked: the server owns its sequencer, so it outlives it.
     private unowned(unsafe) let server: Server
@@ -96,14 +97,21 @@ final class ClusterSequencer: Sequencer {
         pump()
     }
 
-    /// A durable node restarted from its data directory: a member stands for election at once
-    /// (a cluster restarted whole elects without waiting out a timeout; a live leader keeps
-    /// its office), a slave follows a member of its schedule.
+    /// A durable node restarted from its data directory reads its member set and peers from
+    /// its store. A member alone leads at once; one of several waits for its first election
+    /// timeout (a quarter of the usual), so a live leader keeps its office and a cluster
+    /// restarted whole still elects quickly. A slave follows a member of its schedule.
     func resume() {
+        membership = Membership(server.store.current)
+        refreshPeers()
+        wasMember = consensus.isMember
+        let members = consensus.members(at: consensus.applied + 1)
         if !consensus.isMember {
-            consensus.upstream = consensus.members(at: consensus.applied + 1).first { $0 != me }
+            consensus.upstream = members.first { $0 != me }
+        } else if members == [me] {
+            consensus.campaign()
         }
-        startSeed()
+        pump()
     }
 
     // MARK: Sequencer
@@ -204,13 +212,17 @@ final class ClusterSequencer: Sequencer {
         case .decided(let instance, let batch, let durableElsewhere):
             guard let nodeLog = server.nodeLog else { return apply(instance, batch) }
             // Durable at a quorum of others: at once. Else the quorum counts this node's vote:
-            // once that vote's record is synced (or, elided, the decided record superseding it).
-            let vote = voteRecords.removeValue(forKey: instance)
+            // once that vote's record is synced — or the decided record, when the vote is still
+            // to be written in this pump (a newer ballot's; elided) — and every message after
+            // this waits for that record too, since it may tell of the decision.
+            let recorded = voteRecords.removeValue(forKey: instance)
+            let votePending = pendingChanges.contains { if case .vote(let e) = $0 { e.instance == instance } else { false } }
             do {
-                try nodeLog.hold(instance, batch, after: durableElsewhere ? 0 : vote)
+                try nodeLog.hold(instance, batch, after: durableElsewhere ? 0 : votePending ? nil : recorded)
             } catch {
                 return server.storageFailed(error)
             }
+            if !durableElsewhere { lastChange = max(lastChange, nodeLog.appendedIndex) }
             for ready in nodeLog.takeReady() where ready.instance > consensus.applied { apply(ready.instance, ready.batch) }
         case .snapshotNeeded(let peer):
             startCatchUp(from: peer)
@@ -270,7 +282,10 @@ final class ClusterSequencer: Sequencer {
     /// Applies a decided batch: at once, or for a durable node once the log synced it.
     func apply(_ instance: Int64, _ batch: Batch) {
         for proposal in batch {
-            let event = server.applyDecided(proposal.payload, proposal: proposal.origin == me ? proposal.tag : nil)
+            // Own proposals of an earlier run of this node (before a restart) are nobody's to
+            // answer: their tags may name this run's writes.
+            let own = proposal.origin == me && proposal.seq >= consensus.firstOwnSeq
+            let event = server.applyDecided(proposal.payload, proposal: own ? proposal.tag : nil)
             membership.note(event)
             if event.path.starts(with: Self.nodeDirectory) { nodesChanged = true }
             if Membership.isSlot(event.path) { slotsChanged = true }
@@ -351,8 +366,7 @@ final class ClusterSequencer: Sequencer {
                 return
             }
             do {
-                try nodeLog.startInstall(snapshot, bootstrap)
-                installing = (snapshot, bootstrap)
+                if try nodeLog.startInstall(snapshot, bootstrap) { installing = (snapshot, bootstrap) }
             } catch {
                 logger.error("cannot write the state copied at rev \(snapshot.rev): \(error); catching up again when next asked")
             }
@@ -371,6 +385,10 @@ final class ClusterSequencer: Sequencer {
         lastChange = try nodeLog.recordInstall(record, durable: consensus.durableState)
         install(snapshot, bootstrap)
     }
+
+    /// (`-data` only.) The install's file could not be written (the worker logged why): the
+    /// copy is dropped, and the next time consensus asks for a snapshot a new one is made.
+    func installFailed() { installing = nil }
 
     private func install(_ snapshot: Snapshot, _ bootstrap: Bootstrap) {
         server.install(snapshot)

@@ -17,9 +17,9 @@ public struct Configuration: Sendable {
     /// A snapshot file (`doozer snapshot save`) a new single-node cluster starts from, at its
     /// revision (`-restore`); nil for an empty store. Never combined with `-a` or `-b`.
     public var restorePath: String?
-    /// The data directory (`-data`) that makes this node durable; nil for memory-only.
-    /// Never combined with `-a` or `-b` yet (a single durable node only); with `-restore`, a
-    /// new directory seeded from the file.
+    /// The data directory (`-data`) that makes this node durable; nil for memory-only. With
+    /// `-a` or `-b`, a durable slave or member (restarted, it rejoins by itself); with
+    /// `-restore`, a new directory seeded from the file.
     public var dataPath: String?
     /// A durable node writes a snapshot and compacts its log after this many decided
     /// records (`-snapshotevery`) or this many bytes of log (`-snapshotbytes`), whichever
@@ -103,7 +103,7 @@ public enum DoozerdCommandLine {
         flags.define("restore", .string, placeholder: "file",
                      usage: "Start a new single-node cluster from this snapshot file (doozer snapshot save), keeping its revisions. Not with -a or -b.")
         flags.define("data", .string, placeholder: "dir",
-                     usage: "Keep this node's log and snapshots in this directory (created if missing) so it survives a restart. Single node only: not with -a or -b yet. With -restore, a new directory seeded from the file.")
+                     usage: "Keep this node's log and snapshots in this directory (created if missing) so it survives a restart with its id, slot and data; restarted with it, a node of a cluster rejoins by itself (-a, -b not needed). Give every member its own: durability needs every member durable. With -restore, a new directory seeded from the file.")
         flags.define("snapshotevery", .string, placeholder: "records", default: "100000",
                      usage: "With -data: write a snapshot and compact the log after this many decided batches.")
         flags.define("snapshotbytes", .string, placeholder: "bytes", default: "\(64 << 20)",

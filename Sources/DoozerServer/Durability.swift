@@ -2,10 +2,12 @@ import DoozerConsensus
 import DoozerLog
 import DoozerStore
 
-/// The durable node's side of the write path (`-data`): decided batches reach the store only
-/// through `logCompleted`, after their fdatasync; a storage failure stops the node.
+/// The durable node's side of the write path (`-data`): a decided batch reaches the store once
+/// it is durable at a quorum — at once when other members' votes make it so, else after this
+/// node's own sync (`logCompleted`); a storage failure stops the node.
 extension Server {
-    /// The log's eventfd fired: applies (and so answers) every batch now durable, in order.
+    /// The log's eventfd fired: applies (and so answers) every held batch that sync made
+    /// durable enough, in order, and sends the messages that waited for it.
     func logCompleted() {
         guard let nodeLog, storageFailure == nil else { return }
         do {
@@ -27,8 +29,11 @@ extension Server {
     func snapshotJobDone() {
         guard let nodeLog, storageFailure == nil else { return }
         do {
+            let installing = nodeLog.isInstalling
             if let install = try nodeLog.snapshotJobDone(durable: cluster.consensus.durableState) {
                 try cluster.installWritten(install)
+            } else if installing && !nodeLog.isInstalling {
+                cluster.installFailed()
             }
         } catch {
             storageFailed(error)

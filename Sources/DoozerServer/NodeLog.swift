@@ -8,10 +8,11 @@ import Logging
 /// A durable node's data directory (`-data`): holds its lock, its `RecordLog` (`log/`) and its
 /// snapshot files (`snapshots/`). Writes the node's identity, every decided batch and every
 /// change of consensus's durable state (`persist`) as records, keeps each batch in memory until
-/// the fdatasync that covers it returned, and every N records or M bytes writes a snapshot of
-/// the store and compacts the log behind it. It never applies or answers anything:
-/// `takeDurable` hands the batches back, in decided order, once they may be applied — so no
-/// client sees or is told of a write a crash could lose.
+/// it may be applied (`hold`: once the record it waits for is synced, or at once when a quorum
+/// of other members holds it durably), and every N records or M bytes writes a snapshot of the
+/// store and compacts the log behind it. It never applies or answers anything: `takeReady`
+/// and `takeDurable` hand the batches back, in decided order — so no client sees or is told
+/// of a write a crash of this node and its quorum could lose.
 ///
 /// **Recovery** (`init`) is "newest usable snapshot, then the log after it": a first pass over
 /// the log collects the identity, the snapshot records (`SnapshotRecord`) and the durable
@@ -30,7 +31,9 @@ import Logging
 /// record appended; only once that record is durable are the log segments through the
 /// previous kept snapshot's C removed and every other file in `snapshots/` deleted. Two
 /// snapshots are kept, so a damaged newest file falls back to the one before it, whose log
-/// records are still there. One snapshot cycle (write, record, removal) runs at a time.
+/// records are still there — except across an install (a member's copy supersedes the log
+/// before it: a damaged install file leaves a gap, and recovery refuses). One snapshot cycle
+/// (write, record, removal) runs at a time.
 ///
 /// Memory: at most the batches consensus lets this node decide ahead of applying (α of them),
 /// plus the two kept snapshot records; the worker holds one immutable store snapshot.
@@ -185,7 +188,8 @@ final class NodeLog {
                 identity = snapshot.identity
                 snapshots.append(snapshot)
             case .decided?:
-                break   // replayed in the second pass, from the base on
+                // Replayed in the second pass, from the base on; here only its votes go.
+                durable.decided(through: try NodeLog.decidedInstance(record))
             case .change?:
                 durable.note(try NodeLog.decodeChange(record.payload, index: record.index))
             case nil:
@@ -386,13 +390,20 @@ final class NodeLog {
     /// `bootstrap.instance`): the worker writes it as a snapshot file first, and
     /// `snapshotJobDone` hands the record back for `recordInstall`. Nothing is installed until
     /// then, so no decided record can land before the install's. Only while no snapshot
-    /// cycle runs (`snapshotInProgress`); throws when the worker cannot start.
-    func startInstall(_ tree: Snapshot, _ bootstrap: Bootstrap) throws(SystemError) {
-        guard case .idle = cycle, !worker.isBusy, let identity = recovered.identity else { return }
+    /// cycle runs (`snapshotInProgress`: false otherwise); throws when the worker cannot start.
+    func startInstall(_ tree: Snapshot, _ bootstrap: Bootstrap) throws(SystemError) -> Bool {
+        guard case .idle = cycle, !worker.isBusy, let identity = recovered.identity else { return false }
         let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: bootstrap.instance,
                                     coveredIndex: 0, identity: identity, bootstrap: bootstrap)
         try worker.start(.write(tree, path: snapshotDirectory + "/" + record.file))
         cycle = .installing(record)
+        return true
+    }
+
+    /// The worker is writing the file of a state copied from a member.
+    var isInstalling: Bool {
+        if case .installing = cycle { return true }
+        return false
     }
 
     /// Appends the record of an install whose file is written (from `snapshotJobDone`), with

@@ -155,6 +155,17 @@ extension NodeLog {
         }
     }
 
+    /// The instance of a `decided` record, without decoding its batch.
+    static func decidedInstance(_ record: LogRecord) throws(NodeLogError) -> Int64 {
+        do {
+            return try record.payload.withUnsafeBytes { raw in
+                Result { () throws(PeerCodec.DecodeError) in try PeerCodec.decidedInstance(raw) }
+            }.get()
+        } catch {
+            throw .badRecord(index: record.index, "a decided instance (\(error.reason) at byte \(error.offset))")
+        }
+    }
+
     /// The durable change in a `change` record's payload (or a snapshot record's field).
     static func decodeChange(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> DurableChange {
         do {

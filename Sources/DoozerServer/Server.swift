@@ -57,7 +57,7 @@ public final class Server {
     /// turn: the next turn's `iterationDone` continues them, after that turn's other work.
     var historyScansLeft = false
     /// The durable log (`-data`), nil for a memory-only node. Decided batches apply only once
-    /// it reports them durable (`logCompleted`).
+    /// they are durable at a quorum (`ClusterSequencer`, `logCompleted`).
     let nodeLog: NodeLog?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
     var storageFailure: StorageStopped?
