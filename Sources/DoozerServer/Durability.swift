@@ -100,6 +100,7 @@ final class NodeRestorer {
     private let seed: UInt64
     private var consensus: Consensus?
     private var membership: Membership?
+    private var store: Store?
 
     init(options: ConsensusOptions, now: Int64, seed: UInt64) {
         self.options = options
@@ -114,8 +115,8 @@ final class NodeRestorer {
             consensus = Consensus(me: me, options: options, bootstrap: record?.bootstrap ?? .seed(me), now: now, seed: seed)
             if record?.bootstrap != nil { membership = Membership(store.current) }
             self.store = store
-        case .decided(let entry, let events) where entry.instance == 0:
-            _ = events   // the layout: applied before consensus starts, as a new seed does
+        case .decided(let entry, _) where entry.instance == 0:
+            // The layout: applied before consensus starts, as a new seed does.
             membership = Membership(store!.current)
         case .decided(let entry, let events):
             for event in events { membership!.note(event) }
@@ -123,8 +124,6 @@ final class NodeRestorer {
             consensus!.applied(through: entry.instance, members: membership!.refresh(store!.current))
         }
     }
-
-    private var store: Store?
 
     /// The node's consensus as its data directory left it.
     func finish(_ durable: DurableState) -> Consensus? {

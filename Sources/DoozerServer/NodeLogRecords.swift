@@ -146,34 +146,29 @@ extension NodeLog {
 
     /// The decided entry of a `decided` record.
     static func decodeDecided(_ record: LogRecord) throws(NodeLogError) -> DecidedEntry {
-        do {
-            return try record.payload.withUnsafeBytes { raw in
-                Result { () throws(PeerCodec.DecodeError) in try PeerCodec.decodeDecided(raw) }
-            }.get()
-        } catch {
-            throw .badRecord(index: record.index, "a decided instance and its proposals (\(error.reason) at byte \(error.offset))")
-        }
+        try peerDecode(record.payload, index: record.index, "a decided instance and its proposals", PeerCodec.decodeDecided)
     }
 
     /// The instance of a `decided` record, without decoding its batch.
     static func decidedInstance(_ record: LogRecord) throws(NodeLogError) -> Int64 {
-        do {
-            return try record.payload.withUnsafeBytes { raw in
-                Result { () throws(PeerCodec.DecodeError) in try PeerCodec.decidedInstance(raw) }
-            }.get()
-        } catch {
-            throw .badRecord(index: record.index, "a decided instance (\(error.reason) at byte \(error.offset))")
-        }
+        try peerDecode(record.payload, index: record.index, "a decided instance", PeerCodec.decidedInstance)
     }
 
     /// The durable change in a `change` record's payload (or a snapshot record's field).
     static func decodeChange(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> DurableChange {
+        try peerDecode(payload, index: index, "a durable consensus change", PeerCodec.decodeChange)
+    }
+
+    /// Decodes `payload` of record `index` with one of the peer codec's decoders; its error
+    /// becomes the record's, naming what was `expected`.
+    private static func peerDecode<T>(
+        _ payload: [UInt8], index: UInt64, _ expected: String,
+        _ decode: (UnsafeRawBufferPointer) throws(PeerCodec.DecodeError) -> T
+    ) throws(NodeLogError) -> T {
         do {
-            return try payload.withUnsafeBytes { raw in
-                Result { () throws(PeerCodec.DecodeError) in try PeerCodec.decodeChange(raw) }
-            }.get()
+            return try payload.withUnsafeBytes { raw in Result { () throws(PeerCodec.DecodeError) in try decode(raw) } }.get()
         } catch {
-            throw .badRecord(index: index, "a durable consensus change (\(error.reason) at byte \(error.offset))")
+            throw .badRecord(index: index, "\(expected) (\(error.reason) at byte \(error.offset))")
         }
     }
 }
