@@ -184,9 +184,25 @@ public struct Consensus {
 
     /// The earliest time `tick` has something to do.
     public var nextDeadline: Int64 {
-        var t = min(electionDeadline, lastPendingScan + options.forwardTimeout / 2)
-        if role == .leader { t = min(t, lastHeartbeatAt + options.heartbeatInterval) }
-        if !isMember || commitHint.upTo > decided { t = min(t, lastFetchAt + options.fetchInterval) }
+        // A leader's election deadline is stale: it checks its quorum at each heartbeat.
+        let t = role == .leader ? lastHeartbeatAt + options.heartbeatInterval : electionDeadline
+        return min(t, lastPendingScan + options.forwardTimeout / 2, nextFollowAt)
+    }
+
+    /// When `followIfNeeded` next has something to do, by the same conditions: a deadline
+    /// it would pass over unchanged makes the host's timer fire again at once.
+    private var nextFollowAt: Int64 {
+        if commitHint.upTo > decided, let leader, leader != me { return lastFetchAt + options.fetchInterval }
+        guard !members(at: decided + 1).contains(me) else { return .max }
+        let keepalive = options.followerKeepalive
+        var t = lastEntriesAt + keepalive * 2 + 1   // the upstream counts as quiet: move on
+        if upstream ?? leader != nil {
+            // Fetch every keepalive while entries arrive; every `fetchInterval` once the
+            // upstream has been quiet for a keepalive.
+            t = min(t, now - lastEntriesAt > keepalive
+                ? lastFetchAt + options.fetchInterval
+                : min(lastFetchAt + keepalive, max(lastFetchAt + options.fetchInterval, lastEntriesAt + keepalive + 1)))
+        }
         return t
     }
 

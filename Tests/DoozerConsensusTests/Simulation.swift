@@ -236,6 +236,10 @@ final class Simulation {
             node.tickAt = .max
             guard node.alive, node.pausedUntil == nil else { return }   // resume ticks
             node.consensus.tick(now: now)
+            // A tick leaves nothing due: else the host's timer fires again at once and spins.
+            if node.consensus.nextDeadline <= now {
+                fail("node \(i): nothing done at its deadline, due again at once (\(node.consensus.nextDeadline))")
+            }
             settle(node)
         case .sync(let i, let incarnation):
             let node = nodes[i]
@@ -250,6 +254,10 @@ final class Simulation {
             let inbox = node.inbox
             node.inbox = []
             node.consensus.tick(now: now)
+            // A tick leaves nothing due: else the host's timer fires again at once and spins.
+            if node.consensus.nextDeadline <= now {
+                fail("node \(i): nothing done at its deadline, due again at once (\(node.consensus.nextDeadline))")
+            }
             settle(node)
             for (from, bytes) in inbox where node.alive { deliver(bytes, from: from, to: node) }
         case .clientWrite:
