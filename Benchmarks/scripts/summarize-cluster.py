@@ -16,6 +16,12 @@ print("| workload | ops/s median (range) | p50 / p99 µs (median run) | errors |
 print("|---|---|---|---|---|---|---|")
 for name, label in [("cluster-set-c64.jsonl", "doozer SET, 64 conns over 3 members"),
                     ("cluster-set-c1.jsonl", "doozer SET, 1 conn (to the seed)"),
+                    ("cluster-set-c1-follower.jsonl", "doozer SET, 1 conn (to a follower)"),
+                    ("cluster-set-c64-p16.jsonl", "doozer SET, 64 conns over 3 members, P16"),
+                    ("cluster-local-set-c64.jsonl", "doozer SET, single node, 64 conns"),
+                    ("cluster-set-1mb.jsonl", "doozer SET, 1 MB values, 16 conns over 3 members"),
+                    ("cluster-durable-set-c64.jsonl", "doozer SET, durable, 64 conns over 3 members"),
+                    ("cluster-durable-set-c1.jsonl", "doozer SET, durable, 1 conn (to the seed)"),
                     ("cluster-get-c64-p1.jsonl", "doozer GET, 64 conns over 3 members, P1"),
                     ("cluster-get-c64-p16.jsonl", "doozer GET, 64 conns over 3 members, P16"),
                     ("cluster-local-get-c64-p1.jsonl", "doozer GET, single node, 64 conns, P1"),
@@ -34,12 +40,13 @@ for mode in ["tmpfs", "disk"]:
         print(f"| {rs[0]['label']}, put, {c} client(s) | {mr([r['puts_per_s'] for r in rs])} | {m['p50_us']:,.0f} / {m['p99_us']:,.0f} | "
               f"{sum(r['errors'] for r in rs)} | – | – | {len(rs)} |")
 print()
-print("| SET c64: peer traffic | datagrams / rev (UDP counters, run) | revs / instance | datagrams / instance | UDP payload B / rev | wire B / rev | dropped |")
+print("| SET: peer traffic | datagrams / rev (UDP counters, run) | revs / instance | datagrams / instance | UDP payload B / rev | wire B / rev | dropped (transport) / RcvbufErrors |")
 print("|---|---|---|---|---|---|---|")
-for j in load("cluster-set-c64.jsonl"):
+for name in ["cluster-set-c64.jsonl", "cluster-set-c64-p16.jsonl", "cluster-set-c1.jsonl", "cluster-set-1mb.jsonl"]:
+  for j in load(name):
     u = j["result"]["udp_during_run"]; t = j.get("peer_traffic_whole_life", {})
-    print(f"| {j['result'].get('label','')} | {u.get('out_datagrams_per_rev', 0):.2f} ({u['scope']}) | {t.get('revs_per_instance',0):.1f} | "
-          f"{t.get('datagrams_per_instance',0):.1f} | {t.get('payload_bytes_per_rev',0):.0f} | {t.get('wire_bytes_per_rev',0):.0f} | {j['nodes']['all_nodes']['dropped']} |")
+    print(f"| {name[8:-6]} {j['result'].get('label','')} | {u.get('out_datagrams_per_rev', 0):.2f} ({u['scope']}) | {t.get('revs_per_instance',0):.1f} | "
+            f"{t.get('datagrams_per_instance',0):.1f} | {t.get('payload_bytes_per_rev',0):.0f} | {t.get('wire_bytes_per_rev',0):.0f} | {j['nodes']['all_nodes']['dropped']} / {u.get('rcvbuf_errors', 0)} |")
 print()
 print("| slave lag (10 k writes/s, watcher on the slave) | writes/s | delivered / expected | TOO_LATE | lag p50 / p99 / max ms | datagrams / rev |")
 print("|---|---|---|---|---|---|")

@@ -91,6 +91,11 @@ int cshims_setsockopt_int(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);
 }
 
+int cshims_getsockopt_int(int fd, int level, int name, int *value) {
+    socklen_t length = sizeof *value;
+    return getsockopt(fd, level, name, value, &length);
+}
+
 int cshims_recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags) {
     return recvmmsg(fd, msgs, vlen, flags, NULL);
 }

@@ -42,7 +42,7 @@
 /// `replay(_:_:)` and `restore(_:)` (see `DurableState`).
 public struct Consensus {
     public let me: PeerID
-    public let options: ConsensusOptions
+    public private(set) var options: ConsensusOptions
     public private(set) var now: Int64
     private var rng: SplitMix64
 
@@ -207,6 +207,13 @@ public struct Consensus {
     }
 
     // MARK: Inputs
+
+    /// Lowers `maxInflightBytes` to `bytes`, e.g. to what followers' receive buffers hold: a
+    /// burst of accepts larger than that is dropped by their kernels and sent again. Only how
+    /// far ahead the leader proposes changes, never what may be decided.
+    public mutating func limitInflight(to bytes: Int) {
+        options.maxInflightBytes = min(options.maxInflightBytes, bytes)
+    }
 
     public enum ProposeResult: Equatable, Sendable {
         case accepted

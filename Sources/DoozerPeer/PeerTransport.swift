@@ -33,8 +33,8 @@ public final class PeerTransport {
         public var maxNoticeSources = 1024
         /// Datagrams taken per recvmmsg: 64.
         public var receiveSlots = 64
-        /// Datagrams one `flush` sends at most, in one sendmmsg: 64, so one flush puts at most
-        /// 64 × 64 KiB = 4 MiB on the wire and a receiver needs that much socket buffer.
+        /// Datagrams one `flush` sends at most, in one sendmmsg: 64. Fragments take at most a
+        /// quarter of the receive buffer per flush besides (see `fragmentBytesPerFlush`).
         public var sendSlots = 64
         /// Bytes per datagram, header included: `DatagramChannel.maxUDPPayload`.
         public var maxDatagram = DatagramChannel.maxUDPPayload
@@ -115,6 +115,14 @@ public final class PeerTransport {
     /// The bound address (with the port the kernel chose for port 0).
     public let address: SocketAddress
     public let limits: Limits
+    /// The receive buffer the kernel granted (SO_RCVBUF; at most twice net.core.rmem_max):
+    /// what a burst of datagrams to this node may hold before the kernel drops them.
+    public let receiveBuffer: Int
+    /// Fragment bytes one `flush` sends at most (at least one fragment): a quarter of the
+    /// receive buffer, peers' taken to be like this node's. Large messages then reach a peer
+    /// at a pace its buffer absorbs, whatever net.core.rmem_max allows, instead of in bursts
+    /// its kernel drops.
+    public let fragmentBytesPerFlush: Int
     /// Called for a "not a member" notice from a peer in the address table: that peer no
     /// longer counts this node as a member.
     public var onNotMember: ((PeerID) -> Void)?
@@ -173,19 +181,24 @@ public final class PeerTransport {
                             clock: @escaping () -> Int64 = ProcessEnvironment.monotonicNanoseconds,
                             firstMessageID: UInt32 = .random(in: .min ... .max)) throws(SystemError) -> PeerTransport {
         let fd = try Socket.bindUDP(address, receiveBuffer: limits.socketBuffer, sendBuffer: limits.socketBuffer)
-        let bound: SocketAddress
-        do { bound = try Socket.localAddress(fd) } catch {
+        let bound: SocketAddress, receiveBuffer: Int
+        do {
+            bound = try Socket.localAddress(fd)
+            receiveBuffer = try Socket.receiveBufferSize(fd)
+        } catch {
             fd.close()
             throw error
         }
         let channel = DatagramChannel(fd: fd, receiveSlots: limits.receiveSlots, sendSlots: limits.sendSlots,
                                       maxDatagram: limits.maxDatagram)
-        return PeerTransport(channel: channel, address: bound, cluster: cluster, id: id, limits: limits,
-                             clock: clock, firstMessageID: firstMessageID)
+        return PeerTransport(channel: channel, address: bound, receiveBuffer: receiveBuffer, cluster: cluster, id: id,
+                             limits: limits, clock: clock, firstMessageID: firstMessageID)
     }
 
-    private init(channel: DatagramChannel, address: SocketAddress, cluster: String, id: PeerID, limits: Limits,
-                 clock: @escaping () -> Int64, firstMessageID: UInt32) {
+    private init(channel: DatagramChannel, address: SocketAddress, receiveBuffer: Int, cluster: String, id: PeerID,
+                 limits: Limits, clock: @escaping () -> Int64, firstMessageID: UInt32) {
+        self.receiveBuffer = receiveBuffer
+        fragmentBytesPerFlush = max(1, receiveBuffer / 4)
         let overhead = PeerDatagram.headerSize + PeerDatagram.framingSize
         maxWhole = limits.maxDatagram - overhead - 1
         maxPiece = limits.maxDatagram - overhead - PeerDatagram.fragmentHeaderSize
@@ -260,7 +273,8 @@ public final class PeerTransport {
 
     /// Fills the outbox's free slots with fragments from the backlog, then sends the outbox
     /// with one sendmmsg (see `DatagramChannel.flush`). At most `Limits.sendSlots` datagrams
-    /// leave per call; fragments that did not fit wait for the next call (`hasBacklog`).
+    /// and `fragmentBytesPerFlush` of fragments leave per call; fragments that did not fit
+    /// wait for the next call (`hasBacklog`).
     @discardableResult
     public func flush() throws(SystemError) -> DatagramChannel.FlushResult {
         fillOutboxFromBacklog()
@@ -268,10 +282,11 @@ public final class PeerTransport {
     }
 
     private func fillOutboxFromBacklog() {
+        var budget = fragmentBytesPerFlush
         while let first = backlog.first {
             for index in first.next..<first.count {
-                guard channel.pendingDatagrams < limits.sendSlots else { return }
-                appendFragment(index, of: first)
+                guard channel.pendingDatagrams < limits.sendSlots, budget > 0 else { return }
+                budget -= appendFragment(index, of: first)
                 backlog[0].next = index + 1
             }
             backlogBytes -= first.size
@@ -279,7 +294,8 @@ public final class PeerTransport {
         }
     }
 
-    private func appendFragment(_ index: Int, of message: Outgoing) {
+    /// Queues fragment `index` of `message`; returns its size in bytes.
+    private func appendFragment(_ index: Int, of message: Outgoing) -> Int {
         let range = PeerDatagram.fragmentRange(index: index, count: message.count, total: message.size)!
         PeerDatagram.Fragment.writeHeader(id: message.id, index: index, count: message.count, total: message.size,
                                           into: fragmentScratch)
@@ -294,6 +310,7 @@ public final class PeerTransport {
         // A free slot was checked for, and a fragment is sized to fill at most one datagram.
         precondition(result == .queued, "a fragment did not fit an empty outbox slot")
         counters.fragmentsSent += 1
+        return item.count
     }
 
     /// Appends one item for `destination` to the outbox; false (counted) when it is full.

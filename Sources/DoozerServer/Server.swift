@@ -165,7 +165,7 @@ public final class Server {
         listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
         boundAddress = try Socket.localAddress(listenerOwner.fd)
         let me = PeerID(nodeID: id.bytes)
-        let consensus: Consensus
+        var consensus: Consensus
         bootURI = configuration.bootURI
         if resumed != nil && (!configuration.attachAddresses.isEmpty || configuration.bootURI != nil) {
             logger.info("the data directory holds this node's cluster: it rejoins it, whatever -a or -b say")
@@ -190,6 +190,12 @@ public final class Server {
             joined = false
         }
         let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
+        // Flow control: the accepts in flight must fit a follower's receive buffer (taken to
+        // be the size of this node's) with room for forwards and fetch replies beside them.
+        consensus.limitInflight(to: max(64 << 10, transport.receiveBuffer / 8))
+        if transport.receiveBuffer < 2 * transport.limits.socketBuffer {
+            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): writes are proposed and large values sent in smaller bursts; for full speed run sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer) on every node")
+        }
         listenerToken = registry.insert(.clientListener)
         try loop.register(listener, interest: .readable, token: listenerToken)
         try loop.register(signals.fd, interest: .readable, token: registry.insert(.signals))

@@ -40,6 +40,14 @@ public enum Socket {
         return fd
     }
 
+    /// The receive buffer the kernel granted a socket (SO_RCVBUF: bytes of queued datagrams
+    /// and their overhead it holds before dropping).
+    public static func receiveBufferSize(_ fd: FileDescriptor) throws(SystemError) -> Int {
+        var value: Int32 = 0
+        _ = try retryingInterrupts("getsockopt") { cshims_getsockopt_int(fd.rawValue, SOL_SOCKET, SO_RCVBUF, &value) }
+        return Int(value)
+    }
+
     /// Accepts one pending connection (non-blocking, close-on-exec) with TCP_NODELAY set.
     public static func accept(_ listener: FileDescriptor) throws(SystemError) -> IOResult<FileDescriptor> {
         switch try nonBlocking("accept4", { cshims_accept4(listener.rawValue) }) {

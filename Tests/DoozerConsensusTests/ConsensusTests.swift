@@ -42,6 +42,40 @@ final class ConsensusTests: XCTestCase {
         XCTAssertEqual(more.count, 1, "the rest go into one batch once the window opens")
     }
 
+    /// Flow control: the leader stops proposing once `limitInflight`'s bytes are undecided
+    /// (the instance that crosses the bound included), and goes on as votes decide them.
+    func testTheLeaderKeepsNoMoreThanItsInflightBytesUndecided() {
+        func acceptsSent(limit: Int?) -> (first: Int, afterVotes: Int) {
+            var c = Consensus(me: me, bootstrap: Bootstrap(instance: 0, schedule: [ScheduleEntry(from: 1, members: [me, other])],
+                                                           watermarks: [:]), now: 0, seed: 1)
+            if let limit { c.limitInflight(to: limit) }
+            c.tick(now: c.nextDeadline)
+            c.receive(.promise(ballot: c.candidacy, from: 1, decided: 0, accepted: []), from: other, now: c.now)
+            c.flush()
+            XCTAssertTrue(c.isLeader)
+            _ = c.takeOutputs()
+            func accepts() -> [(Ballot, Int64)] {
+                c.takeOutputs().compactMap { output in
+                    if case .send(other, .accept(let ballot, let instance, _, _)) = output { (ballot, instance) } else { nil }
+                }
+            }
+            var sent: [(Ballot, Int64)] = []
+            for tag in 1...10 {
+                _ = c.propose([UInt8](repeating: UInt8(tag), count: 400), tag: UInt64(tag), now: c.now)
+                c.flush()
+                sent += accepts()
+            }
+            let first = sent.count
+            for (ballot, instance) in sent { c.receive(.accepted(ballot: ballot, instance: instance), from: other, now: c.now) }
+            c.flush()
+            return (first, first + accepts().count)
+        }
+        XCTAssertEqual(acceptsSent(limit: nil).first, 10, "one instance per flush without a bound")
+        let bounded = acceptsSent(limit: 1000)
+        XCTAssertEqual(bounded.first, 3, "400, 800, then the instance that crosses 1,000 bytes")
+        XCTAssertGreaterThan(bounded.afterVotes, bounded.first, "the rest are proposed once those are decided")
+    }
+
     func testMessagesFromOutsideTheClusterChangeNothing() {
         var c = leaderAlone()
         let promised = c.promised

@@ -73,6 +73,29 @@ final class PeerTransportTests: XCTestCase {
         XCTAssertEqual(b.stats.bytesReceived, sizes[0] + sizes[1])
     }
 
+    /// Fragments leave at a pace the receive buffer absorbs: a quarter of it per flush, at
+    /// least one fragment, however many send slots are free. (Asked for 64 KiB, the kernel
+    /// grants about twice that: one 64 KiB fragment per flush.)
+    func testFragmentsPerFlushAreBoundedByTheReceiveBuffer() throws {
+        var limits = PeerTransport.Limits()
+        limits.socketBuffer = 64 << 10
+        let (a, b) = (try openTransport(1, limits: limits), try openTransport(2))
+        connect([a, b])
+        XCTAssertEqual(a.fragmentBytesPerFlush, a.receiveBuffer / 4)
+        XCTAssertLessThan(a.fragmentBytesPerFlush, 65_536, "the kernel granted more than asked: the test proves nothing")
+        let big = Message.forward([Samples.proposal(size: 400_000, seed: 1)])
+        try a.send(big, to: b.id)
+        var flushes = 0
+        while a.hasBacklog {
+            XCTAssertEqual(try a.flush().sent, 1)
+            flushes += 1
+        }
+        XCTAssertEqual(flushes, (PeerCodec.encode(big).count + 65_469) / 65_470)
+        let pump = try Pump([a, b])
+        try pump.run { pump.delivered[1].count == 1 }
+        XCTAssertEqual(pump.messages(at: 1), [big])
+    }
+
     func testSendRefusesWhatItCannotCarryAndCountsIt() throws {
         var limits = PeerTransport.Limits()
         limits.maxMessageSize = 150_000

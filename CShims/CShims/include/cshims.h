@@ -57,6 +57,8 @@ int cshims_accept4(int fd);
 int cshims_socket(int family, int type);
 /// setsockopt(fd, level, name, &int value, sizeof(int)).
 int cshims_setsockopt_int(int fd, int level, int name, int value);
+/// getsockopt(fd, level, name, value, &sizeof(int)).
+int cshims_getsockopt_int(int fd, int level, int name, int *value);
 
 /// recvmmsg/sendmmsg over an array of struct mmsghdr built with cshims_mmsghdr_set.
 int cshims_recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags);
