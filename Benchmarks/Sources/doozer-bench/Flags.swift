@@ -37,6 +37,7 @@ struct Options {
     var idle = 10_000
     var minRev: Int64 = 57
     var quiet = false
+    var keepLogs = false
 }
 
 func usage() -> String {
@@ -86,6 +87,8 @@ func usage() -> String {
       -files n        memory, catchup, recovery: files of -size bytes to load    [1000000, 50000]
       -idle n         memory: idle connections to open                           [10000]
       -q              no progress lines on stderr
+      -keeplogs       keep the node logs (/tmp/doozer-bench-<pid>-<port>.log) after a run
+                      that succeeded; a failed run always keeps them
     """
 }
 
@@ -149,6 +152,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "snapshotevery": o.snapshotEvery = try int(name, value(name, inline))
         case "idle": o.idle = try int(name, value(name, inline))
         case "q": o.quiet = true
+        case "keeplogs": o.keepLogs = true
         case "h", "help": throw FlagError(description: usage())
         default: throw FlagError(description: "flag provided but not defined: -\(name)")
         }

@@ -19,6 +19,7 @@ final class LocalNode {
         let addr = "\(ip):\(port)"
         address = try SocketAddress.resolve(addr)
         logPath = "/tmp/doozer-bench-\(getpid())-\(port).log"
+        LocalNode.logPaths.append(logPath)
         var args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
         // Through setpriv --pdeathsig (util-linux), the node gets SIGTERM when the bench dies,
         // even if it crashes: nothing it started outlives it.
@@ -134,6 +135,10 @@ final class LocalNode {
 
     /// The node's log (stderr) so far.
     func log() -> String { readFile(logPath) ?? "" }
+
+    /// Every node log this bench wrote: removed after a run that succeeded (unless -keeplogs),
+    /// kept after a failure, which names the one to read.
+    nonisolated(unsafe) static var logPaths: [String] = []
 }
 
 /// The pids of the doozerd processes this bench started and has not reaped, kept where a

@@ -406,6 +406,7 @@ func main() -> Int32 {
     report.add("machine", machine())
     print(report.table())
     print(report.json)
+    if !o.keepLogs { for path in LocalNode.logPaths { unlink(path) } }
     return 0
 }
 
