@@ -194,7 +194,7 @@ public final class Server {
         // be the size of this node's) with room for forwards and fetch replies beside them.
         consensus.limitInflight(to: max(64 << 10, transport.receiveBuffer / 8))
         if transport.receiveBuffer < 2 * transport.limits.socketBuffer {
-            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): writes are proposed and large values sent in smaller bursts; for full speed run sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer) on every node")
+            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): values of hundreds of KB will often be sent again; raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
         }
         listenerToken = registry.insert(.clientListener)
         try loop.register(listener, interest: .readable, token: listenerToken)
