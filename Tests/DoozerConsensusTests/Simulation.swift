@@ -235,11 +235,7 @@ final class Simulation {
             guard node.tickAt == now else { return }   // superseded by an earlier tick
             node.tickAt = .max
             guard node.alive, node.pausedUntil == nil else { return }   // resume ticks
-            node.consensus.tick(now: now)
-            // A tick leaves nothing due: else the host's timer fires again at once and spins.
-            if node.consensus.nextDeadline <= now {
-                fail("node \(i): nothing done at its deadline, due again at once (\(node.consensus.nextDeadline))")
-            }
+            tick(node)
             settle(node)
         case .sync(let i, let incarnation):
             let node = nodes[i]
@@ -253,11 +249,7 @@ final class Simulation {
             node.pausedUntil = nil
             let inbox = node.inbox
             node.inbox = []
-            node.consensus.tick(now: now)
-            // A tick leaves nothing due: else the host's timer fires again at once and spins.
-            if node.consensus.nextDeadline <= now {
-                fail("node \(i): nothing done at its deadline, due again at once (\(node.consensus.nextDeadline))")
-            }
+            tick(node)
             settle(node)
             for (from, bytes) in inbox where node.alive { deliver(bytes, from: from, to: node) }
         case .clientWrite:
@@ -474,6 +466,14 @@ final class Simulation {
         for _ in 0..<copies {
             let delay = 50_000 + Int64(rng.next() % UInt64(healed ? 500_000 : parameters.maxDelay))
             queue.push(at: now + delay, .deliver(to: to, from: from.peer, bytes: bytes))
+        }
+    }
+
+    /// A tick leaves nothing due: else the host's timer would fire again at once, and spin.
+    private func tick(_ node: Node) {
+        node.consensus.tick(now: now)
+        if node.consensus.nextDeadline <= now {
+            fail("node \(node.index): nothing done at its deadline, due again at once (\(node.consensus.nextDeadline))")
         }
     }
 
