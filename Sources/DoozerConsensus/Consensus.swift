@@ -31,6 +31,10 @@
 /// 5. Bounds: pending proposals (`maxPending`), the leader's queue (`maxQueueBytes`), votes
 ///    held (`maxVotes`), early decided entries (`maxEarly`), the decided log kept for
 ///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed.
+///    The one table without a fixed bound is `watermarks`: an entry per node id that ever had
+///    a proposal admitted (a memory-only node takes a new id each start): 16–32 bytes each in
+///    memory, 9–18 in each snapshot's bootstrap. Dropping an entry would let a late copy of
+///    that origin's old proposal be admitted again, so none is dropped.
 ///
 /// **Durable state** (`ConsensusOptions.durable`, a node with `-data`) is `promised` plus
 /// `votes` (instance → ballot and batch), everything a restarted acceptor must remember to keep
