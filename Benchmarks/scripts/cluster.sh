@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every cluster figure of BENCHMARKS.md: doozer-bench cluster/catchup (3 members + 1 slave on
 # 127.0.0.1-4), the single-node GETs for comparison, and a 3-member etcd (etcd/run.sh, tmpfs
-# and disk) at the same concurrency, interleaved, REPEAT times; the same cluster durable (-data on
-# $DATA's disk). Runs itself in a network
-# namespace of its own (loopback only), so UDP counters are exact and no port can clash.
+# and disk) at the same concurrency, interleaved, REPEAT times; the same cluster durable (-data
+# on $DATA's disk). Runs itself in a network namespace of its own (loopback only), so UDP
+# counters are exact and no port can clash.
 # JSON lines go to $OUT/cluster-*.jsonl and $OUT/etcd.jsonl. Run from Benchmarks/.
 set -euo pipefail
 if [[ -z "${CLUSTER_BENCH_NETNS:-}" ]]; then

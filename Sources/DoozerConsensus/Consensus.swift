@@ -193,21 +193,24 @@ public struct Consensus {
         return min(t, lastPendingScan + options.forwardTimeout / 2, nextFollowAt)
     }
 
-    /// When `followIfNeeded` next has something to do, by the same conditions: a deadline
-    /// it would pass over unchanged makes the host's timer fire again at once.
+    /// When `followIfNeeded` next has something to do: a deadline it would pass over
+    /// unchanged makes the host's timer fire again at once.
     private var nextFollowAt: Int64 {
         if commitHint.upTo > decided, let leader, leader != me { return lastFetchAt + options.fetchInterval }
         guard !members(at: decided + 1).contains(me) else { return .max }
-        let keepalive = options.followerKeepalive
-        var t = lastEntriesAt + keepalive * 2 + 1   // the upstream counts as quiet: move on
-        if upstream ?? leader != nil {
-            // Fetch every keepalive while entries arrive; every `fetchInterval` once the
-            // upstream has been quiet for a keepalive.
-            t = min(t, now - lastEntriesAt > keepalive
-                ? lastFetchAt + options.fetchInterval
-                : min(lastFetchAt + keepalive, max(lastFetchAt + options.fetchInterval, lastEntriesAt + keepalive + 1)))
-        }
-        return t
+        guard upstream ?? leader != nil else { return upstreamQuietAt }
+        // Or the moment the upstream has been quiet for a keepalive, when fetches speed up.
+        let speedsUp = max(lastFetchAt + options.fetchInterval, lastEntriesAt + options.followerKeepalive + 1)
+        return min(upstreamQuietAt, learnerFetchAt, speedsUp)
+    }
+
+    /// A learner's upstream counts as quiet from here on: it moves to the next member.
+    private var upstreamQuietAt: Int64 { lastEntriesAt + options.followerKeepalive * 2 + 1 }
+
+    /// A learner's next fetch: a keepalive after the last while entries arrive, `fetchInterval`
+    /// after it once the upstream has been quiet for a keepalive.
+    private var learnerFetchAt: Int64 {
+        lastFetchAt + (now - lastEntriesAt > options.followerKeepalive ? options.fetchInterval : options.followerKeepalive)
     }
 
     // MARK: Inputs
@@ -680,8 +683,8 @@ public struct Consensus {
             return
         }
         guard !members(at: decided + 1).contains(me) else { return }
-        let quiet = now - lastEntriesAt
-        if quiet > options.followerKeepalive * 2 {
+        let fetchDue = now >= learnerFetchAt   // before a move to another upstream resets the quiet
+        if now >= upstreamQuietAt {
             // The upstream went quiet: try the next member after it.
             let candidates = members(at: decided + 1).filter { $0 != me }
             if !candidates.isEmpty {
@@ -690,8 +693,7 @@ public struct Consensus {
             }
             lastEntriesAt = now
         }
-        if let target = upstream ?? leader,
-           now >= lastFetchAt + (quiet > options.followerKeepalive ? options.fetchInterval : options.followerKeepalive) {
+        if fetchDue, let target = upstream ?? leader {
             lastFetchAt = now
             send(.fetch(from: decided + 1), to: target)
         }
