@@ -113,8 +113,8 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
             return r
         }
     }
-    @inline(__always) func setLeft(_ l: Node?) { withUnsafeMutablePointerToHeader { $0.pointee.left = l } }
-    @inline(__always) func setRight(_ r: Node?) { withUnsafeMutablePointerToHeader { $0.pointee.right = r } }
+    @inline(__always) func setLeft(_ l: consuming Node?) { withUnsafeMutablePointerToHeader { $0.pointee.left = l } }
+    @inline(__always) func setRight(_ r: consuming Node?) { withUnsafeMutablePointerToHeader { $0.pointee.right = r } }
 
     /// Moves the payload out, leaving an empty file in its place.
     @inline(__always) func takePayload() -> Payload {
@@ -189,6 +189,10 @@ final class Node: ManagedBuffer<NodeHeader, UInt8> {
                 h.pointee.payload = .file([])
             }
         }
+    }
+
+    @inline(__always) func addToSize(_ delta: Int) {
+        withUnsafeMutablePointerToHeader { $0.pointee.size &+= UInt32(bitPattern: Int32(truncatingIfNeeded: delta)) }
     }
 
     @inline(__always) func updateSize() {
@@ -268,18 +272,29 @@ enum Treap {
     /// reference, so the caller may go on changing its payload in place (`Tree` descends
     /// into a directory that way). Recurses once per treap level: O(log n), and not up to
     /// the client, since priorities are a keyed hash of the names.
+    ///
+    /// Touches only the nodes on the path to the entry: subtree sizes change by the one entry
+    /// created or removed, so the siblings along the path (cold in the cache: a lookup never
+    /// visits them) are read only when a new entry rotates up.
     @discardableResult
     static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: @autoclosure () -> UInt32,
                        _ change: (inout EntryChange) -> Void) -> Node? {
-        guard var t = slot else {
+        var grew = 0
+        return modify(&slot, name, prio: prio(), change, grew: &grew)
+    }
+
+    /// `modify`, telling how many entries the treap gained: 1, 0 or −1.
+    private static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: @autoclosure () -> UInt32,
+                               _ change: (inout EntryChange) -> Void, grew: inout Int) -> Node? {
+        guard var t = slot.take() else {
             var e = EntryChange(payload: nil, rev: 0)
             change(&e)
             guard let p = e.payload else { return nil }
             let fresh = Node.make(name: name, prio: prio(), left: nil, right: nil, payload: p, rev: e.rev)
+            grew = 1
             slot = fresh
             return fresh
         }
-        slot = nil
         unique(&t)
         let c = t.withName { compareBytes(name, $0) }
         if c == 0 {
@@ -290,14 +305,15 @@ enum Treap {
                 slot = t
                 return t
             }
+            grew = -1
             slot = merge(t.takeLeft(), t.takeRight())
             return nil
         }
         let entry: Node?
         if c < 0 {
             var l = t.takeLeft()
-            entry = modify(&l, name, prio: prio(), change)
-            if let risen = l, risen.prio > t.prio {  // a new entry outranks t: rotate right
+            entry = modify(&l, name, prio: prio(), change, grew: &grew)
+            if grew > 0, let risen = l, risen.prio > t.prio {  // a new entry outranks t: rotate right
                 t.setLeft(risen.takeRight())
                 t.updateSize()
                 risen.setRight(t)
@@ -305,11 +321,11 @@ enum Treap {
                 slot = risen
                 return entry
             }
-            t.setLeft(l)
+            t.setLeft(l.take())
         } else {
             var r = t.takeRight()
-            entry = modify(&r, name, prio: prio(), change)
-            if let risen = r, risen.prio > t.prio {  // rotate left
+            entry = modify(&r, name, prio: prio(), change, grew: &grew)
+            if grew > 0, let risen = r, risen.prio > t.prio {  // rotate left
                 t.setRight(risen.takeLeft())
                 t.updateSize()
                 risen.setLeft(t)
@@ -317,9 +333,9 @@ enum Treap {
                 slot = risen
                 return entry
             }
-            t.setRight(r)
+            t.setRight(r.take())
         }
-        t.updateSize()
+        if grew != 0 { t.addToSize(grew) }
         slot = t
         return entry
     }

@@ -76,6 +76,50 @@ final class LargeDirectoryTests: XCTestCase {
         XCTAssertEqual(s.current.walkAll("/big/f0123??"), (12300..<12400).filter { $0 % 97 != 0 }.map { "/big/" + str(name($0)) })
     }
 
+    /// Every node's subtree size equals its entries, and priorities form a heap, after a
+    /// random mix of creating, overwriting and deleting files in one directory (the sizes
+    /// change by the entry gained or lost, without recounting siblings), with snapshots
+    /// held now and then so that some writes copy shared nodes.
+    func testSubtreeSizesStayExactUnderRandomWrites() {
+        var rng = SplitMix64(seed: 0x517E)
+        let s = Store(history: 8)
+        var present = Set<Int>()
+        var held: [Snapshot] = []
+        for step in 0..<6000 {
+            let k = rng.below(400)
+            let path = b("/d/") + name(k)
+            if rng.below(3) == 0 {
+                s.apply(Mutation.delete(path, rev: -1))
+                present.remove(k)
+            } else {
+                s.apply(Mutation.set(path, rev: -1, body: b("v\(step)")))
+                present.insert(k)
+            }
+            if step % 500 == 0 { held.append(s.current) }
+            if step % 100 == 99 {
+                guard case .node(let dir) = b("/d").withUnsafeBytes({ Tree.find(s.current.root, $0) }),
+                      case .directory(let kids) = dir.payload else { return XCTFail("step \(step): no /d") }
+                XCTAssertEqual(checkedSize(kids, step: step), present.count)
+                let names = present.sorted()
+                for (off, k) in names.enumerated() where off % 7 == step % 7 {
+                    XCTAssertEqual(s.current.entry(ofDirectory: "/d", at: off), .name(name(k)))
+                }
+            }
+        }
+        XCTAssertFalse(held.isEmpty)
+    }
+
+    /// The entries under `t`, failing where a stored size or the heap order is wrong.
+    func checkedSize(_ t: Node?, step: Int) -> Int {
+        guard let t else { return 0 }
+        for child in [t.left, t.right] {
+            if let child { XCTAssertLessThanOrEqual(child.prio, t.prio, "step \(step): heap order") }
+        }
+        let n = 1 + checkedSize(t.left, step: step) + checkedSize(t.right, step: step)
+        XCTAssertEqual(t.size, n, "step \(step): size of \(str(t.nameArray))")
+        return n
+    }
+
     /// The process's resident bytes, or nil where they would not measure the store: without
     /// /proc, or under AddressSanitizer (whose shadow memory and quarantine of freed blocks
     /// they would count).
