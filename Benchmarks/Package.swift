@@ -51,6 +51,8 @@ let benchmarkSuites = [
     "Store",
     // LZ4 compress/decompress of a ~1 MB snapshot-like blob.
     "Compression",
+    // Three consensus members in one process: allocations per decided instance.
+    "Consensus",
 ]
 
 for name in benchmarkSuites {
@@ -63,6 +65,7 @@ for name in benchmarkSuites {
                 .product(name: "DoozerWire", package: "Doozer"),
                 .product(name: "DoozerStore", package: "Doozer"),
                 .product(name: "DoozerSystem", package: "Doozer"),
+                .product(name: "DoozerConsensus", package: "Doozer"),
             ],
             path: "Benchmarks/\(name)",
             plugins: [

@@ -51,7 +51,11 @@ public struct Consensus {
     private var rng: SplitMix64
 
     // Membership.
-    private var schedule: [ScheduleEntry]
+    private var schedule: [ScheduleEntry] {
+        didSet { known = Self.distinctMembers(schedule) }
+    }
+    /// `knownMembers`, kept with `schedule` (heartbeats read it on every flush).
+    private var known: [PeerID]
 
     // Learner.
     /// The decided prefix: every instance up to here is decided and handed to the host.
@@ -129,6 +133,7 @@ public struct Consensus {
         self.now = now
         rng = SplitMix64(seed: seed)
         schedule = bootstrap.schedule
+        known = Self.distinctMembers(bootstrap.schedule)
         decided = bootstrap.instance
         applied = bootstrap.instance
         watermarks = bootstrap.watermarks
@@ -162,8 +167,10 @@ public struct Consensus {
     /// The ballot this node last stood for election with (zero: never).
     public var candidacy: Ballot { ballot }
 
-    /// Every peer of every member set still in force or scheduled.
-    public var knownMembers: [PeerID] {
+    /// Every peer of every member set still in force or scheduled, sorted.
+    public var knownMembers: [PeerID] { known }
+
+    private static func distinctMembers(_ schedule: [ScheduleEntry]) -> [PeerID] {
         var all: [PeerID] = []
         for entry in schedule { for p in entry.members where !all.contains(p) { all.append(p) } }
         return all.sorted()
@@ -287,9 +294,8 @@ public struct Consensus {
             for p in log[i].batch { appliedWatermarks[p.origin] = max(appliedWatermarks[p.origin] ?? 0, p.seq) }
         }
         applied = instance
-        let sorted = members.sorted()
-        if !sorted.isEmpty && sorted != schedule[schedule.count - 1].members {
-            schedule.append(ScheduleEntry(from: instance + options.alpha, members: sorted))
+        if !members.isEmpty && !Self.sameMembers(members, schedule[schedule.count - 1].members) {
+            schedule.append(ScheduleEntry(from: instance + options.alpha, members: members))
         }
         while schedule.count > 1 && schedule[1].from <= decided + 1 { schedule.removeFirst() }
         if wasMember && !isMember && !pending.isEmpty {
@@ -300,6 +306,14 @@ public struct Consensus {
         }
         proposeMore()
         drainSelf()
+    }
+
+    /// Whether `members` (in any order) is the sorted member set `current`, without sorting a
+    /// copy unless `members` is out of order: hosts report the members after every instance.
+    private static func sameMembers(_ members: [PeerID], _ current: [PeerID]) -> Bool {
+        guard members.count == current.count else { return false }
+        let inOrder = members.indices.dropFirst().allSatisfy { members[$0 - 1] <= members[$0] }
+        return inOrder ? members == current : members.sorted() == current
     }
 
     /// End of a batch of inputs (one reactor iteration): forms batches from what was proposed,
@@ -395,8 +409,18 @@ public struct Consensus {
 
     /// The outputs produced since the last call, in order.
     public mutating func takeOutputs() -> [Output] {
-        defer { outputs.removeAll(keepingCapacity: true) }
-        return outputs
+        var taken: [Output] = []
+        takeOutputs(into: &taken)
+        return taken
+    }
+
+    /// Moves the outputs produced since the last call into `buffer`, which must be empty, and
+    /// keeps `buffer`'s storage for the next ones. A host that empties its buffer (keeping its
+    /// capacity) before handing it back trades the same two arrays back and forth: taking
+    /// outputs allocates nothing.
+    public mutating func takeOutputs(into buffer: inout [Output]) {
+        precondition(buffer.isEmpty, "outputs are taken into an empty buffer")
+        swap(&outputs, &buffer)
     }
 
     /// Stands for election now rather than after a timeout: a seed, the only member of its
@@ -524,15 +548,16 @@ public struct Consensus {
         lastAck[sender] = now
         guard instance > decided, var slot = slots[instance] else { return }
         let members = members(at: instance)
-        guard members.contains(sender), !slot.acks.contains(sender) else { return }
-        slot.acks.append(sender)
+        guard let position = members.firstIndex(of: sender), slot.acks.insert(position) else { return }
         if !slot.chosen && slot.acks.count >= quorum(members.count) { slot.chosen = true }
         slots[instance] = slot
         while let next = slots[decided + 1], next.chosen {
             slots[decided + 1] = nil
             inflightBytes -= next.bytes
-            let others = next.acks.count { $0 != me }
-            decide(decided + 1, next.batch, durableElsewhere: others >= quorum(self.members(at: decided + 1).count))
+            let members = self.members(at: decided + 1)
+            let ownVote = members.firstIndex(of: me).map { next.acks.contains($0) } ?? false
+            let others = next.acks.count - (ownVote ? 1 : 0)
+            decide(decided + 1, next.batch, durableElsewhere: others >= quorum(members.count))
             commitDirty = true
         }
     }
@@ -640,13 +665,15 @@ public struct Consensus {
         }
         if role == .leader && nextInstance <= instance { nextInstance = instance + 1 }
         let ownBefore = watermarks[me] ?? 0
-        var admitted: Batch = []
-        admitted.reserveCapacity(batch.count)
-        for p in batch where p.seq > (watermarks[p.origin] ?? 0) {
+        // Usually every proposal is admitted: then the decided entry shares the batch.
+        var refused: [Int] = []
+        for (i, p) in batch.enumerated() {
+            guard p.seq > (watermarks[p.origin] ?? 0) else { refused.append(i); continue }
             watermarks[p.origin] = p.seq
-            admitted.append(p)
             if p.origin == me { pending[p.seq] = nil }
         }
+        var admitted = batch
+        for i in refused.reversed() { admitted.remove(at: i) }
         decided = instance
         votes[instance] = nil
         early[instance] = nil
@@ -827,7 +854,7 @@ public struct Consensus {
             } else {
                 return
             }
-            let slot = LeaderSlot(batch: batch, acks: [], chosen: false, sentAt: now)
+            let slot = LeaderSlot(batch: batch, sentAt: now)
             slots[instance] = slot
             inflightBytes += slot.bytes
             nextInstance += 1
@@ -838,15 +865,16 @@ public struct Consensus {
     }
 
     private mutating func takeBatch() -> Batch {
-        var batch: Batch = []
+        var end = queueHead
         var bytes = 0
-        while queueHead < queue.count && batch.count < options.maxBatchProposals {
-            let p = queue[queueHead]
-            if !batch.isEmpty && bytes + p.payload.count > options.maxBatchBytes { break }
-            bytes += p.payload.count
-            batch.append(p)
-            queueHead += 1
+        while end < queue.count && end - queueHead < options.maxBatchProposals {
+            let size = queue[end].payload.count
+            if end > queueHead && bytes + size > options.maxBatchBytes { break }
+            bytes += size
+            end += 1
         }
+        let batch = Batch(queue[queueHead..<end])
+        queueHead = end
         queueBytes -= bytes
         if queueHead == queue.count {
             queue.removeAll(keepingCapacity: true)
@@ -870,7 +898,7 @@ public struct Consensus {
             guard var slot = slots[instance], !slot.chosen, slot.sentAt <= due else { continue }
             slot.sentAt = now
             slots[instance] = slot
-            for peer in members(at: instance) where !slot.acks.contains(peer) {
+            for (position, peer) in members(at: instance).enumerated() where !slot.acks.contains(position) {
                 send(.accept(ballot: ballot, instance: instance, batch: slot.batch, commit: decided), to: peer)
             }
         }
@@ -1037,12 +1065,41 @@ public struct ConsensusOptions: Sendable {
 
 /// The leader's state for one instance in flight.
 struct LeaderSlot {
-    var batch: Batch
-    var acks: [PeerID]
-    var chosen: Bool
+    let batch: Batch
+    /// Payload bytes of `batch`.
+    let bytes: Int
+    var acks = AckSet()
+    var chosen = false
     var sentAt: Int64
 
-    var bytes: Int { batch.reduce(0) { $0 + $1.payload.count } }
+    init(batch: Batch, sentAt: Int64) {
+        self.batch = batch
+        bytes = batch.reduce(0) { $0 + $1.payload.count }
+        self.sentAt = sentAt
+    }
+}
+
+/// The members that voted for one instance, by position in that instance's member set. The
+/// set is sorted and fixed once the instance is proposed (a change takes effect α instances
+/// after it is applied, past every instance in flight), so positions name the same peers for
+/// the slot's whole life. The first 64 positions are bits of one word: recording a vote
+/// allocates nothing. Larger member sets keep the rest in an array.
+struct AckSet {
+    private var word: UInt64 = 0
+    private var beyond: [Int] = []
+    private(set) var count = 0
+
+    func contains(_ position: Int) -> Bool {
+        position < 64 ? word & (1 << UInt64(position)) != 0 : beyond.contains(position)
+    }
+
+    /// Records `position`; false if it was recorded already.
+    mutating func insert(_ position: Int) -> Bool {
+        guard !contains(position) else { return false }
+        if position < 64 { word |= 1 << UInt64(position) } else { beyond.append(position) }
+        count += 1
+        return true
+    }
 }
 
 /// An own proposal not applied yet.

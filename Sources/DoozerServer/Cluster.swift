@@ -69,6 +69,9 @@ final class ClusterSequencer: Sequencer {
     /// The log index of each vote written, by instance, until the instance is decided (at most
     /// the votes consensus holds).
     private var voteRecords: [Int64: UInt64] = [:]
+    /// The spare buffer `pump` takes consensus outputs into: traded with consensus's own on
+    /// every take, so a pump allocates no array for them.
+    private var spareOutputs: [Output] = []
     /// The leader last logged, so each change of leader is logged once.
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
@@ -159,12 +162,16 @@ final class ClusterSequencer: Sequencer {
     /// through the server, sends datagrams, re-arms the consensus timer.
     func pump() {
         consensus.flush()
+        var outputs: [Output] = []
+        swap(&outputs, &spareOutputs)   // a nested pump would start from a new buffer
         while true {
-            let outputs = consensus.takeOutputs()
+            consensus.takeOutputs(into: &outputs)
             if outputs.isEmpty { break }
             for output in outputs { carryOut(output) }
+            outputs.removeAll(keepingCapacity: true)
             consensus.flush()
         }
+        spareOutputs = outputs
         writeChanges()
         do {
             try transport.flush()
