@@ -996,7 +996,8 @@ public enum Output: Equatable, Sendable {
 /// The member set from instance `from` on.
 public struct ScheduleEntry: Equatable, Sendable {
     public var from: Int64
-    public var members: [PeerID]
+    /// Sorted, whatever order they were given in: vote counting numbers members by position.
+    public let members: [PeerID]
 
     public init(from: Int64, members: [PeerID]) {
         self.from = from

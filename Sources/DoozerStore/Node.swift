@@ -273,9 +273,10 @@ enum Treap {
     /// into a directory that way). Recurses once per treap level: O(log n), and not up to
     /// the client, since priorities are a keyed hash of the names.
     ///
-    /// Touches only the nodes on the path to the entry: subtree sizes change by the one entry
-    /// created or removed, so the siblings along the path (cold in the cache: a lookup never
-    /// visits them) are read only when a new entry rotates up.
+    /// Subtree sizes change by the one entry created or removed, so an update in place reads
+    /// only the nodes on the path to the entry. The siblings along the path (cold in the
+    /// cache: a lookup never visits them) are read only where a new entry rotates up, a node
+    /// shared with a snapshot is copied, or a removal merges the entry's children.
     @discardableResult
     static func modify(_ slot: inout Node?, _ name: UnsafeRawBufferPointer, prio: @autoclosure () -> UInt32,
                        _ change: (inout EntryChange) -> Void) -> Node? {
