@@ -71,7 +71,8 @@ public struct Consensus {
     private var early: [Int64: Batch] = [:]
     private var lastFetchAt: Int64 = .min / 2
     private var lastEntriesAt: Int64
-    /// A member to learn from when this node is not a member (a slave): set by the host.
+    /// A member to learn from when this node is not a member (a slave): set by the host, and
+    /// moved to another member when it goes quiet or is no member of the next instance.
     public var upstream: PeerID?
     private var followers: [PeerID: Int64] = [:]
     private var pushFrom: Int64
@@ -205,6 +206,7 @@ public struct Consensus {
     private var nextFollowAt: Int64 {
         if commitHint.upTo > decided, let leader, leader != me { return lastFetchAt + options.fetchInterval }
         guard !members(at: decided + 1).contains(me) else { return .max }
+        if learnsFromNonMember { return now }
         guard upstream ?? leader != nil else { return upstreamQuietAt }
         // Or the moment the upstream has been quiet for a keepalive, when fetches speed up.
         let speedsUp = max(lastFetchAt + options.fetchInterval, lastEntriesAt + options.followerKeepalive + 1)
@@ -213,6 +215,16 @@ public struct Consensus {
 
     /// A learner's upstream counts as quiet from here on: it moves to the next member.
     private var upstreamQuietAt: Int64 { lastEntriesAt + options.followerKeepalive * 2 + 1 }
+
+    /// Whether a learner would fetch from nobody, or from a node that is no member of the next
+    /// instance, while another member exists: it moves to a member at once. A non-member
+    /// learns from others itself, so two of them (members removed together, say) could answer
+    /// each other's fetches with nothing new forever, each keeping the other from going quiet.
+    private var learnsFromNonMember: Bool {
+        let members = members(at: decided + 1)
+        guard members.contains(where: { $0 != me }) else { return false }
+        return (upstream ?? leader).map { !members.contains($0) } ?? true
+    }
 
     /// A learner's next fetch: a keepalive after the last while entries arrive, `fetchInterval`
     /// after it once the upstream has been quiet for a keepalive.
@@ -703,7 +715,7 @@ public struct Consensus {
     }
 
     /// Slaves and members behind the commit point ask for entries; a slave whose upstream
-    /// went quiet moves to another member.
+    /// went quiet, or is no member (`learnsFromNonMember`), moves to another member.
     private mutating func followIfNeeded() {
         if commitHint.upTo > decided, let leader, leader != me {
             requestFetch(from: leader)
@@ -711,8 +723,8 @@ public struct Consensus {
         }
         guard !members(at: decided + 1).contains(me) else { return }
         let fetchDue = now >= learnerFetchAt   // before a move to another upstream resets the quiet
-        if now >= upstreamQuietAt {
-            // The upstream went quiet: try the next member after it.
+        if now >= upstreamQuietAt || learnsFromNonMember {
+            // The upstream went quiet or is no member: try the next member after it.
             let candidates = members(at: decided + 1).filter { $0 != me }
             if !candidates.isEmpty {
                 let current = upstream.flatMap { candidates.firstIndex(of: $0) } ?? -1
