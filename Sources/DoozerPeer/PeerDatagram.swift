@@ -11,6 +11,12 @@ import DoozerReactor
 ///              | 2 id:u32 index:u16 count:u16 total:u32 bytes   one fragment of a message
 ///              | 3 code:u8                                  control; code 1 = "not a member"
 ///
+/// A stream record, the value of a `Verb.peer` request on a peer's TCP stream to this node's
+/// client port (messages too large for one datagram), is a header and at most one item, not
+/// framed (the request frames it); the header alone opens the stream:
+///
+///     record   = header [1 message]
+///
 /// A message of `total` bytes sent in `count` fragments (2 ≤ count) is cut into pieces of
 /// `ceil(total / count)` bytes, the last one shorter: `fragmentRange` is that rule, shared by
 /// sender and receiver, so a fragment's length is checked exactly rather than trusted.

@@ -3,7 +3,9 @@ import DoozerReactor
 import DoozerSystem
 
 /// The cluster's peer transport: consensus `Message`s between the nodes of one cluster over
-/// the node's UDP socket on its `-l` address (format: `PeerDatagram`).
+/// the node's UDP socket on its `-l` address (format: `PeerDatagram`). A message too large for
+/// one datagram goes to `streamLargeMessage` when the owner set it (a TCP stream to the peer,
+/// which hands records back through `receiveStreamed`), and in fragments otherwise.
 ///
 /// Owns the socket and its `DatagramChannel`, the address table, a scratch buffer for
 /// encoding, the backlog of fragments waiting for the outbox, the reassembly table and the
@@ -63,6 +65,9 @@ public final class PeerTransport {
         public var bytesSent = 0
         /// Fragments put in the outbox.
         public var fragmentsSent = 0
+        /// Messages handed to `streamLargeMessage`, and stream records delivered.
+        public var messagesStreamed = 0
+        public var recordsReceived = 0
         /// Messages delivered, and their encoded bytes.
         public var messagesReceived = 0
         public var bytesReceived = 0
@@ -126,6 +131,13 @@ public final class PeerTransport {
     /// Called for a "not a member" notice from a peer in the address table: that peer no
     /// longer counts this node as a member.
     public var onNotMember: ((PeerID) -> Void)?
+    /// Takes a message too large for one datagram, when set: the owner's stream to the peer
+    /// at that address, given the record's item (the kind byte, then the message; the record
+    /// starts with `recordHeader`). False when that stream cannot take it now: the message is
+    /// then sent in fragments.
+    public var streamLargeMessage: ((SocketAddress, [UInt8]) -> Bool)?
+    /// What every stream record from this node starts with: its datagram header.
+    public var recordHeader: [UInt8] { header }
 
     /// The socket, for the owner's event loop; the transport closes it.
     public var fd: FileDescriptor { channel.fd }
@@ -254,6 +266,10 @@ public final class PeerTransport {
         }
         if size <= maxWhole {
             guard append(scratch, to: destination) else { throw .outboxFull }
+        } else if let stream = streamLargeMessage, stream(destination, scratch) {
+            counters.messagesStreamed += 1
+            scratch = []   // the stream may keep the bytes; the scratch buffer starts again small
+            scratch.reserveCapacity(1 + maxWhole)
         } else {
             guard backlogBytes + size <= limits.maxBacklogBytes else {
                 counters.droppedBacklogFull += 1
@@ -344,29 +360,58 @@ public final class PeerTransport {
         }
     }
 
+    /// Checks one stream record that arrived on a connection from `source` (the value of a
+    /// `Verb.peer` request: the sender's datagram header, then nothing or one whole-message
+    /// item, unframed) and hands its message to `deliver`. Authenticated as a datagram is,
+    /// except that only the host of `source` must match: a connection's port is the kernel's
+    /// pick. Returns the sender, or nil when the record was dropped (counted); a record of the
+    /// header alone (a stream's first) delivers nothing.
+    public func receiveStreamed(_ record: UnsafeRawBufferPointer, from source: SocketAddress,
+                                _ deliver: (PeerID, Message) -> Void) -> PeerID? {
+        guard let sender = authenticate(record, from: source, streamed: true) else { return nil }
+        let item = UnsafeRawBufferPointer(rebasing: record[PeerDatagram.headerSize...])
+        if !item.isEmpty {
+            guard item[0] == PeerDatagram.Kind.message.rawValue else {
+                counters.droppedMalformed += 1
+                return nil
+            }
+            accept(item: item, from: sender, deliver)
+        }
+        counters.recordsReceived += 1
+        return sender
+    }
+
     private func accept(_ datagram: UnsafeRawBufferPointer, from source: SocketAddress, _ deliver: (PeerID, Message) -> Void) {
-        guard let header = PeerDatagram.Header(parsing: datagram) else {
+        guard let sender = authenticate(datagram, from: source, streamed: false) else { return }
+        let wellFormed = DatagramChannel.forEachMessage(in: datagram, headerSize: PeerDatagram.headerSize) { item in
+            accept(item: item, from: sender, deliver)
+        }
+        if !wellFormed { counters.droppedMalformed += 1 }
+    }
+
+    /// The sender of a datagram or stream record from `source`, once its header, cluster and
+    /// sender (against its address, or only its host when `streamed`) check out; nil (counted,
+    /// and a stranger's datagram answered) when they do not.
+    private func authenticate(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress, streamed: Bool) -> PeerID? {
+        guard let header = PeerDatagram.Header(parsing: bytes) else {
             counters.droppedBadHeader += 1
-            return
+            return nil
         }
         guard header.cluster == clusterID else {
             counters.droppedOtherCluster += 1
-            return
+            return nil
         }
         guard let known = peers[header.sender] else {
             counters.droppedUnknownSender += 1
-            answerStranger(source, datagram)
-            return
+            if !streamed { answerStranger(source, bytes) }
+            return nil
         }
-        guard known == source else {
+        guard streamed ? known.hasSameHost(as: source) : known == source else {
             counters.droppedAddressMismatch += 1
-            answerStranger(source, datagram)
-            return
+            if !streamed { answerStranger(source, bytes) }
+            return nil
         }
-        let wellFormed = DatagramChannel.forEachMessage(in: datagram, headerSize: PeerDatagram.headerSize) { item in
-            accept(item: item, from: header.sender, deliver)
-        }
-        if !wellFormed { counters.droppedMalformed += 1 }
+        return header.sender
     }
 
     private func accept(item: UnsafeRawBufferPointer, from sender: PeerID, _ deliver: (PeerID, Message) -> Void) {

@@ -31,6 +31,8 @@ final class ClusterSequencer: Sequencer {
     private unowned(unsafe) let server: Server
     private(set) var consensus: Consensus
     let transport: PeerTransport
+    /// Streams to peers for the messages too large for one datagram.
+    let streams: PeerStreams
     let me: PeerID
     private var logger: Logger { server.logger }
 
@@ -83,7 +85,9 @@ final class ClusterSequencer: Sequencer {
         self.me = consensus.me
         membership = Membership(store.current)
         wasMember = consensus.isMember
+        streams = PeerStreams(server: server, header: transport.recordHeader)
         transport.onNotMember = { [unowned self] peer in noticed(by: peer) }
+        transport.streamLargeMessage = { [streams] address, item in streams.send(item, to: address) }
         refreshPeers()
     }
 
@@ -146,6 +150,24 @@ final class ClusterSequencer: Sequencer {
         }
         pump()
     }
+
+    /// A record on a peer's stream to this node (`Verb.peer`): its message goes to consensus
+    /// as a datagram's would. The first record from a peer of this cluster (its header alone)
+    /// lets the connection carry frames up to the transport's largest message; a record that
+    /// fails the checks is dropped and counted, and grants nothing.
+    func streamed(_ record: UnsafeRawBufferPointer, on session: Session) {
+        if session.remoteAddress == nil { session.remoteAddress = try? Socket.peerAddress(session.channel.fd) }
+        guard let source = session.remoteAddress else { return }
+        let now = server.loop.now
+        let sender = transport.receiveStreamed(record, from: source) { peer, message in
+            consensus.receive(message, from: peer, now: now)
+        }
+        if sender != nil { session.maxFrame = max(session.maxFrame, transport.limits.maxMessageSize + Self.recordOverhead) }
+    }
+
+    /// Bytes of a `Verb.peer` request besides its record's message: frame fields, record
+    /// header, item kind.
+    private static let recordOverhead = 64
 
     func backlogTimerFired() {
         backlogArmed = false
@@ -317,6 +339,9 @@ final class ClusterSequencer: Sequencer {
             + " send_calls=\(channel.sendCalls) datagrams_received=\(channel.datagramsReceived)"
             + " bytes_received=\(channel.bytesReceived) messages_sent=\(peer.messagesSent)"
             + " messages_received=\(peer.messagesReceived) decided=\(consensus.decided) dropped=\(dropped)"
+            + " fragments_sent=\(peer.fragmentsSent) messages_streamed=\(peer.messagesStreamed)"
+            + " records_received=\(peer.recordsReceived) streams_opened=\(streams.stats.opened)"
+            + " streams_failed=\(streams.stats.failed) streamed_dropped=\(streams.stats.dropped)"
     }
 
     // MARK: Catching up
@@ -423,6 +448,7 @@ final class ClusterSequencer: Sequencer {
             }
         }
         transport.setPeers(table)
+        streams.keep(only: table.values)
         addresses = table
     }
 

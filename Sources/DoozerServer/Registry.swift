@@ -14,6 +14,8 @@ struct Registry {
         case web(WebSession)
         /// The peer transport's UDP socket.
         case peers
+        /// An outgoing stream to a peer's client port (`PeerStreams`).
+        case peerStream(PeerStream)
         /// The node log's completion eventfd (`-data`).
         case log
         /// The snapshot worker's completion eventfd (`-data`).

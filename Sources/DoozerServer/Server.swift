@@ -194,7 +194,7 @@ public final class Server {
         // be the size of this node's) with room for forwards and fetch replies beside them.
         consensus.limitInflight(to: max(64 << 10, transport.receiveBuffer / 8))
         if transport.receiveBuffer < 2 * transport.limits.socketBuffer {
-            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): values of hundreds of KB will often be sent again; raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
+            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): fewer large writes are in flight at once; to raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
         }
         listenerToken = registry.insert(.clientListener)
         try loop.register(listener, interest: .readable, token: listenerToken)
@@ -221,6 +221,7 @@ public final class Server {
             switch handler {
             case .client(let session): session.channel.fd.close()
             case .web(let session): session.channel.fd.close()
+            case .peerStream(let stream): stream.channel.fd.close()
             case .clientListener, .signals, .webListener, .peers, .log, .snapshots: break
             }
         }
@@ -317,7 +318,8 @@ public final class Server {
     func openSession(_ fd: FileDescriptor) -> Session? {
         let token = registry.nextToken
         let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
-        let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit)
+        let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit,
+                              maxFrame: configuration.maxFrame)
         do {
             try loop.register(fd, interest: .readable, token: token)
         } catch {
@@ -379,7 +381,7 @@ public final class Server {
         let input = session.channel.input.readable
         guard input.count >= Framing.headerSize else { return Framing.headerSize - input.count }
         let length = Int(input.loadUnaligned(as: UInt32.self).bigEndian)
-        return min(length, configuration.maxFrame) + Framing.headerSize - input.count
+        return min(length, session.maxFrame) + Framing.headerSize - input.count
     }
 
     /// Decodes and handles every whole frame in the input, in order, until the output
@@ -389,7 +391,7 @@ public final class Server {
         defer { markDirty(session) }
         while !session.isThrottled {
             guard session.requestBudget > 0 else {
-                if session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+                if session.hasWholeFrame {
                     session.isBacklogged = true
                     backlog.append(session)
                     loop.wakeImmediately()
@@ -397,12 +399,12 @@ public final class Server {
                 return
             }
             let input = session.channel.input.readable
-            switch Framing.scan(input, maxFrame: configuration.maxFrame) {
+            switch Framing.scan(input, maxFrame: session.maxFrame) {
             case .incomplete:
                 session.channel.input.shrinkIfSmall()
                 return
             case .tooLarge(let length):
-                notice(.frameTooLarge, "connection \(session.token): frame of \(length) bytes exceeds -maxframe \(configuration.maxFrame); closing it")
+                notice(.frameTooLarge, "connection \(session.token): frame of \(length) bytes exceeds -maxframe \(session.maxFrame); closing it")
                 close(session)
                 return
             case .frame(let count):
@@ -444,7 +446,7 @@ public final class Server {
             return close(session)
         }
         session.channel.output.shrinkIfSmall()
-        if !session.isThrottled, !session.isBacklogged, session.hasWholeFrame(maxFrame: configuration.maxFrame) {
+        if !session.isThrottled, !session.isBacklogged, session.hasWholeFrame {
             session.requestBudget = Server.requestBudget
             handleInput(session)   // frames held back while throttled; flushed again this pass
             return
@@ -555,6 +557,8 @@ extension Server: EventLoopHandler {
             if let web { acceptWeb(web) }
         case .peers:
             cluster.peersReadable()
+        case .peerStream(let stream):
+            cluster.streams.ready(stream, events: events)
         case .log:
             logCompleted()
         case .snapshots:

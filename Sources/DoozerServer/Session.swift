@@ -1,5 +1,6 @@
 import DoozerReactor
 import DoozerStore
+import DoozerSystem
 import DoozerWire
 
 /// One client connection: its channel, its rights, and the requests it has waiting on the
@@ -44,12 +45,18 @@ final class Session {
     var snapshotStream: SnapshotStream?
     /// Queued for a flush at the end of this loop iteration.
     var isDirty = false
+    /// Largest request payload taken (`-maxframe`; a peer's stream, once it has shown its
+    /// header, the transport's largest message).
+    var maxFrame: Int
+    /// The connection's remote address, once a peer record asked for it.
+    var remoteAddress: SocketAddress?
 
-    init(token: UInt64, channel: consuming StreamChannel, rights: Rights, outputLimit: Int) {
+    init(token: UInt64, channel: consuming StreamChannel, rights: Rights, outputLimit: Int, maxFrame: Int) {
         self.token = token
         self.channel = channel
         self.rights = rights
         self.outputLimit = outputLimit
+        self.maxFrame = maxFrame
     }
 
     /// Records a WAIT registered for this connection. Amortised O(1): when the list reaches
@@ -66,7 +73,7 @@ final class Session {
     var isThrottled: Bool { channel.pendingOutputCount >= Session.highWater }
 
     /// Whether the input holds a whole frame (or one that is too large) waiting to be handled.
-    func hasWholeFrame(maxFrame: Int) -> Bool {
+    var hasWholeFrame: Bool {
         Framing.scan(channel.input.readable, maxFrame: maxFrame) != .incomplete
     }
 

@@ -29,6 +29,8 @@ extension Server {
         case .set, .del, .nop:
             guard session.rights.write else { return deny(tag, session) }
             guard isWritable else { return session.sendError(tag: tag, .readonly) }
+        case .peer:
+            guard session.rights.write else { return deny(tag, session) }
         case .rev, .self, .access:
             break
         }
@@ -36,6 +38,8 @@ extension Server {
         switch verb {
         case .snapshot:
             serveSnapshot(request, session)
+        case .peer:
+            cluster.streamed(request.value ?? Server.noBytes, on: session)
         case .rev:
             var fields = ResponseFields()
             fields.tag = tag

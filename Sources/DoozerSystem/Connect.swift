@@ -52,13 +52,42 @@ extension Socket {
                 throw SystemError("poll", pollErrno)
             }
             if ready == 0 { continue }  // the deadline check above ends the loop
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            _ = try retryingInterrupts("getsockopt(SO_ERROR)") {
-                getsockopt(fd.rawValue, SOL_SOCKET, SO_ERROR, &socketError, &length)
-            }
-            if socketError != 0 { throw SystemError("connect", Errno(rawValue: socketError)) }
+            try connectOutcome(fd)
             return
         }
+    }
+
+    /// Starts a TCP connection to `address` from `local` (port 0: any), for the event loop:
+    /// the returned descriptor is non-blocking, close-on-exec, with TCP_NODELAY set, and
+    /// `connected` is false while the handshake goes on — the socket turns writable when it
+    /// ends, and `connectOutcome` then tells how. Never blocks.
+    public static func startConnect(to address: SocketAddress, from local: SocketAddress) throws(SystemError)
+        -> (fd: FileDescriptor, connected: Bool) {
+        let fd = FileDescriptor(rawValue: try retryingInterrupts("socket") {
+            cshims_socket(address.family, Int32(SOCK_STREAM.rawValue))
+        })
+        do throws(SystemError) {
+            _ = try retryingInterrupts("bind") { local.withSockaddr { Glibc.bind(fd.rawValue, $0, $1) } }
+            _ = cshims_setsockopt_int(fd.rawValue, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            if address.withSockaddr({ Glibc.connect(fd.rawValue, $0, $1) }) == 0 { return (fd, true) }
+            let errno = Errno.current
+            // EINTR: the connection attempt continues asynchronously, like EINPROGRESS.
+            guard errno.rawValue == EINPROGRESS || errno == .interrupted else { throw SystemError("connect", errno) }
+            return (fd, false)
+        } catch {
+            fd.close()
+            throw error
+        }
+    }
+
+    /// How a handshake started by a non-blocking `connect` ended, once the socket turned
+    /// writable: returns when it is connected, throws the kernel's reason (SO_ERROR) when not.
+    public static func connectOutcome(_ fd: FileDescriptor) throws(SystemError) {
+        var socketError: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = try retryingInterrupts("getsockopt(SO_ERROR)") {
+            getsockopt(fd.rawValue, SOL_SOCKET, SO_ERROR, &socketError, &length)
+        }
+        if socketError != 0 { throw SystemError("connect", Errno(rawValue: socketError)) }
     }
 }

@@ -66,6 +66,29 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return copy
     }
 
+    /// Whether `other` names the same host (family and address; ports may differ).
+    public func hasSameHost(as other: SocketAddress) -> Bool {
+        guard family == other.family else { return false }
+        return withSockaddr { a, _ in
+            other.withSockaddr { b, _ in
+                if family == AF_INET {
+                    return a.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { x in
+                        b.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { y in
+                            x.pointee.sin_addr.s_addr == y.pointee.sin_addr.s_addr
+                        }
+                    }
+                }
+                return a.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { x in
+                    b.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { y in
+                        withUnsafeBytes(of: x.pointee.sin6_addr) { p in
+                            withUnsafeBytes(of: y.pointee.sin6_addr) { q in p.elementsEqual(q) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     public func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: storage) { raw in
             try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)

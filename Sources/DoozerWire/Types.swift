@@ -16,6 +16,10 @@ public enum Verb: Int32, Sendable, CaseIterable {
     /// Not in the original: one unit of a node's state for a joining node (a consensus
     /// bootstrap, then the snapshot stream of `DoozerSnapshot`), by `offset`, at `rev`.
     case snapshot = 200
+    /// Not in the original: a consensus message of a cluster peer, too large for one
+    /// datagram, on that peer's stream to this node's client port (`value`: a stream record of
+    /// DoozerPeer's `PeerDatagram`). Never answered.
+    case peer = 201
 }
 
 /// Values of the response `err_code` field (spec §2.3). 0 is reserved and never sent.

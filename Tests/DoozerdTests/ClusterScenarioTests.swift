@@ -443,9 +443,10 @@ final class ClusterScenarioTests: ClusterTestCase {
 
     // MARK: - B3: large values
 
-    /// A 1 MiB value written through a member that is not the leader (forwarded, fragmented)
-    /// replicates to every node; a write over the 4 MiB limit is refused before it is
-    /// proposed, with a clear error, and the cluster goes on (the original wedged on 3.1 KB).
+    /// A 1 MiB value written through a member that is not the leader (forwarded) replicates to
+    /// every node, over the peer streams rather than in fragments; a write over the 4 MiB limit
+    /// is refused before it is proposed, with a clear error, and the cluster goes on (the
+    /// original wedged on 3.1 KB).
     func testLargeValuesReplicateAndOversizedOnesAreRefused() throws {
         useCluster("127.0.77")
         let c = try formCluster(Self.fastFlags)
@@ -467,6 +468,73 @@ final class ClusterScenarioTests: ClusterTestCase {
             XCTAssertTrue("\(error)".contains("value too large"), "B3: says why: \(error)")
         }
         _ = try write("/large/after", "still writable", through: c.seed)
+
+        // Every message too large for a datagram crossed a stream: the forward, the accepts.
+        for node in c.all {
+            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
+            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
+        }
+        var totals: [String: Int] = [:]
+        for node in c.all {
+            _ = cluster.terminate(node)
+            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
+            guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
+                return XCTFail("no peer traffic line from \(node.name)\n\(cluster.report())")
+            }
+            for pair in line.split(separator: " ") {
+                let parts = pair.split(separator: "=")
+                if parts.count == 2, let value = Int(parts[1]) { totals[String(parts[0]), default: 0] += value }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(totals["messages_streamed"] ?? 0, 3, "the forward and two accepts at least: \(totals)")
+        XCTAssertEqual(totals["messages_streamed"], totals["records_received"].map { $0 - (totals["streams_opened"] ?? 0) },
+                       "every streamed message arrived (each stream's first record is its header alone): \(totals)")
+        XCTAssertEqual(totals["fragments_sent"], 0, "no message went in fragments: \(totals)")
+    }
+
+    /// The peer streams present the cluster's secret: with DOOZER_RWSECRET set, a 1 MiB value
+    /// still reaches a slave over a stream. Records that do not come from a peer (here from a
+    /// client that knows the secret) are dropped, and the node goes on.
+    func testPeerStreamsPresentTheSecretAndIgnoreForgedRecords() throws {
+        useCluster("127.0.82")
+        let environment = ["DOOZER_RWSECRET": "s3cret"]
+        let secret = Array("s3cret".utf8)
+        let seed = try cluster.start("S", host: cluster.host(1), arguments: Self.fastFlags, environment: environment,
+                                     readiness: .answering)
+        let slave = try cluster.start("L", host: cluster.host(2), arguments: Self.fastFlags + ["-a", seed.address],
+                                      environment: environment, readiness: .answering)
+
+        let forger = try seed.connect()
+        defer { forger.close() }
+        try forger.send(Request(verb: .access, value: secret))
+        XCTAssertNil(try forger.receive().errCode, "the forger knows the secret")
+        let header: [UInt8] = [0x44, 0x5A, 0x50, 1] + [UInt8](repeating: 0, count: 16)   // another cluster, sender 0
+        for value in [[], [1, 2, 3], header, header + [1, 0xff, 0xff], [UInt8](repeating: 0xAB, count: 70_000)] {
+            try forger.send(Request(verb: Verb.peer.rawValue, value: value))
+        }
+
+        let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        let writer = try seed.dial(timeout: 10)
+        defer { writer.close() }
+        try writer.access(secret)
+        let rev = try writer.set("/large/secret", rev: -1, body: big)
+        let reader = try slave.dial(timeout: 10)
+        defer { reader.close() }
+        try reader.access(secret)
+        XCTAssertTrue(try reader.get("/large/secret", rev: rev).body == big, "the value on the slave")
+        XCTAssertGreaterThan(try forger.rev(), 0, "the forger's connection still answers: records are never answered")
+
+        for node in [seed, slave] {
+            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
+            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
+        }
+        _ = cluster.terminate(seed)
+        let log = try String(contentsOf: seed.process.stderrURL, encoding: .utf8)
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
+            return XCTFail("no peer traffic line\n\(cluster.report())")
+        }
+        XCTAssertTrue(line.contains(" fragments_sent=0 "), "\(line)")
+        XCTAssertFalse(line.contains(" messages_streamed=0 "), "\(line)")
     }
 
     // MARK: - §12.12 #107: forged UDP datagrams
