@@ -68,6 +68,11 @@ public struct Consensus {
     /// snapshot of the host's store, taken at `applied`, is consistent with.
     private var appliedWatermarks: [PeerID: UInt64]
     private var commitHint = (ballot: Ballot.zero, upTo: Int64(0))
+    /// When this node last decided an instance, or first heard of a commit beyond what it
+    /// decided. Behind the commit point, it fetches from the leader only after a
+    /// `fetchInterval` without progress: the accept it lacks may still be on its way (a large
+    /// one on a peer stream is overtaken by the small commit datagram that follows it).
+    private var progressAt: Int64 = .min / 2
     private var early: [Int64: Batch] = [:]
     private var lastFetchAt: Int64 = .min / 2
     private var lastEntriesAt: Int64
@@ -204,7 +209,9 @@ public struct Consensus {
     /// When `followIfNeeded` next has something to do: a deadline it would pass over
     /// unchanged makes the host's timer fire again at once.
     private var nextFollowAt: Int64 {
-        if commitHint.upTo > decided, let leader, leader != me { return lastFetchAt + options.fetchInterval }
+        if commitHint.upTo > decided, let leader, leader != me {
+            return max(lastFetchAt, progressAt) + options.fetchInterval
+        }
         guard !members(at: decided + 1).contains(me) else { return .max }
         if learnsFromNonMember { return now }
         guard upstream ?? leader != nil else { return upstreamQuietAt }
@@ -636,11 +643,22 @@ public struct Consensus {
     // MARK: Learner
 
     private mutating func noteCommit(_ b: Ballot, _ upTo: Int64) {
+        let wasBehind = commitHint.upTo > decided
         if b > commitHint.ballot || (b == commitHint.ballot && upTo > commitHint.upTo) {
             commitHint = (b, upTo)
         }
         learn()
-        if commitHint.upTo > decided, let leader { requestFetch(from: leader) }
+        if commitHint.upTo > decided && !wasBehind { progressAt = now }
+        fetchCommitted()
+    }
+
+    /// Behind the commit point with no progress for a `fetchInterval`: asks the leader for
+    /// the entries. True when behind it (whether or not it asked).
+    @discardableResult
+    private mutating func fetchCommitted() -> Bool {
+        guard commitHint.upTo > decided, let leader, leader != me else { return false }
+        if now >= progressAt + options.fetchInterval { requestFetch(from: leader) }
+        return true
     }
 
     /// Decides every instance it can from votes matching the known commit, and early entries.
@@ -667,6 +685,7 @@ public struct Consensus {
     /// for it.
     private mutating func decide(_ instance: Int64, _ batch: Batch, durableElsewhere: Bool) {
         precondition(instance == decided + 1, "decisions out of order")
+        progressAt = now
         if let slot = slots.removeValue(forKey: instance) {
             // Learned (from a peer's entries), not through this leader's own quorum: the slot
             // is done. A batch other than the one this leader proposed means a higher ballot
@@ -717,10 +736,7 @@ public struct Consensus {
     /// Slaves and members behind the commit point ask for entries; a slave whose upstream
     /// went quiet, or is no member (`learnsFromNonMember`), moves to another member.
     private mutating func followIfNeeded() {
-        if commitHint.upTo > decided, let leader, leader != me {
-            requestFetch(from: leader)
-            return
-        }
+        if fetchCommitted() { return }
         guard !members(at: decided + 1).contains(me) else { return }
         let fetchDue = now >= learnerFetchAt   // before a move to another upstream resets the quiet
         if now >= upstreamQuietAt || learnsFromNonMember {
