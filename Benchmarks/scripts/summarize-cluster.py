@@ -9,6 +9,12 @@ def mr(xs, fmt="{:,.0f}"):
     xs = sorted(xs)
     if not xs: return "–"
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(xs[0])}–{fmt.format(xs[-1])})"
+def streamed(j):
+    """Messages sent on peer streams (too large for a datagram), summed over the nodes, per instance."""
+    nodes = [v for k, v in j["nodes"].items() if k != "all_nodes"]
+    instances = max(1, j.get("peer_traffic_whole_life", {}).get("instances_decided", 1))
+    return sum(v.get("messages_streamed", 0) for v in nodes) / instances
+
 def median_run(rs, key):
     rs = sorted(rs, key=key); return rs[len(rs) // 2]
 
@@ -40,13 +46,14 @@ for mode in ["tmpfs", "disk"]:
         print(f"| {rs[0]['label']}, put, {c} client(s) | {mr([r['puts_per_s'] for r in rs])} | {m['p50_us']:,.0f} / {m['p99_us']:,.0f} | "
               f"{sum(r['errors'] for r in rs)} | – | – | {len(rs)} |")
 print()
-print("| SET: peer traffic | datagrams / rev (UDP counters, run) | revs / instance | datagrams / instance | UDP payload B / rev | wire B / rev | dropped (transport) / RcvbufErrors |")
-print("|---|---|---|---|---|---|---|")
+print("| SET: peer traffic | datagrams / rev (UDP counters, run) | revs / instance | datagrams / instance | UDP payload B / rev | wire B / rev | stream records / instance | dropped (transport) / RcvbufErrors |")
+print("|---|---|---|---|---|---|---|---|")
 for name in ["cluster-set-c64.jsonl", "cluster-set-c64-p16.jsonl", "cluster-set-c1.jsonl", "cluster-set-1mb.jsonl"]:
   for j in load(name):
     u = j["result"]["udp_during_run"]; t = j.get("peer_traffic_whole_life", {})
     print(f"| {name[8:-6]} {j['result'].get('label','')} | {u.get('out_datagrams_per_rev', 0):.2f} ({u['scope']}) | {t.get('revs_per_instance',0):.1f} | "
-            f"{t.get('datagrams_per_instance',0):.1f} | {t.get('payload_bytes_per_rev',0):.0f} | {t.get('wire_bytes_per_rev',0):.0f} | {j['nodes']['all_nodes']['dropped']} / {u.get('rcvbuf_errors', 0)} |")
+            f"{t.get('datagrams_per_instance',0):.1f} | {t.get('payload_bytes_per_rev',0):.0f} | {t.get('wire_bytes_per_rev',0):.0f} | "
+            f"{streamed(j):.1f} | {j['nodes']['all_nodes']['dropped']} / {u.get('rcvbuf_errors', 0)} |")
 print()
 print("| slave lag (10 k writes/s, watcher on the slave) | writes/s | delivered / expected | TOO_LATE | lag p50 / p99 / max ms | datagrams / rev |")
 print("|---|---|---|---|---|---|")
