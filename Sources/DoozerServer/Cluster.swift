@@ -153,16 +153,19 @@ final class ClusterSequencer: Sequencer {
 
     /// A record on a peer's stream to this node (`Verb.peer`): its message goes to consensus
     /// as a datagram's would. The first record from a peer of this cluster (its header alone)
-    /// lets the connection carry frames up to the transport's largest message; a record that
-    /// fails the checks is dropped and counted, and grants nothing.
-    func streamed(_ record: UnsafeRawBufferPointer, on session: Session) {
+    /// lets the connection carry frames up to the transport's largest message. False when the
+    /// record failed the checks (dropped and counted; it grants nothing): the sender is told,
+    /// so it sends that peer's large messages another way.
+    func streamed(_ record: UnsafeRawBufferPointer, on session: Session) -> Bool {
         if session.remoteAddress == nil { session.remoteAddress = try? Socket.peerAddress(session.channel.fd) }
-        guard let source = session.remoteAddress else { return }
+        guard let source = session.remoteAddress else { return false }
         let now = server.loop.now
         let sender = transport.receiveStreamed(record, from: source) { peer, message in
             consensus.receive(message, from: peer, now: now)
         }
-        if sender != nil { session.maxFrame = max(session.maxFrame, transport.limits.maxMessageSize + Self.recordOverhead) }
+        guard sender != nil else { return false }
+        session.maxFrame = max(session.maxFrame, transport.limits.maxMessageSize + Self.recordOverhead)
+        return true
     }
 
     /// Bytes of a `Verb.peer` request besides its record's message: frame fields, record

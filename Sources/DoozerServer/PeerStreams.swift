@@ -10,12 +10,15 @@ final class PeerStream {
     var channel: StreamChannel
     /// The handshake is still going on; output waits for it.
     var connecting: Bool
+    /// When the stream opened, connected, or last moved output into the kernel.
+    var progressAt: Int64
 
-    init(token: UInt64, address: SocketAddress, channel: consuming StreamChannel, connecting: Bool) {
+    init(token: UInt64, address: SocketAddress, channel: consuming StreamChannel, connecting: Bool, now: Int64) {
         self.token = token
         self.address = address
         self.channel = channel
         self.connecting = connecting
+        progressAt = now
     }
 }
 
@@ -28,8 +31,10 @@ final class PeerStream {
 /// receiver takes frames up to the transport's largest message.
 ///
 /// A stream queues at most `maxQueuedBytes`; a message past that is dropped and counted (the
-/// protocol sends again). A stream that fails — refused, reset, closed, or answered with an
-/// error — is closed, and for `retryDelay` that peer gets its large messages in fragments.
+/// protocol sends again). A stream that fails — refused, reset, closed, answered with an
+/// error, or stalled (connecting, or holding output it cannot send, for `stallTimeout`: a
+/// dead or unreachable host) — is closed, and for `retryDelay` that peer gets its large
+/// messages in fragments.
 /// Owned by `Server`; runs on its loop thread, never blocks, and never reads what it is sent
 /// beyond the answers (ACCESS, errors).
 final class PeerStreams {
@@ -37,6 +42,8 @@ final class PeerStreams {
     static let maxQueuedBytes = 32 << 20
     /// How long a peer whose stream failed gets fragments before a new stream is tried.
     static let retryDelay: Int64 = 1_000_000_000
+    /// How long a stream may connect, or hold output without sending any, before it fails.
+    static let stallTimeout: Int64 = 1_000_000_000
 
     /// Counters since start.
     struct Stats {
@@ -77,6 +84,10 @@ final class PeerStreams {
     /// than `retryDelay` ago, or a socket could not be made): send the message another way.
     func send(_ item: [UInt8], to address: SocketAddress) -> Bool {
         guard let stream = streams[address] ?? open(address) else { return false }
+        if (stream.connecting || stream.channel.hasPendingOutput) && server.loop.now - stream.progressAt > Self.stallTimeout {
+            fail(stream, stream.connecting ? "not connected after a second" : "sent nothing for a second")
+            return false
+        }
         guard stream.channel.pendingOutputCount + header.count + item.count <= Self.maxQueuedBytes else {
             stats.dropped += 1
             return true
@@ -106,17 +117,13 @@ final class PeerStreams {
                 return fail(stream, "\(error)")
             }
             stream.connecting = false
+            stream.progressAt = server.loop.now
         } else if events.contains(.readable) {
             guard readAnswers(stream) else { return }
         } else if !events.isDisjoint(with: [.hangup, .error]) {
             return fail(stream, "the connection broke")
         }
         flush(stream)
-    }
-
-    /// Closes every stream (the server is shutting down).
-    func closeAll() {
-        for stream in streams.values { close(stream) }
     }
 
     private func open(_ address: SocketAddress) -> PeerStream? {
@@ -128,20 +135,18 @@ final class PeerStreams {
         do {
             started = try Socket.startConnect(to: address, from: local)
         } catch {
-            retryAt[address] = server.loop.now + Self.retryDelay
-            stats.failed += 1
-            server.logger.notice("peer stream to \(address): \(error); large messages go in fragments for a while")
+            failed(address, "\(error)")
             return nil
         }
         let stream = PeerStream(token: server.registry.nextToken, address: address,
                                 channel: StreamChannel(fd: started.fd, inputCapacity: 1024, outputCapacity: 4096),
-                                connecting: !started.connected)
+                                connecting: !started.connected, now: server.loop.now)
         stream.channel.interest = started.connected ? .readable : .writable
         do {
             try server.loop.register(started.fd, interest: stream.channel.interest, token: stream.token)
         } catch {
             started.fd.close()
-            server.logger.error("peer stream to \(address): \(error)")
+            failed(address, "\(error)")
             return nil
         }
         server.registry.insert(.peerStream(stream))
@@ -183,7 +188,9 @@ final class PeerStreams {
     }
 
     private func flush(_ stream: PeerStream) {
+        let before = stream.channel.pendingOutputCount
         if case .failed(let error) = stream.channel.flush() { return fail(stream, "\(error)") }
+        if stream.channel.pendingOutputCount < before { stream.progressAt = server.loop.now }
         stream.channel.output.shrinkIfSmall()
         do {
             try server.loop.updateInterest(of: &stream.channel, reading: true, token: stream.token)
@@ -194,9 +201,15 @@ final class PeerStreams {
 
     private func fail(_ stream: PeerStream, _ reason: String) {
         close(stream)
-        retryAt[stream.address] = server.loop.now + Self.retryDelay
+        failed(stream.address, reason)
+    }
+
+    /// No stream to `address` for `retryDelay`; said in the log (rate-limited: a peer that
+    /// refuses every stream is retried each second).
+    private func failed(_ address: SocketAddress, _ reason: String) {
+        retryAt[address] = server.loop.now + Self.retryDelay
         stats.failed += 1
-        server.logger.notice("peer stream to \(stream.address): \(reason); large messages go in fragments for a while")
+        server.notice(.peerStream, "peer stream to \(address): \(reason); its large messages go in fragments for a second")
     }
 
     private func close(_ stream: PeerStream) {

@@ -87,7 +87,7 @@ public final class Server {
 
     /// What `notice` rate-limits, one kind per cause.
     enum Notice: Hashable {
-        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit
+        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit, peerStream
     }
 
     /// Logs `message` unless a line of the same kind went out less than 10 s ago; the next

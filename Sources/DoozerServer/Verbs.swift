@@ -13,6 +13,7 @@ struct ParkedRead {
 }
 
 private let permissionDenied: StaticString = "permission denied"
+private let notAPeer: StaticString = "not a peer of this cluster"
 
 extension Server {
     /// Handles one request in arrival order (spec §2.7): every check in the original's order,
@@ -39,7 +40,9 @@ extension Server {
         case .snapshot:
             serveSnapshot(request, session)
         case .peer:
-            cluster.streamed(request.value ?? Server.noBytes, on: session)
+            guard cluster.streamed(request.value ?? Server.noBytes, on: session) else {
+                return notAPeer.withUTF8Buffer { session.sendError(tag: tag, .other, detail: UnsafeRawBufferPointer($0)) }
+            }
         case .rev:
             var fields = ResponseFields()
             fields.tag = tag

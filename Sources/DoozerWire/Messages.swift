@@ -127,21 +127,6 @@ public struct Response: Equatable, Sendable {
         self = try decoded.get()
     }
 
-    /// The start of a whole frame (header included) of a request with only `verb` and a
-    /// `value` of `valueCount` bytes: everything up to the value's bytes, for a sender that
-    /// writes those right after it (by reference, say).
-    public static func frameHead(verb: Verb, valueCount: Int) -> [UInt8] {
-        let head = ProtoSize.int32(RequestField.verb, verb.rawValue) &+ ProtoSize.key(RequestField.value)
-            &+ ProtoSize.varint(UInt64(valueCount))
-        return encodedArray(count: Framing.headerSize &+ head) { start in
-            Framing.writeHeader(head &+ valueCount, to: start)
-            var writer = ProtoWriter(start + Framing.headerSize)
-            writer.int32(RequestField.verb, verb.rawValue)
-            writer.key(RequestField.value, wireType: 2)
-            writer.varint(UInt64(valueCount))
-        }
-    }
-
     /// The payload only (no frame header), fields in ascending field-number order.
     public func encoded() -> [UInt8] {
         withOptionalBytes(path) { path in

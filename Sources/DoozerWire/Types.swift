@@ -18,7 +18,7 @@ public enum Verb: Int32, Sendable, CaseIterable {
     case snapshot = 200
     /// Not in the original: a consensus message of a cluster peer, too large for one
     /// datagram, on that peer's stream to this node's client port (`value`: a stream record of
-    /// DoozerPeer's `PeerDatagram`). Never answered.
+    /// DoozerPeer's `PeerDatagram`). Answered only when refused, with an error.
     case peer = 201
 }
 

@@ -32,7 +32,7 @@ OPTIONAL = F.LABEL_OPTIONAL
 
 VERBS = [("GET", 1), ("SET", 2), ("DEL", 3), ("REV", 5), ("WAIT", 6), ("NOP", 7), ("WALK", 9),
          ("GETDIR", 14), ("STAT", 16), ("SELF", 20), ("ACCESS", 99),
-         ("SNAPSHOT", 200)]
+         ("SNAPSHOT", 200), ("PEER", 201)]
 ERRS = [("TAG_IN_USE", 1), ("UNKNOWN_VERB", 2), ("READONLY", 3), ("TOO_LATE", 4),
         ("REV_MISMATCH", 5), ("BAD_PATH", 6), ("MISSING_ARG", 7), ("RANGE", 8), ("OTHER", 127),
         ("NOTDIR", 20), ("ISDIR", 21), ("NOENT", 22)]

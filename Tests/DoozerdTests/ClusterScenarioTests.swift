@@ -494,7 +494,7 @@ final class ClusterScenarioTests: ClusterTestCase {
 
     /// The peer streams present the cluster's secret: with DOOZER_RWSECRET set, a 1 MiB value
     /// still reaches a slave over a stream. Records that do not come from a peer (here from a
-    /// client that knows the secret) are dropped, and the node goes on.
+    /// client that knows the secret) are dropped and refused with an error, and the node goes on.
     func testPeerStreamsPresentTheSecretAndIgnoreForgedRecords() throws {
         useCluster("127.0.82")
         let environment = ["DOOZER_RWSECRET": "s3cret"]
@@ -509,8 +509,12 @@ final class ClusterScenarioTests: ClusterTestCase {
         try forger.send(Request(verb: .access, value: secret))
         XCTAssertNil(try forger.receive().errCode, "the forger knows the secret")
         let header: [UInt8] = [0x44, 0x5A, 0x50, 1] + [UInt8](repeating: 0, count: 16)   // another cluster, sender 0
-        for value in [[], [1, 2, 3], header, header + [1, 0xff, 0xff], [UInt8](repeating: 0xAB, count: 70_000)] {
-            try forger.send(Request(verb: Verb.peer.rawValue, value: value))
+        let forged: [[UInt8]] = [[], [1, 2, 3], header, header + [1, 0xff, 0xff], [UInt8](repeating: 0xAB, count: 70_000)]
+        for value in forged { try forger.send(Request(verb: Verb.peer.rawValue, value: value)) }
+        for value in forged {
+            let answer = try forger.receive()
+            XCTAssertEqual(answer.error, .other, "a forged record of \(value.count) bytes is refused: \(answer)")
+            XCTAssertEqual(answer.errDetail, "not a peer of this cluster")
         }
 
         let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
@@ -522,7 +526,7 @@ final class ClusterScenarioTests: ClusterTestCase {
         defer { reader.close() }
         try reader.access(secret)
         XCTAssertTrue(try reader.get("/large/secret", rev: rev).body == big, "the value on the slave")
-        XCTAssertGreaterThan(try forger.rev(), 0, "the forger's connection still answers: records are never answered")
+        XCTAssertGreaterThan(try forger.rev(), 0, "the forger's connection still answers")
 
         for node in [seed, slave] {
             let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
