@@ -541,6 +541,43 @@ final class ClusterScenarioTests: ClusterTestCase {
         XCTAssertFalse(line.contains(" messages_streamed=0 "), "\(line)")
     }
 
+    /// A stream's first record (the sender's header alone) lets the connection carry peer
+    /// messages larger than the receiver's `-maxframe`: here batches of writes that each fit it.
+    func testPeerStreamsCarryBatchesLargerThanMaxframe() throws {
+        useCluster("127.0.83")
+        let flags = Self.fastFlags + ["-maxframe", "65536"]
+        let seed = try cluster.start("S", host: cluster.host(1), arguments: flags, readiness: .writable)
+        let slave = try cluster.start("L", host: cluster.host(2), arguments: flags + ["-a", seed.address],
+                                      readiness: .answering)
+        let connection = try seed.connect(timeout: 10)
+        defer { connection.close() }
+        let value = [UInt8](repeating: 0x5A, count: 40_000)
+        var last: Int64 = 0
+        for burst in 0..<5 {   // three pipelined SETs: two or three of them share a batch
+            for i in 0..<3 {
+                try connection.send(Request(tag: Int32(i), verb: .set, path: "/big/\(burst)-\(i)", value: value, rev: -1))
+            }
+            for _ in 0..<3 {
+                let answer = try connection.receive()
+                XCTAssertNil(answer.error, "\(answer)")
+                last = max(last, answer.rev ?? 0)
+            }
+        }
+        XCTAssertEqual(try cluster.read("/big/4-2", on: slave, rev: last).body.utf8.count, value.count, "on the slave")
+        for node in [seed, slave] {
+            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
+            XCTAssertFalse(log.contains("exceeds -maxframe"), "no peer frame refused on \(node.name)\n\(cluster.report())")
+            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
+        }
+        _ = cluster.terminate(seed)
+        let log = try String(contentsOf: seed.process.stderrURL, encoding: .utf8)
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
+            return XCTFail("no peer traffic line\n\(cluster.report())")
+        }
+        XCTAssertTrue(line.contains(" fragments_sent=0 "), "\(line)")
+        XCTAssertFalse(line.contains(" messages_streamed=0 "), "batches over 64 KiB crossed the stream: \(line)")
+    }
+
     // MARK: - §12.12 #107: forged UDP datagrams
 
     func testForgedDatagramsDoNotHurtAMember() throws {
