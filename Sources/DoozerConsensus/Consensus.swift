@@ -101,6 +101,8 @@ public struct Consensus {
     private var slots: [Int64: LeaderSlot] = [:]
     /// Payload bytes in `slots`: bounds what an acceptor holds in votes, hence a promise's size.
     private var inflightBytes = 0
+    /// The part of `inflightBytes` in batches that travel in datagrams (see `limitInflight`).
+    private var datagramInflightBytes = 0
     private var nextInstance: Int64 = 0
     private var queue: [Proposal] = []
     private var queueHead = 0
@@ -241,11 +243,21 @@ public struct Consensus {
 
     // MARK: Inputs
 
-    /// Lowers `maxInflightBytes` to `bytes`, e.g. to what followers' receive buffers hold: a
-    /// burst of accepts larger than that is dropped by their kernels and sent again. Only how
-    /// far ahead the leader proposes changes, never what may be decided.
-    public mutating func limitInflight(to bytes: Int) {
+    /// Lowers `maxInflightBytes` to `bytes`, and the bytes of batches smaller than
+    /// `streamedFrom` (those the host sends in datagrams; larger ones go on streams, which pace
+    /// themselves) to `datagramBytes`, e.g. what followers' receive buffers hold: a burst of
+    /// accepts larger than that is dropped by their kernels and sent again. Only how far ahead
+    /// the leader proposes changes, never what may be decided.
+    public mutating func limitInflight(to bytes: Int, datagramBytes: Int = .max, streamedFrom: Int = .max) {
         options.maxInflightBytes = min(options.maxInflightBytes, bytes)
+        options.maxInflightDatagramBytes = min(options.maxInflightDatagramBytes, datagramBytes)
+        options.streamedBatchBytes = min(options.streamedBatchBytes, streamedFrom)
+    }
+
+    /// Counts a slot in (`sign` 1) or out (−1) of the bytes in flight.
+    private mutating func account(_ slot: LeaderSlot, _ sign: Int) {
+        inflightBytes += sign * slot.bytes
+        if slot.bytes < options.streamedBatchBytes { datagramInflightBytes += sign * slot.bytes }
     }
 
     public enum ProposeResult: Equatable, Sendable {
@@ -572,7 +584,7 @@ public struct Consensus {
         slots[instance] = slot
         while let next = slots[decided + 1], next.chosen {
             slots[decided + 1] = nil
-            inflightBytes -= next.bytes
+            account(next, -1)
             let members = self.members(at: decided + 1)
             let ownVote = members.firstIndex(of: me).map { next.acks.contains($0) } ?? false
             let others = next.acks.count - (ownVote ? 1 : 0)
@@ -691,7 +703,7 @@ public struct Consensus {
             // is done. A batch other than the one this leader proposed means a higher ballot
             // chose it, so this leader is stale and must never announce `commit` over votes
             // at its ballot again (they would decide its batch); it steps down.
-            inflightBytes -= slot.bytes
+            account(slot, -1)
             if admissible(slot.batch) != admissible(batch) { stepDown() }
         }
         if role == .leader && nextInstance <= instance { nextInstance = instance + 1 }
@@ -794,6 +806,7 @@ public struct Consensus {
         nextInstance = decided + 1
         slots = [:]
         inflightBytes = 0
+        datagramInflightBytes = 0
         for peer in promisers { lastAck[peer] = now }
         heartbeat(invite: true)
         handPendingToLeader()
@@ -805,6 +818,7 @@ public struct Consensus {
         leader = nil
         slots = [:]
         inflightBytes = 0
+        datagramInflightBytes = 0
         recovered = [:]
         promisers = []
         // Proposals queued for others are theirs to re-send; own ones are re-handed when a
@@ -868,7 +882,7 @@ public struct Consensus {
     private mutating func proposeMore() {
         guard role == .leader else { return }
         while nextInstance <= applied + options.alpha && slots.count < Int(options.alpha)
-                && inflightBytes < options.maxInflightBytes {
+                && inflightBytes < options.maxInflightBytes && datagramInflightBytes < options.maxInflightDatagramBytes {
             let instance = nextInstance
             let members = members(at: instance)
             guard members.contains(me), hasPromiseQuorum(at: instance) else { return }
@@ -884,7 +898,7 @@ public struct Consensus {
             }
             let slot = LeaderSlot(batch: batch, sentAt: now)
             slots[instance] = slot
-            inflightBytes += slot.bytes
+            account(slot, 1)
             nextInstance += 1
             for peer in members {
                 send(.accept(ballot: ballot, instance: instance, batch: batch, commit: decided), to: peer)
@@ -1073,6 +1087,11 @@ public struct ConsensusOptions: Sendable {
     /// Payload bytes the leader has in undecided instances at most (beyond the one batch that
     /// crosses it), so votes, and promises reporting them, stay bounded.
     public var maxInflightBytes = 8 << 20
+    /// The same bound for the batches of fewer than `streamedBatchBytes` (sent in datagrams).
+    public var maxInflightDatagramBytes = Int.max
+    /// Batches of at least this many payload bytes travel on the host's streams, not in
+    /// datagrams; `.max`: the host has no streams.
+    public var streamedBatchBytes = Int.max
     public var maxBatchProposals = 4096
     public var maxQueueBytes = 64 << 20
     public var maxPending = 65_536

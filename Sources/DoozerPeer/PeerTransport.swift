@@ -138,6 +138,9 @@ public final class PeerTransport {
     public var streamLargeMessage: ((SocketAddress, [UInt8]) -> Bool)?
     /// What every stream record from this node starts with: its datagram header.
     public var recordHeader: [UInt8] { header }
+    /// Encoded bytes of the largest message sent in one datagram; larger ones are streamed or
+    /// fragmented.
+    public var largestDatagramMessage: Int { maxWhole }
 
     /// The socket, for the owner's event loop; the transport closes it.
     public var fd: FileDescriptor { channel.fd }

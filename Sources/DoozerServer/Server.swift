@@ -66,6 +66,11 @@ public final class Server {
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
+    /// Payload bytes of undecided batches the leader keeps in flight in all: two batches of
+    /// about 1 MB (the largest batch), so a large value's round trip overlaps the next one's,
+    /// while the copies consensus sends again after a heartbeat stay few on a busy stream.
+    static let maxInflightBytes = 2 << 20
+
     /// Per-connection buffer sizes; see `IOBuffer`.
     static let inputCapacity = 4096
     static let outputCapacity = 4096
@@ -190,9 +195,12 @@ public final class Server {
             joined = false
         }
         let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
-        // Flow control: the accepts in flight must fit a follower's receive buffer (taken to
-        // be the size of this node's) with room for forwards and fetch replies beside them.
-        consensus.limitInflight(to: max(64 << 10, transport.receiveBuffer / 8))
+        // Flow control: the accepts in flight in datagrams must fit a follower's receive buffer
+        // (taken to be the size of this node's) with room for forwards and fetch replies beside
+        // them. Larger batches go on streams: see `maxInflightBytes`.
+        consensus.limitInflight(to: Server.maxInflightBytes,
+                                datagramBytes: max(64 << 10, transport.receiveBuffer / 8),
+                                streamedFrom: transport.largestDatagramMessage)
         if transport.receiveBuffer < 2 * transport.limits.socketBuffer {
             logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): fewer large writes are in flight at once; to raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
         }

@@ -45,10 +45,11 @@ final class ConsensusTests: XCTestCase {
     /// Flow control: the leader stops proposing once `limitInflight`'s bytes are undecided
     /// (the instance that crosses the bound included), and goes on as votes decide them.
     func testTheLeaderKeepsNoMoreThanItsInflightBytesUndecided() {
-        func acceptsSent(limit: Int?) -> (first: Int, afterVotes: Int) {
+        func acceptsSent(limit: Int?, datagramLimit: Int = .max, streamedFrom: Int = .max,
+                         size: Int = 400) -> (first: Int, afterVotes: Int) {
             var c = Consensus(me: me, bootstrap: Bootstrap(instance: 0, schedule: [ScheduleEntry(from: 1, members: [me, other])],
                                                            watermarks: [:]), now: 0, seed: 1)
-            if let limit { c.limitInflight(to: limit) }
+            if let limit { c.limitInflight(to: limit, datagramBytes: datagramLimit, streamedFrom: streamedFrom) }
             c.tick(now: c.nextDeadline)
             c.receive(.promise(ballot: c.candidacy, from: 1, decided: 0, accepted: []), from: other, now: c.now)
             c.flush()
@@ -61,7 +62,7 @@ final class ConsensusTests: XCTestCase {
             }
             var sent: [(Ballot, Int64)] = []
             for tag in 1...10 {
-                _ = c.propose([UInt8](repeating: UInt8(tag), count: 400), tag: UInt64(tag), now: c.now)
+                _ = c.propose([UInt8](repeating: UInt8(tag), count: size), tag: UInt64(tag), now: c.now)
                 c.flush()
                 sent += accepts()
             }
@@ -74,6 +75,11 @@ final class ConsensusTests: XCTestCase {
         let bounded = acceptsSent(limit: 1000)
         XCTAssertEqual(bounded.first, 3, "400, 800, then the instance that crosses 1,000 bytes")
         XCTAssertGreaterThan(bounded.afterVotes, bounded.first, "the rest are proposed once those are decided")
+        // Batches the host streams count only towards the total; datagram-sized ones towards both.
+        XCTAssertEqual(acceptsSent(limit: 10_000, datagramLimit: 1000, streamedFrom: 2000).first, 3,
+                       "400-byte batches: held by the datagram bound")
+        XCTAssertEqual(acceptsSent(limit: 10_000, datagramLimit: 1000, streamedFrom: 2000, size: 3000).first, 4,
+                       "3,000-byte batches: 3,000 … 12,000, past the datagram bound, held by the total")
     }
 
     func testMessagesFromOutsideTheClusterChangeNothing() {
