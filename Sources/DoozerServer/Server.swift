@@ -202,7 +202,7 @@ public final class Server {
                                 datagramBytes: max(64 << 10, transport.receiveBuffer / 8),
                                 streamedFrom: transport.largestDatagramMessage)
         if transport.receiveBuffer < 2 * transport.limits.socketBuffer {
-            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): fewer large writes are in flight at once; to raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
+            logger.notice("peer socket: the kernel granted a \(transport.receiveBuffer >> 10) KiB receive buffer, not the \(2 * transport.limits.socketBuffer >> 10) KiB asked for (net.core.rmem_max caps it): bursts of small writes beyond it are dropped and sent again; to raise it on every node: sysctl -w net.core.rmem_max=\(transport.limits.socketBuffer)")
         }
         listenerToken = registry.insert(.clientListener)
         try loop.register(listener, interest: .readable, token: listenerToken)
