@@ -1,5 +1,8 @@
 import DoozerSystem
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class LZ4Tests: XCTestCase {
     func testRoundTrip() throws {
@@ -64,6 +67,44 @@ final class SocketAddressTests: XCTestCase {
         XCTAssertEqual(bound.host, "127.0.0.1")
         XCTAssertNotEqual(bound.port, 0)
         if case .done = try Socket.accept(fd) { XCTFail("nothing should be pending") }
+    }
+
+    func testSameHostComparesTheAddressNotThePort() throws {
+        let a = try SocketAddress.resolve("127.0.0.2:8046")
+        XCTAssertTrue(a.hasSameHost(as: try SocketAddress.resolve("127.0.0.2:40000")))
+        XCTAssertFalse(a.hasSameHost(as: try SocketAddress.resolve("127.0.0.3:8046")))
+        XCTAssertFalse(a.hasSameHost(as: try SocketAddress.resolve("[::1]:8046")), "another family")
+        let six = try SocketAddress.resolve("[::1]:1")
+        XCTAssertTrue(six.hasSameHost(as: try SocketAddress.resolve("[::1]:2")))
+        XCTAssertFalse(six.hasSameHost(as: try SocketAddress.resolve("[::2]:1")))
+    }
+
+    /// The event loop's connect: from the given host, non-blocking, its outcome read once the
+    /// socket turns writable; a refusal carries ECONNREFUSED.
+    func testNonBlockingConnectFromAGivenHost() throws {
+        let listener = try Socket.listenTCP(try SocketAddress.resolve("127.0.0.1:0"))
+        var listening = true
+        defer { if listening { listener.close() } }
+        let target = try Socket.localAddress(listener)
+        let started = try Socket.startConnect(to: target, from: try SocketAddress.resolve("127.0.0.5:0"))
+        defer { started.fd.close() }
+        var entry = pollfd(fd: started.fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        XCTAssertEqual(poll(&entry, 1, 5000), 1, "the handshake ends")
+        XCTAssertNoThrow(try Socket.connectOutcome(started.fd))
+        XCTAssertEqual(try Socket.localAddress(started.fd).host, "127.0.0.5", "it connects from the host asked for")
+        guard case .done(let accepted) = try Socket.accept(listener) else { return XCTFail("no connection to accept") }
+        defer { accepted.close() }
+        XCTAssertEqual(try Socket.peerAddress(accepted).host, "127.0.0.5")
+
+        listener.close()   // nothing listens at `target` now
+        listening = false
+        let refused = try Socket.startConnect(to: target, from: try SocketAddress.resolve("127.0.0.1:0"))
+        defer { refused.fd.close() }
+        var again = pollfd(fd: refused.fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        XCTAssertEqual(poll(&again, 1, 5000), 1)
+        XCTAssertThrowsError(try Socket.connectOutcome(refused.fd)) { error in
+            XCTAssertEqual((error as? SystemError)?.errno, Errno(rawValue: ECONNREFUSED))
+        }
     }
 
     func testBindingABusyPortCarriesTheErrno() throws {

@@ -81,6 +81,15 @@ final class WireCodecTests: XCTestCase {
 
     // MARK: Integers
 
+    /// A frame built from `frameHead` and the value's bytes is the frame of that request.
+    func testFrameHeadPrecedesTheValueOfAWholeFrame() throws {
+        for count in [0, 1, 127, 128, 65_536, 1 << 20] {
+            let value = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let frame = Request.frameHead(verb: .peer, valueCount: count) + value
+            XCTAssertEqual(frame, Framing.frame(Request(verb: .peer, value: value).encoded()), "\(count) bytes")
+        }
+    }
+
     func testNegativeAndExtremeTags() throws {
         let cases: [(Int32, String)] = [
             (-1, "08 ff ff ff ff ff ff ff ff ff 01"),
