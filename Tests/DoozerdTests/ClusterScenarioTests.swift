@@ -470,22 +470,9 @@ final class ClusterScenarioTests: ClusterTestCase {
         _ = try write("/large/after", "still writable", through: c.seed)
 
         // Every message too large for a datagram crossed a stream: the forward, the accepts.
-        for node in c.all {
-            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
-            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
-        }
+        try assertNoStreamFailed(on: c.all)
         var totals: [String: Int] = [:]
-        for node in c.all {
-            _ = cluster.terminate(node)
-            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
-            guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
-                return XCTFail("no peer traffic line from \(node.name)\n\(cluster.report())")
-            }
-            for pair in line.split(separator: " ") {
-                let parts = pair.split(separator: "=")
-                if parts.count == 2, let value = Int(parts[1]) { totals[String(parts[0]), default: 0] += value }
-            }
-        }
+        for node in c.all { totals.merge(try stopAndReadPeerTraffic(node), uniquingKeysWith: +) }
         XCTAssertGreaterThanOrEqual(totals["messages_streamed"] ?? 0, 3, "the forward and two accepts at least: \(totals)")
         XCTAssertEqual(totals["messages_streamed"], totals["records_received"].map { $0 - (totals["streams_opened"] ?? 0) },
                        "every streamed message arrived (each stream's first record is its header alone): \(totals)")
@@ -528,17 +515,10 @@ final class ClusterScenarioTests: ClusterTestCase {
         XCTAssertTrue(try reader.get("/large/secret", rev: rev).body == big, "the value on the slave")
         XCTAssertGreaterThan(try forger.rev(), 0, "the forger's connection still answers")
 
-        for node in [seed, slave] {
-            let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
-            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
-        }
-        _ = cluster.terminate(seed)
-        let log = try String(contentsOf: seed.process.stderrURL, encoding: .utf8)
-        guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
-            return XCTFail("no peer traffic line\n\(cluster.report())")
-        }
-        XCTAssertTrue(line.contains(" fragments_sent=0 "), "\(line)")
-        XCTAssertFalse(line.contains(" messages_streamed=0 "), "\(line)")
+        try assertNoStreamFailed(on: [seed, slave])
+        let traffic = try stopAndReadPeerTraffic(seed)
+        XCTAssertEqual(traffic["fragments_sent"], 0, "\(traffic)")
+        XCTAssertGreaterThan(traffic["messages_streamed"] ?? 0, 0, "\(traffic)")
     }
 
     /// A stream's first record (the sender's header alone) lets the connection carry peer
@@ -564,18 +544,35 @@ final class ClusterScenarioTests: ClusterTestCase {
             }
         }
         XCTAssertEqual(try cluster.read("/big/4-2", on: slave, rev: last).body.utf8.count, value.count, "on the slave")
-        for node in [seed, slave] {
+        try assertNoStreamFailed(on: [seed, slave])
+        let traffic = try stopAndReadPeerTraffic(seed)
+        XCTAssertEqual(traffic["fragments_sent"], 0, "\(traffic)")
+        XCTAssertGreaterThan(traffic["messages_streamed"] ?? 0, 0, "batches over 64 KiB crossed the stream: \(traffic)")
+    }
+
+    /// No node of `nodes` logged a failed peer stream or a peer frame refused as too large.
+    func assertNoStreamFailed(on nodes: [ClusterNode], file: StaticString = #filePath, line: UInt = #line) throws {
+        for node in nodes {
             let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
-            XCTAssertFalse(log.contains("exceeds -maxframe"), "no peer frame refused on \(node.name)\n\(cluster.report())")
-            XCTAssertFalse(log.contains("peer stream to"), "no stream failed on \(node.name)\n\(cluster.report())")
+            for sign in ["peer stream to", "exceeds -maxframe"] {
+                XCTAssertFalse(log.contains(sign), "\(sign) … on \(node.name)\n\(cluster.report())", file: file, line: line)
+            }
         }
-        _ = cluster.terminate(seed)
-        let log = try String(contentsOf: seed.process.stderrURL, encoding: .utf8)
+    }
+
+    /// Stops `node` and returns the counters of the `peer traffic:` line it logs at shutdown.
+    func stopAndReadPeerTraffic(_ node: ClusterNode) throws -> [String: Int] {
+        _ = cluster.terminate(node)
+        let log = try String(contentsOf: node.process.stderrURL, encoding: .utf8)
         guard let line = log.split(separator: "\n").last(where: { $0.contains("peer traffic:") }) else {
-            return XCTFail("no peer traffic line\n\(cluster.report())")
+            throw cluster.failure("no peer traffic line from \(node.name)")
         }
-        XCTAssertTrue(line.contains(" fragments_sent=0 "), "\(line)")
-        XCTAssertFalse(line.contains(" messages_streamed=0 "), "batches over 64 KiB crossed the stream: \(line)")
+        var counters: [String: Int] = [:]
+        for pair in line.split(separator: " ") {
+            let parts = pair.split(separator: "=")
+            if parts.count == 2, let value = Int(parts[1]) { counters[String(parts[0])] = value }
+        }
+        return counters
     }
 
     // MARK: - §12.12 #107: forged UDP datagrams
