@@ -35,8 +35,8 @@ final class PeerStream {
 /// error, or stalled (connecting, or holding output it cannot send, for `stallTimeout`: a
 /// dead or unreachable host) — is closed, and for `retryDelay` that peer gets its large
 /// messages in fragments.
-/// Owned by `Server`; runs on its loop thread, never blocks, and never reads what it is sent
-/// beyond the answers (ACCESS, errors).
+/// Owned by the server's `ClusterSequencer`; runs on the loop thread, never blocks, and reads
+/// nothing from a stream but its answers (ACCESS, errors).
 final class PeerStreams {
     /// Unsent bytes one stream holds at most.
     static let maxQueuedBytes = 32 << 20
@@ -54,7 +54,7 @@ final class PeerStreams {
     }
 
     private(set) var stats = Stats()
-    /// Unchecked: the server owns its streams, so it outlives them.
+    /// Unchecked: the server owns the sequencer that owns the streams, so it outlives them.
     private unowned(unsafe) let server: Server
     private var streams: [SocketAddress: PeerStream] = [:]
     /// When each peer whose stream failed may be tried again.
