@@ -7,7 +7,7 @@
 /// Followers elect a new leader after an election timeout without hearing from it.
 ///
 /// **Model.** A pure state machine: inputs are `propose`, `receive(_:from:)`, `tick(now:)`,
-/// `applied(through:members:)` and `flush()`; outputs (`Output`: messages to send, decided
+/// `applied(_:members:)` and `flush()`; outputs (`Output`: messages to send, decided
 /// batches) are taken with `takeOutputs`. No sockets, no clock, no randomness except the seed
 /// it is given, so a simulator and the server drive the same code and one seed replays a run.
 ///
@@ -19,8 +19,11 @@
 ///    instance.
 /// 2. Membership (α): the members of instance `i` are the members after applying instance
 ///    `i − α` (`ScheduleEntry`); a leader proposes only up to `applied + α`, so it always
-///    knows the members of what it proposes. Messages from peers outside every known member
-///    set are dropped (B4, B5); nothing on the wire can make a node decide or propose.
+///    knows the members of what it proposes. The schedule covers every instance after
+///    `applied` (not only after `decided`): the bootstrap a joiner installs is stamped at
+///    `applied`, and must name the members of the decided instances after it. Messages from
+///    peers outside every known member set are dropped (B4, B5); nothing on the wire can make
+///    a node decide or propose.
 /// 3. Order: batches are handed to the host strictly in instance order, each exactly once;
 ///    every replica admits the same proposals of a batch (de-duplication by `(origin, seq)`
 ///    watermarks, themselves replicated state), so all apply the same revisions.
@@ -158,10 +161,14 @@ public struct Consensus {
 
     // MARK: Queries
 
-    /// The members of `instance` (sorted), from the membership schedule.
+    /// The members of `instance` (sorted), from the membership schedule. The schedule covers
+    /// every instance after the last applied one (invariant 2); asking for an older one is a
+    /// bug in the caller, not a question with a default answer.
     public func members(at instance: Int64) -> [PeerID] {
+        precondition(instance >= schedule[0].from,
+                     "members of instance \(instance) asked, the schedule starts at \(schedule[0].from) (applied \(applied))")
         var result = schedule[0].members
-        for entry in schedule where entry.from <= instance { result = entry.members }
+        for entry in schedule.dropFirst() where entry.from <= instance { result = entry.members }
         return result
     }
 
@@ -315,20 +322,22 @@ public struct Consensus {
         drainSelf()
     }
 
-    /// The host applied every decided instance up to `instance`; `members` is the member set
-    /// in the store after it. A change takes effect α instances later.
-    public mutating func applied(through instance: Int64, members: [PeerID]) {
+    /// The host applied decided instance `instance` (the one after the last applied: one at a
+    /// time, so the schedule cannot depend on how a host groups its reports); `members` is
+    /// the member set in the store after it, in force from `instance + α` on.
+    public mutating func applied(_ instance: Int64, members: [PeerID]) {
         precondition(instance <= decided, "applied an undecided instance")
-        guard instance > applied else { return }
-        let wasMember = self.members(at: applied + 1).contains(me)
-        for i in (applied + 1)...instance {
-            for p in log[i].batch { appliedWatermarks[p.origin] = max(appliedWatermarks[p.origin] ?? 0, p.seq) }
-        }
+        precondition(instance == applied + 1, "applied instance \(instance) after \(applied): one at a time, in order")
+        let wasMember = isMember
+        for p in log[instance].batch { appliedWatermarks[p.origin] = max(appliedWatermarks[p.origin] ?? 0, p.seq) }
         applied = instance
         if !members.isEmpty && !Self.sameMembers(members, schedule[schedule.count - 1].members) {
             schedule.append(ScheduleEntry(from: instance + options.alpha, members: members))
         }
-        while schedule.count > 1 && schedule[1].from <= decided + 1 { schedule.removeFirst() }
+        // A member set goes once the next one is in force at the first instance not applied:
+        // the bootstrap a joiner takes is stamped at `applied`, and the decided instances
+        // after it (a durable host applies behind its decisions) keep their own members.
+        while schedule.count > 1 && schedule[1].from <= applied + 1 { schedule.removeFirst() }
         if wasMember && !isMember && !pending.isEmpty {
             // Removed (B11): nothing will carry these any more. They may still be applied if
             // a leader already holds them; the host reports the outcome as unknown.
@@ -425,7 +434,7 @@ public struct Consensus {
 
     /// A durable node restoring from its log, before it runs: `instance` (= `decided + 1`) was
     /// decided with these admitted proposals, and the host applied them. The learner moves on
-    /// as if it had decided it; nothing is output. The host then reports `applied(through:)`.
+    /// as if it had decided it; nothing is output. The host then reports `applied(_:members:)`.
     public mutating func replay(_ instance: Int64, _ admitted: Batch) {
         precondition(instance == decided + 1, "replayed out of order")
         for p in admitted where p.seq > (watermarks[p.origin] ?? 0) { watermarks[p.origin] = p.seq }
@@ -1021,7 +1030,7 @@ public struct Consensus {
 /// What `Consensus` asks its host to do.
 public enum Output: Equatable, Sendable {
     case send(to: PeerID, Message)
-    /// Apply these proposals, in order, one revision each, then report `applied(through:)`.
+    /// Apply these proposals, in order, one revision each, then report `applied(_:members:)`.
     /// A durable node may apply at once a decision `durableElsewhere` (already durable at a
     /// quorum of other members); one whose quorum counts this node's own vote, only once that
     /// vote (or the node's record of the decision) is synced. Either way in instance order.

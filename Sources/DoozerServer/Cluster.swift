@@ -322,7 +322,7 @@ final class ClusterSequencer: Sequencer {
             if event.path.starts(with: Self.nodeDirectory) { nodesChanged = true }
             if Membership.isSlot(event.path) { slotsChanged = true }
         }
-        consensus.applied(through: instance, members: membership.refresh(server.store.current))
+        consensus.applied(instance, members: membership.refresh(server.store.current))
         if nodesChanged {
             nodesChanged = false
             refreshPeers()

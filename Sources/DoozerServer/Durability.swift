@@ -121,7 +121,7 @@ final class NodeRestorer {
         case .decided(let entry, let events):
             for event in events { membership!.note(event) }
             consensus!.replay(entry.instance, entry.batch)
-            consensus!.applied(through: entry.instance, members: membership!.refresh(store!.current))
+            consensus!.applied(entry.instance, members: membership!.refresh(store!.current))
         }
     }
 

@@ -64,7 +64,7 @@ final class DurableStateTests: XCTestCase {
         state.note(.vote(AcceptedEntry(instance: 2, ballot: ballot, batch: [])))
         var c = Consensus(me: me, options: durableOptions, bootstrap: .seed(me), now: 0, seed: 1)
         c.replay(1, batch)
-        c.applied(through: 1, members: [me])
+        c.applied(1, members: [me])
         c.restore(state)
         XCTAssertEqual(c.decided, 1)
         XCTAssertEqual(c.bootstrapState.watermarks, [other: 3])
@@ -138,7 +138,7 @@ final class DurableDecisionTests: XCTestCase {
                 case .send(let to, let message): if !drop(p, to, message) { queue.append((p, to, message)) }
                 case .decided(let instance, _, let elsewhere):
                     decisions[p, default: []].append((instance, elsewhere))
-                    nodes[p]!.applied(through: instance, members: [a, b, c])
+                    nodes[p]!.applied(instance, members: [a, b, c])
                 default: break
                 }
             }

@@ -33,7 +33,7 @@ final class LearnedDecisionTests: XCTestCase {
                     case .send(let to, let m): queue.append(Routed(from: p, to: to, message: m))
                     case .decided(let i, let b, _):
                         decided[p]![i] = b
-                        nodes[p]!.applied(through: i, members: members)
+                        nodes[p]!.applied(i, members: members)
                     default: break
                     }
                 }

@@ -18,7 +18,7 @@ final class LearnerUpstreamTests: XCTestCase {
             for output in nodes[i].takeOutputs() {
                 switch output {
                 case .send(let to, let message): mail.append((Int(to.raw) - 1, nodes[i].me, message))
-                case .decided(let instance, _, _): nodes[i].applied(through: instance, members: [member])
+                case .decided(let instance, _, _): nodes[i].applied(instance, members: [member])
                 default: break
                 }
             }

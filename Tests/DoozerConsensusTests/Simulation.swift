@@ -394,7 +394,7 @@ final class Simulation {
         for (instance, batch) in decided {
             for proposal in batch { node.membership.note(node.store.apply(proposal.payload).event) }
             node.consensus.replay(instance, batch)
-            node.consensus.applied(through: instance, members: node.membership.refresh(node.store.current))
+            node.consensus.applied(instance, members: node.membership.refresh(node.store.current))
         }
         node.consensus.restore(state)
         _ = node.consensus.takeOutputs()
@@ -438,7 +438,7 @@ final class Simulation {
                 acknowledged[proposal.tag] = rev
             }
         }
-        node.consensus.applied(through: instance, members: node.membership.refresh(node.store.current))
+        node.consensus.applied(instance, members: node.membership.refresh(node.store.current))
     }
 
     private func installSnapshot(on node: Node, from peer: PeerID) {

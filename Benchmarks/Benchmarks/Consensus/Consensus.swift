@@ -72,7 +72,7 @@ final class SteadyCluster: @unchecked Sendable {
                     case .send(let to, let message):
                         mail.append((Int(to.raw) - 1, peers[i], message))
                     case .decided(let instance, _, _):
-                        nodes[i].applied(through: instance, members: peers)
+                        nodes[i].applied(instance, members: peers)
                     case .snapshotNeeded, .abandoned, .persist:
                         fatalError("unexpected output \(output)")
                     }
