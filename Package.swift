@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "DoozerSystem", targets: ["DoozerSystem"]),
         .library(name: "DoozerReactor", targets: ["DoozerReactor"]),
         .library(name: "DoozerServer", targets: ["DoozerServer"]),
+        .library(name: "DoozerStartup", targets: ["DoozerStartup"]),
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
         .library(name: "DoozerStore", targets: ["DoozerStore"]),
         .library(name: "DoozerConsensus", targets: ["DoozerConsensus"]),
@@ -58,12 +59,34 @@ let package = Package(
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
         .target(name: "DoozerWeb", dependencies: ["DoozerStore", "DoozerSystem"]),
-        // sessions, verbs, access control, start-up layout, pulse, the web listener.
+        // a durable node's disk: its log of decided batches and consensus state, snapshots, recovery.
+        .target(
+            name: "DoozerDurability",
+            dependencies: [
+                "DoozerLog", "DoozerSnapshot", "DoozerConsensus", "DoozerStore", "DoozerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // the node core: consensus, its outbox, transport and log driven for one host (server or simulation).
+        .target(
+            name: "DoozerNode",
+            dependencies: [
+                "DoozerConsensus", "DoozerStore", "DoozerPeer", "DoozerDurability", "DoozerLog", "DoozerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: hotPath),
+        // start-up: configuration and flags, attaching to a cluster, booting through a DzNS.
+        .target(
+            name: "DoozerStartup",
+            dependencies: [
+                "DoozerClient", "DoozerConsensus", "DoozerDurability", "DoozerFlags", "DoozerSnapshot", "DoozerStore",
+                "DoozerSystem", "DoozerWire", .product(name: "Logging", package: "swift-log"),
+            ]),
+        // the client port (sessions, verbs, access control), the web view's glue, the seed's layout, pulse.
         .target(
             name: "DoozerServer",
             dependencies: [
-                "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerFlags", "DoozerWeb",
-                "DoozerConsensus", "DoozerSnapshot", "DoozerClient", "DoozerPeer", "DoozerLog",
+                "DoozerReactor", "DoozerWire", "DoozerStore", "DoozerWeb", "DoozerConsensus", "DoozerSnapshot",
+                "DoozerPeer", "DoozerLog", "DoozerNode", "DoozerDurability", "DoozerStartup",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPath),
@@ -76,7 +99,7 @@ let package = Package(
             dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer"]),
         .executableTarget(
             name: "doozerd",
-            dependencies: ["DoozerServer", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["DoozerServer", "DoozerStartup", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),
 
         // what several test targets share: the seeded generator and its draws.
         .target(name: "DoozerTestSupport", dependencies: ["DoozerConsensus"], path: "Tests/DoozerTestSupport"),
@@ -90,7 +113,7 @@ let package = Package(
             name: "DoozerServerTests",
             dependencies: [
                 "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem", "DoozerConsensus",
-                "DoozerLog", .product(name: "Logging", package: "swift-log"),
+                "DoozerLog", "DoozerNode", "DoozerDurability", "DoozerStartup", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),

@@ -83,6 +83,11 @@ public struct LogOptions: Sendable {
     /// notes at the top of this file). Off, every segment is allocated with fallocate when the
     /// batch that starts it is written.
     public var prepareSegments = true
+    /// Whether a syncing thread writes and syncs committed batches (see "Group commit" above).
+    /// Off, nothing runs on its own: the owner calls `syncCommitted` to do that step on its
+    /// own thread, when it chooses (the deterministic simulation's disk); segments are not
+    /// prepared ahead then either.
+    public var syncThread = true
 
     public init() {}
 
@@ -90,6 +95,7 @@ public struct LogOptions: Sendable {
     public var maxPayload: Int { segmentSize - SegmentHeader.size - RecordFormat.headerSize }
 
     func validate() throws(LogError) {
+        if prepareSegments && !syncThread { throw .invalidOptions("segments are prepared ahead only with a syncing thread") }
         if segmentSize < 4096 || segmentSize > Int(UInt32.max) {
             throw .invalidOptions("segment size \(segmentSize) must be between 4096 bytes and 4 GiB")
         }
@@ -175,7 +181,7 @@ public final class RecordLog {
             syncer = try Syncer(directory: directory, segmentSize: options.segmentSize, durableIndex: durableIndex,
                                 prepared: prepared, io: io)
             self.syncer = syncer
-            var threads = [try SystemThread { syncer.run() }]
+            var threads = options.syncThread ? [try SystemThread { syncer.run() }] : []
             if options.prepareSegments {
                 let preparer = SegmentPreparer(directory: directory, segmentSize: options.segmentSize, io: io, syncer: syncer)
                 do {
@@ -268,11 +274,23 @@ public final class RecordLog {
         return durableIndex
     }
 
+    /// (`LogOptions.syncThread` off.) Whether a committed batch waits for `syncCommitted`.
+    public var hasCommittedBatch: Bool { !options.syncThread && syncer.handoff.withLock { $0.queued != nil } }
+
+    /// (`LogOptions.syncThread` off.) Writes and syncs what was committed, on the caller's
+    /// thread — the syncing thread's step — and signals `completionFD`; `reapCompletions`
+    /// then takes the outcome. Nothing to do without a committed batch.
+    public func syncCommitted() {
+        precondition(!options.syncThread, "the syncing thread does this")
+        _ = syncer.syncQueued()
+    }
+
     /// Commits and blocks until everything appended is durable, or throws the failure.
     /// For shutdown and tests — never on a running event loop.
     public func flush() throws(LogError) {
         while true {
             commit()
+            if !options.syncThread { syncCommitted() }
             try reapCompletions()
             if completedCommit == commits && waiting.isEmpty && removals.isEmpty { return }
             if closed { throw .closed }
@@ -321,6 +339,7 @@ public final class RecordLog {
         closed = true
         syncer.stop()
         for thread in threads { thread.join() }
+        if !options.syncThread { syncer.closeWriter() }
     }
 
     /// Starts a segment at `nextIndex`, from the prepared file when one is ready; a newest

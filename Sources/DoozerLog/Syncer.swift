@@ -156,33 +156,8 @@ final class Syncer: Sendable {
     /// The thread's body: runs until `stopping` is set and nothing is queued.
     func run() {
         while true {
-            let (batch, failure, stopping) = handoff.withLock { state in
-                defer { state.queued = nil }
-                state.idle = state.queued == nil
-                return (state.queued, state.failure, state.stopping)
-            }
-            if let batch {
-                let outcome = failure.map { Result<Void, LogFailure>.failure($0) }
-                    ?? writer.withLock { writer in Result { () throws(LogFailure) in try writer.write(batch) } }
-                let statistics = writer.withLock { $0.statistics }
-                let tookPrepared = batch.chunks.contains { $0.start == .prepared }
-                handoff.withLock { state in
-                    state.statistics = statistics
-                    switch outcome {
-                    case .success:
-                        state.durableIndex = max(state.durableIndex, batch.lastIndex)
-                        state.durableBytes += batch.byteCount
-                    case .failure(let failure):
-                        state.failure = state.failure ?? failure
-                    }
-                    state.completedCommit = batch.commit
-                    if tookPrepared { state.prepared = .wanted }
-                }
-                completions.signal()
-                if tookPrepared { preparations.signal() }
-                continue
-            }
-            if stopping {
+            if syncQueued() { continue }
+            if handoff.withLock({ $0.stopping && $0.queued == nil }) {
                 writer.withLock { $0.close() }
                 return
             }
@@ -197,6 +172,43 @@ final class Syncer: Sendable {
                 return
             }
         }
+    }
+
+    /// Takes the queued batch, if any, writes and syncs it (or fails it after an earlier
+    /// failure, touching nothing), reports the outcome and signals `completions`. False when
+    /// nothing was queued (then marked idle: the next `submit` signals `submissions`). The
+    /// thread's step; without a thread (`LogOptions.syncThread` off), the owner's.
+    func syncQueued() -> Bool {
+        let (batch, failure) = handoff.withLock { state in
+            defer { state.queued = nil }
+            state.idle = state.queued == nil
+            return (state.queued, state.failure)
+        }
+        guard let batch else { return false }
+        let outcome = failure.map { Result<Void, LogFailure>.failure($0) }
+            ?? writer.withLock { writer in Result { () throws(LogFailure) in try writer.write(batch) } }
+        let statistics = writer.withLock { $0.statistics }
+        let tookPrepared = batch.chunks.contains { $0.start == .prepared }
+        handoff.withLock { state in
+            state.statistics = statistics
+            switch outcome {
+            case .success:
+                state.durableIndex = max(state.durableIndex, batch.lastIndex)
+                state.durableBytes += batch.byteCount
+            case .failure(let failure):
+                state.failure = state.failure ?? failure
+            }
+            state.completedCommit = batch.commit
+            if tookPrepared { state.prepared = .wanted }
+        }
+        completions.signal()
+        if tookPrepared { preparations.signal() }
+        return true
+    }
+
+    /// Closes the segment being written (the owner's, without a thread).
+    func closeWriter() {
+        writer.withLock { $0.close() }
     }
 }
 

@@ -363,6 +363,12 @@ public final class PeerTransport {
         }
     }
 
+    /// Checks one datagram from `source` that did not come through the socket (a simulated
+    /// network's) and hands every message in it to `deliver`, exactly as `receive` does.
+    public func receive(datagram: UnsafeRawBufferPointer, from source: SocketAddress, _ deliver: (PeerID, Message) -> Void) {
+        accept(datagram, from: source, deliver)
+    }
+
     /// Checks one stream record that arrived on a connection from `source` (the value of a
     /// `Verb.peer` request: the sender's datagram header, then nothing or one whole-message
     /// item, unframed) and hands its message to `deliver`. Authenticated as a datagram is,

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerReactor
 import DoozerSystem
 import DoozerWire
@@ -219,4 +220,22 @@ final class PeerStreams {
         server.loop.unregister(stream.channel.fd)
         stream.channel.fd.close()
     }
+}
+
+extension Server {
+    /// A record on a peer's stream to this node (`Verb.peer`): the sequencer checks it and
+    /// hands its message to consensus as a datagram's would. The first record from a peer of
+    /// this cluster (its header alone) lets the connection carry frames up to the transport's
+    /// largest message. False when the record failed the checks (dropped and counted; it
+    /// grants nothing): the sender is told, so it sends that peer's large messages another way.
+    func streamed(_ record: UnsafeRawBufferPointer, on session: Session) -> Bool {
+        if session.remoteAddress == nil { session.remoteAddress = try? Socket.peerAddress(session.channel.fd) }
+        guard let source = session.remoteAddress, cluster.receive(record: record, from: source) else { return false }
+        session.maxFrame = max(session.maxFrame, cluster.transport.limits.maxMessageSize + Server.peerRecordOverhead)
+        return true
+    }
+
+    /// Bytes of a `Verb.peer` request besides its record's message: frame fields, record
+    /// header, item kind.
+    static let peerRecordOverhead = 64
 }

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerWire
 
 /// Who is told how a proposed write ended, and what the answer needs.

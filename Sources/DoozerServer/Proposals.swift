@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerStore
 import DoozerWire
 
@@ -7,13 +8,17 @@ import DoozerWire
 extension Server {
     /// Hands `mutation` to the sequencer and remembers whom to answer. Past
     /// `PendingWrites.capacity` writes in flight, the origin is answered with
-    /// `ProposalError.tooManyInFlight` at once and nothing is proposed.
+    /// `WriteRefusal.tooManyInFlight` at once and nothing is proposed.
     func propose(_ mutation: [UInt8], origin: WriteOrigin) {
-        if case .client(let token, _, _) = origin { registry.client(token)?.pendingWrites += 1 }
-        guard let id = pendingWrites.insert(origin) else {
-            return answer(origin, failure: .tooManyInFlight)
+        var bookkeeping = true
+        if case .client(let token, _, _) = origin {
+            registry.client(token)?.pendingWrites += 1
+            bookkeeping = false
         }
-        sequencer.submit(mutation, proposal: id)
+        guard let id = pendingWrites.insert(origin) else {
+            return answer(origin, refusal: .tooManyInFlight)
+        }
+        sequencer.submit(mutation, proposal: id, bookkeeping: bookkeeping)
     }
 
     /// Applies a decided mutation at the next revision, whoever proposed it: fires the WAITs it
@@ -22,7 +27,7 @@ extension Server {
     /// answering nobody). Only the sequencer calls this, in decided order — except for the
     /// seed's layout, which is applied locally, not via consensus (spec §5.2), with no proposal.
     @discardableResult
-    func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) -> Event {
+    package func applyDecided(_ mutation: [UInt8], proposal: ProposalID?) -> Event {
         let applied = store.apply(mutation)
         if !applied.fired.isEmpty { deliver(applied.event, to: applied.fired) }
         answerParkedReads(at: store.rev, from: store.current)
@@ -50,10 +55,30 @@ extension Server {
         }
     }
 
-    /// Answers the origin of `proposal` with `error`: the sequencer will never apply it. A
-    /// proposal that is not pending (its connection closed) answers nobody.
-    func failProposal(_ proposal: ProposalID, _ error: ProposalError) {
-        if let origin = pendingWrites.remove(proposal) { answer(origin, failure: error) }
+    /// The sequencer will not apply `proposal`, or cannot tell whether it was applied. A write
+    /// that was refused is answered with its error; one whose outcome is unknown is never
+    /// answered with an error (a client reads an error as "not written"): its connection is
+    /// closed, which every client already takes as "outcome unknown". A proposal that is not
+    /// pending (its connection closed) answers nobody.
+    package func failProposal(_ proposal: ProposalID, _ failure: ProposalFailure) {
+        guard let origin = pendingWrites.remove(proposal) else { return }
+        switch failure {
+        case .readonly: answer(origin, refusal: .readonly)
+        case .overloaded: answer(origin, refusal: .tooManyInFlight)
+        case .tooLarge: answer(origin, refusal: .valueTooLarge)
+        case .outcomeUnknown: lostTrack(of: origin)
+        }
+    }
+
+    private func lostTrack(of origin: WriteOrigin) {
+        switch origin {
+        case .client(let token, _, _):
+            guard let session = settledSession(token) else { return }
+            notice(.outcomeUnknown, "connection \(token): closed: this node lost track of a write on it (it caught up from a snapshot or left the cluster with the write in flight), so it cannot say whether the write was applied")
+            close(session)
+        case .node(let what):
+            logger.notice("\(what) write: outcome unknown (this node caught up from a snapshot or left the cluster with it in flight)")
+        }
     }
 
     /// A write's answer from the event that applied it: its error, or the tag (with the new
@@ -82,18 +107,18 @@ extension Server {
         }
     }
 
-    private func answer(_ origin: WriteOrigin, failure: ProposalError) {
+    private func answer(_ origin: WriteOrigin, refusal: WriteRefusal) {
         switch origin {
         case .client(let token, let tag, _):
             guard let session = settledSession(token) else { return }
-            if let detail = failure.detail {
-                detail.withUTF8Buffer { session.sendError(tag: tag, failure.code, detail: UnsafeRawBufferPointer($0)) }
+            if let detail = refusal.detail {
+                detail.withUTF8Buffer { session.sendError(tag: tag, refusal.code, detail: UnsafeRawBufferPointer($0)) }
             } else {
-                session.sendError(tag: tag, failure.code)
+                session.sendError(tag: tag, refusal.code)
             }
             markDirty(session)
         case .node(let what):
-            logger.error("\(what) write not applied: \(failure.code)\(failure.detail.map { " (\($0))" } ?? "")")
+            logger.error("\(what) write not applied: \(refusal.code)\(refusal.detail.map { " (\($0))" } ?? "")")
         }
     }
 
@@ -113,4 +138,20 @@ extension Server {
         case .badMutation, .badRev: .other
         }
     }
+}
+
+/// Why a proposed write was not applied, as its origin is told: an error code and, for codes
+/// that need one, a fixed explanation (sent as `err_detail`). Each one means the write never
+/// happened.
+struct WriteRefusal {
+    let code: ErrorCode
+    let detail: StaticString?
+
+    /// The pending-write table is full (`PendingWrites.capacity`), or consensus holds as many
+    /// of this node's proposals as it may.
+    static let tooManyInFlight = WriteRefusal(code: .other, detail: "too many writes in flight")
+    /// B3: a write the peer transport could not carry is refused before it is proposed.
+    static let valueTooLarge = WriteRefusal(code: .other, detail: "value too large (see doozerd -maxwrite)")
+    /// The node is not a member (a slave, or removed): it takes no writes.
+    static let readonly = WriteRefusal(code: .readonly, detail: nil)
 }

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerSystem
 
 /// What a connection may do (spec §2.8). Grants only ever grow.

@@ -1,3 +1,6 @@
+import DoozerNode
+import DoozerStartup
+import DoozerDurability
 import DoozerSnapshot
 import DoozerStore
 import DoozerSystem

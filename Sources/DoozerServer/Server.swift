@@ -1,7 +1,10 @@
 import DoozerConsensus
+import DoozerDurability
 import DoozerLog
+import DoozerNode
 import DoozerPeer
 import DoozerReactor
+import DoozerStartup
 import DoozerStore
 import DoozerSystem
 import DoozerWire
@@ -17,7 +20,7 @@ public final class Server {
     public let id: NodeID
     let logger: Logger
     let loop: EventLoop
-    private(set) var store: Store
+    package private(set) var store: Store
     /// Consensus and the peer socket; every node has one (a seed is a cluster of one).
     private(set) var cluster: ClusterSequencer!
     /// Whether this node attached to a running cluster (`-a`, `-b`) rather than seeding one.
@@ -57,12 +60,16 @@ public final class Server {
     /// turn: the next turn's `iterationDone` continues them, after that turn's other work.
     var historyScansLeft = false
     /// The durable log (`-data`), nil for a memory-only node. Decided batches apply only once
-    /// they are durable at a quorum (`ClusterSequencer`, `logCompleted`).
+    /// they are durable at a quorum (`ClusterSequencer`, `Outbox`).
     let nodeLog: NodeLog?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
     var storageFailure: StorageStopped?
-    /// The lazy-commit timer is armed (`commitLog`).
-    var lazyCommitArmed = false
+    /// The cluster removed this node while it was away (B11): why it stops.
+    var leaving: String?
+    /// Streams to peers for the messages too large for one datagram.
+    private(set) var streams: PeerStreams!
+    /// The copy of a peer's state in flight on a background thread (`copyState`).
+    var stateCopy: StateCopy?
     /// Client requests handled since start, for the web view's requests/s.
     var requestCount: UInt64 = 0
 
@@ -92,7 +99,7 @@ public final class Server {
 
     /// What `notice` rate-limits, one kind per cause.
     enum Notice: Hashable {
-        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit, peerStream
+        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit, peerStream, outcomeUnknown
     }
 
     /// Logs `message` unless a line of the same kind went out less than 10 s ago; the next
@@ -102,16 +109,37 @@ public final class Server {
         logger.notice("\(message())\(held > 0 ? " (\(held) more like it held back)" : "")")
     }
 
-    enum Timer {
-        static let pulse: UInt64 = 1
-        static let resumeAccepting: UInt64 = 2
-        static let webTick: UInt64 = 3
-        static let resumeWebAccepting: UInt64 = 4
-        static let consensus: UInt64 = 5
-        static let liveness: UInt64 = 6
-        static let catchUp: UInt64 = 7
-        static let peerBacklog: UInt64 = 8
-        static let lazyCommit: UInt64 = 9
+    /// The loop's timers: the server's own, and the sequencer's (`NodeTimer`).
+    enum Timer: UInt64 {
+        case pulse = 1
+        case resumeAccepting = 2
+        case webTick = 3
+        case resumeWebAccepting = 4
+        case consensus = 5
+        case liveness = 6
+        case stateCopy = 7
+        case peerBacklog = 8
+        case lazyCommit = 9
+
+        init(_ timer: NodeTimer) {
+            switch timer {
+            case .consensus: self = .consensus
+            case .liveness: self = .liveness
+            case .peerBacklog: self = .peerBacklog
+            case .lazyCommit: self = .lazyCommit
+            }
+        }
+
+        /// The sequencer's timer this is, if it is one.
+        var nodeTimer: NodeTimer? {
+            switch self {
+            case .consensus: .consensus
+            case .liveness: .liveness
+            case .peerBacklog: .peerBacklog
+            case .lazyCommit: .lazyCommit
+            case .pulse, .resumeAccepting, .webTick, .resumeWebAccepting, .stateCopy: nil
+            }
+        }
     }
 
     /// Binds the client and peer ports and prepares the store: empty for a seed, or the tree
@@ -218,7 +246,12 @@ public final class Server {
             try loop.register(nodeLog.completionFD, interest: .readable, token: registry.insert(.log))
             try loop.register(nodeLog.snapshotCompletionFD, interest: .readable, token: registry.insert(.snapshots))
         }
-        cluster = ClusterSequencer(server: self, consensus: consensus, transport: transport, store: store)
+        let settings = NodeSettings(id: id.bytes, clusterName: configuration.clusterName, maxWrite: configuration.maxWrite,
+                                    memberTimeout: configuration.memberTimeout)
+        streams = PeerStreams(server: self, header: transport.recordHeader)
+        transport.streamLargeMessage = { [streams] address, item in streams!.send(item, to: address) }
+        cluster = ClusterSequencer(host: self, settings: settings, consensus: consensus, transport: transport,
+                                   nodeLog: nodeLog, logger: logger)
     }
 
     /// An empty byte buffer, for absent values that must still be sent.
@@ -244,14 +277,13 @@ public final class Server {
     public func run() throws {
         if joined {
             pulse()
-            cluster.pump()
+            cluster.startJoined()
         } else if let nodeLog, nodeLog.recovered.hasLayout {
             resume()
         } else {
             seedNewCluster()
         }
         if let storageFailure { throw storageFailure }
-        loop.schedule(after: livenessInterval, timer: Timer.liveness)
         logger.info("doozerd \(Configuration.version) serving cluster \(configuration.clusterName) as \(id) on \(boundAddress) (rev \(store.rev), \(isWritable ? "member" : "slave"))")
         if nodeLog == nil {   // said once it serves, so a failed start-up stays one line
             logger.info("no -data: this node keeps everything in memory; nothing survives a restart")
@@ -259,7 +291,7 @@ public final class Server {
         if let web {
             logger.info("web view on http://\(web.boundAddress)/")
             web.lastRev = store.rev
-            loop.schedule(after: 1_000_000_000, timer: Timer.webTick)
+            schedule(.webTick, after: 1_000_000_000)
         }
         if configuration.readWriteSecret.isEmpty && !configuration.readOnlySecret.isEmpty {
             logger.warning("only DOOZER_ROSECRET is set: anonymous clients can still write (original doozer behaviour)")
@@ -278,7 +310,7 @@ public final class Server {
                 logger.notice("could not remove this node from the DzNS: \(error)")
             }
         }
-        logger.info("\(cluster.trafficSummary)")
+        logger.info("\(cluster.trafficSummary) streams_opened=\(streams.stats.opened) streams_failed=\(streams.stats.failed) streamed_dropped=\(streams.stats.dropped)")
         logger.info("shut down at rev \(store.rev)")
     }
 
@@ -287,7 +319,7 @@ public final class Server {
     /// The next pending connection on `listener`, or nil when there is none. Out of
     /// descriptors or memory, it stops watching the listener and schedules `resume` in 100 ms
     /// instead of spinning; other accept errors (a client that gave up) are skipped.
-    func acceptNext(_ listener: FileDescriptor, token: UInt64, resume: UInt64, what: String) -> FileDescriptor? {
+    func acceptNext(_ listener: FileDescriptor, token: UInt64, resume: Timer, what: String) -> FileDescriptor? {
         while true {
             do {
                 switch try Socket.accept(listener) {
@@ -297,7 +329,7 @@ public final class Server {
             } catch where error.errno.isResourceExhaustion {
                 logger.error("\(what): \(error); pausing accepts for 100 ms")
                 try? loop.update(listener, interest: [], token: token)
-                loop.schedule(after: 100_000_000, timer: resume)
+                schedule(resume, after: 100_000_000)
                 return nil
             } catch {
                 logger.debug("\(what): \(error)")
@@ -309,7 +341,7 @@ public final class Server {
     /// next time). Past `-maxconns` open connections a new one is closed at once.
     private func acceptAll() {
         for _ in 0..<Server.acceptBudget {
-            guard let fd = acceptNext(listener, token: listenerToken, resume: Timer.resumeAccepting,
+            guard let fd = acceptNext(listener, token: listenerToken, resume: .resumeAccepting,
                                       what: "client port") else { return }
             guard clientCount < configuration.maxConnections else {
                 fd.close()
@@ -516,9 +548,6 @@ public final class Server {
 
     // MARK: Timers
 
-    /// How often the leader looks for silent nodes: a quarter of `-timeout`, at least 0.1 s.
-    var livenessInterval: Int64 { max(100_000_000, configuration.memberTimeout / 4) }
-
     /// A slave became a member (§5.5 steps 6–7): it says so in `/ctl/node/<id>/writable` and,
     /// booted through a DzNS, names itself there.
     func becameMember() {
@@ -533,7 +562,7 @@ public final class Server {
     func pulse() {
         let applied = Array(String(store.rev).utf8)
         propose(Mutation.set(nodePath("applied"), rev: -1, body: applied), origin: .node("pulse"))
-        loop.schedule(after: configuration.pulseInterval, timer: Timer.pulse)
+        schedule(.pulse, after: configuration.pulseInterval)
     }
 
     func nodePath(_ leaf: String) -> [UInt8] {
@@ -566,48 +595,45 @@ extension Server: EventLoopHandler {
         case .peers:
             cluster.peersReadable()
         case .peerStream(let stream):
-            cluster.streams.ready(stream, events: events)
+            streams.ready(stream, events: events)
         case .log:
-            logCompleted()
+            cluster.logCompleted()
         case .snapshots:
-            snapshotJobDone()
+            cluster.snapshotJobDone()
         case nil:
             break   // closed earlier in this iteration
         }
     }
 
-    public func timerFired(_ timer: UInt64) {
+    public func timerFired(_ token: UInt64) {
+        guard let timer = Timer(rawValue: token) else { return }
+        if let nodeTimer = timer.nodeTimer { return cluster.timerFired(nodeTimer) }
         switch timer {
-        case Timer.pulse:
+        case .pulse:
             pulse()
-        case Timer.resumeAccepting:
+        case .resumeAccepting:
             try? loop.update(listener, interest: .readable, token: listenerToken)
-        case Timer.webTick:
+        case .webTick:
             webTick()
-        case Timer.resumeWebAccepting:
+        case .resumeWebAccepting:
             if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
-        case Timer.consensus:
-            cluster.timerFired()
-        case Timer.catchUp:
-            cluster.catchUpTimer()
-        case Timer.lazyCommit:
-            lazyCommitArmed = false
-            nodeLog?.commit()
-        case Timer.peerBacklog:
-            cluster.backlogTimerFired()
-        case Timer.liveness:
-            cluster.checkLiveness()
-            loop.schedule(after: livenessInterval, timer: Timer.liveness)
-        default:
-            break
+        case .stateCopy:
+            stateCopyTimer()
+        case .consensus, .liveness, .peerBacklog, .lazyCommit:
+            break   // the sequencer's, above
         }
+    }
+
+    /// Arms one of the server's timers.
+    func schedule(_ timer: Timer, after delay: Int64) {
+        loop.schedule(after: delay, timer: timer.rawValue)
     }
 
     public func iterationDone() {
         if historyScansLeft { continueHistoryScans() }
         serveBacklog()
-        cluster.pump()   // writes decided in this iteration are answered in this iteration
-        commitLog()         // ...or, durable, once the sync started here returned
+        cluster.pump()        // writes decided in this iteration are answered in this iteration
+        cluster.commitLog()   // ...or, durable, once the sync started here returned
         var index = 0
         while index < dirty.count {   // flushing may dirty more sessions
             flush(dirty[index])

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerReactor
 import DoozerStore
 import DoozerSystem
@@ -11,7 +12,7 @@ extension Server {
     // MARK: Connections
 
     func acceptWeb(_ web: WebListener) {
-        while let fd = acceptNext(web.fd, token: web.token, resume: Timer.resumeWebAccepting, what: "web view") {
+        while let fd = acceptNext(web.fd, token: web.token, resume: .resumeWebAccepting, what: "web view") {
             guard let client = try? Socket.peerAddress(fd).withPort(0) else {
                 fd.close()   // gone already
                 continue
@@ -337,6 +338,6 @@ extension Server {
                 break
             }
         }
-        loop.schedule(after: 1_000_000_000, timer: Timer.webTick)
+        schedule(.webTick, after: 1_000_000_000)
     }
 }

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerConsensus
 import DoozerSnapshot
 import DoozerStore
@@ -23,9 +24,14 @@ extension Server {
         let tag = request.tag
         let unit = request.offset ?? 0
         if unit == 0 {
+            guard let bootstrap = cluster.bootstrapState else {
+                // This node is itself installing a newer state: its store lags its consensus.
+                let detail: StaticString = "this node is catching up from a snapshot; copy from another member or again shortly"
+                return detail.withUTF8Buffer { session.sendError(tag: tag, .other, detail: UnsafeRawBufferPointer($0)) }
+            }
             let snapshot = store.current
             session.snapshotStream = SnapshotStream(rev: snapshot.rev, writer: SnapshotWriter(snapshot), nextUnit: 1)
-            return respondUnit(PeerCodec.encode(cluster.bootstrapState), rev: snapshot.rev, last: false, tag: tag, session)
+            return respondUnit(PeerCodec.encode(bootstrap), rev: snapshot.rev, last: false, tag: tag, session)
         }
         let rev = request.rev ?? 0
         guard unit > 0 else { return session.sendError(tag: tag, .range) }
@@ -61,7 +67,7 @@ extension Server {
     /// what its peers keep). WAITs and parked reads that can no longer be answered from
     /// history are answered TOO_LATE (event streams of the web view are closed, their browsers
     /// reconnect); the cluster then continues from R + 1.
-    func install(_ snapshot: Snapshot) {
+    package func install(_ snapshot: Snapshot) {
         for owner in store.install(snapshot) { answerTooLate(owner) }
         for rev in parkedReads.keys.sorted() where rev <= snapshot.rev {
             answerParkedReads(at: rev, from: rev == snapshot.rev ? snapshot : nil)

@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerStore
 import DoozerWire
 
@@ -40,7 +41,7 @@ extension Server {
         case .snapshot:
             serveSnapshot(request, session)
         case .peer:
-            guard cluster.streamed(request.value ?? Server.noBytes, on: session) else {
+            guard streamed(request.value ?? Server.noBytes, on: session) else {
                 return notAPeer.withUTF8Buffer { session.sendError(tag: tag, .other, detail: UnsafeRawBufferPointer($0)) }
             }
         case .rev:

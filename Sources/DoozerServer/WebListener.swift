@@ -1,3 +1,4 @@
+import DoozerNode
 import DoozerReactor
 import DoozerStore
 import DoozerSystem

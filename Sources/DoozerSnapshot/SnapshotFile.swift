@@ -30,22 +30,25 @@ public struct SnapshotFileError: Error, CustomStringConvertible {
 /// for the event loop.
 public enum SnapshotFile {
     /// Reads `path` to its end through a `SnapshotReader`: the snapshot, or the first thing
-    /// wrong with the file (a truncated file fails as such, with the offset it ends at).
-    public static func read(_ path: String) throws(SnapshotFileError) -> Snapshot {
-        let fd = try open(path, O_RDONLY | O_CLOEXEC, call: "open")
-        defer { fd.close() }
+    /// wrong with the file (a truncated file fails as such, with the offset it ends at). The
+    /// file system calls go through `io`.
+    public static func read(_ path: String, io: FileIO = .system) throws(SnapshotFileError) -> Snapshot {
+        let fd = try open(path, O_RDONLY, io: io)
+        defer { io.close(fd) }
         var reader = SnapshotReader()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
         while true {
             let count: Int
             do {
-                count = try retryingInterrupts("read") {
-                    buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
-                }
+                count = try buffer.withUnsafeMutableBytes { bytes in
+                    Result { () throws(SystemError) in try io.pread(fd, bytes, offset) }
+                }.get()
             } catch {
                 throw SnapshotFileError(path: path, problem: .system(error))
             }
             if count == 0 { break }
+            offset += Int64(count)
             let fed = buffer.withUnsafeBytes { bytes in
                 Result { () throws(SnapshotError) in try reader.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) }
             }
@@ -64,21 +67,28 @@ public enum SnapshotFile {
     public final class Writer {
         public let path: String
         private let temporaryPath: String
+        private let io: FileIO
         private var fd: FileDescriptor?
+        private var offset: Int64 = 0
 
-        /// Creates (or truncates) `<path>.tmp`.
-        public init(path: String) throws(SnapshotFileError) {
+        /// Creates (or truncates) `<path>.tmp`; the file system calls go through `io`.
+        public init(path: String, io: FileIO = .system) throws(SnapshotFileError) {
             self.path = path
+            self.io = io
             temporaryPath = path + ".tmp"
-            fd = try SnapshotFile.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, call: "open")
+            fd = try SnapshotFile.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, io: io)
         }
 
         deinit { discard() }
 
         public func append(_ bytes: [UInt8]) throws(SnapshotFileError) {
             guard let fd else { return }
-            let written = bytes.withUnsafeBytes { buffer in Result { () throws(SystemError) in try fd.writeAll(buffer) } }
-            if case .failure(let error) = written { throw SnapshotFileError(path: temporaryPath, problem: .system(error)) }
+            do {
+                try bytes.withBytes { (buffer) throws(SystemError) in try io.pwriteAll(fd, buffer, at: offset) }
+            } catch {
+                throw SnapshotFileError(path: temporaryPath, problem: .system(error))
+            }
+            offset += Int64(bytes.count)
         }
 
         /// Syncs the temporary file, renames it over `path` and syncs the directory, in this
@@ -86,23 +96,23 @@ public enum SnapshotFile {
         public func commit() throws(SnapshotFileError) {
             guard let fd else { return }
             do {
-                _ = try retryingInterrupts("fsync") { fsync(fd.rawValue) }
+                try io.fsync(fd)
             } catch {
                 throw SnapshotFileError(path: temporaryPath, problem: .system(error))
             }
-            fd.close()
+            io.close(fd)
             self.fd = nil
             do {
-                _ = try retryingInterrupts("rename") { rename(temporaryPath, path) }
+                try io.rename(temporaryPath, path)
             } catch {
-                unlink(temporaryPath)
+                try? io.unlink(temporaryPath)
                 throw SnapshotFileError(path: path, problem: .system(error))
             }
             let directory = SnapshotFile.directory(of: path)
-            let dir = try SnapshotFile.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, call: "open directory")
-            defer { dir.close() }
+            let dir = try SnapshotFile.open(directory, O_RDONLY | O_DIRECTORY, io: io)
+            defer { io.close(dir) }
             do {
-                _ = try retryingInterrupts("fsync") { fsync(dir.rawValue) }
+                try io.fsync(dir)
             } catch {
                 throw SnapshotFileError(path: directory, problem: .system(error))
             }
@@ -111,15 +121,15 @@ public enum SnapshotFile {
         /// Closes and removes the temporary file; `path` keeps what it had. Idempotent.
         public func discard() {
             guard let fd else { return }
-            fd.close()
+            io.close(fd)
             self.fd = nil
-            unlink(temporaryPath)
+            try? io.unlink(temporaryPath)
         }
     }
 
-    private static func open(_ path: String, _ flags: Int32, call: String) throws(SnapshotFileError) -> FileDescriptor {
+    private static func open(_ path: String, _ flags: Int32, io: FileIO) throws(SnapshotFileError) -> FileDescriptor {
         do {
-            return FileDescriptor(rawValue: try retryingInterrupts(call) { Glibc.open(path, flags, 0o644) })
+            return try io.open(path, flags, 0o644)
         } catch {
             throw SnapshotFileError(path: path, problem: .system(error))
         }

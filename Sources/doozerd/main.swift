@@ -1,5 +1,6 @@
 // doozerd: parse the command line, set up logging, run a node until SIGINT/SIGTERM.
 import DoozerServer
+import DoozerStartup
 import DoozerSystem
 import Logging
 

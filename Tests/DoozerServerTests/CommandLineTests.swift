@@ -1,5 +1,8 @@
 import DoozerFlags
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import XCTest
 
 final class FlagSetTests: XCTestCase {

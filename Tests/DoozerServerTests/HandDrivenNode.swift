@@ -1,4 +1,7 @@
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import DoozerStore
 import DoozerSystem
 import DoozerWire
@@ -82,6 +85,12 @@ final class HandClient {
         node.server.iterationDone()
     }
 
+    /// Whether the server closed its end: a read finds the end of the stream.
+    var isClosedByServer: Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_DONTWAIT) | Int32(MSG_PEEK)) == 0
+    }
+
     /// Every answer flushed to this client so far and not returned before, in arrival order.
     func answers() throws -> [Response] {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
@@ -116,7 +125,7 @@ final class HeldSequencer: Sequencer {
         self.server = server
     }
 
-    func submit(_ mutation: [UInt8], proposal: ProposalID) {
+    func submit(_ mutation: [UInt8], proposal: ProposalID, bookkeeping: Bool) {
         held.append((mutation, proposal))
     }
 
@@ -137,9 +146,9 @@ final class HeldSequencer: Sequencer {
         server.iterationDone()
     }
 
-    func fail(_ id: ProposalID, _ error: ProposalError) {
+    func fail(_ id: ProposalID, _ failure: ProposalFailure) {
         held.removeAll { $0.proposal == id }
-        server.failProposal(id, error)
+        server.failProposal(id, failure)
         server.iterationDone()
     }
 }

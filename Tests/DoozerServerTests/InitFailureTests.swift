@@ -1,4 +1,7 @@
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import DoozerSystem
 import Foundation
 import XCTest

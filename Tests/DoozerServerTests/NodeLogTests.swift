@@ -1,6 +1,9 @@
 import DoozerConsensus
 import DoozerLog
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import DoozerStore
 import DoozerSystem
 import Foundation
@@ -45,9 +48,11 @@ final class NodeLogTests: XCTestCase {
         for instance in instances {
             let proposal = Proposal(origin: PeerID(raw: 1), seq: UInt64(instance), tag: 0,
                                     payload: Mutation.set("/f/\(instance)", rev: -1, body: "v\(instance)"))
-            try log.hold(instance, [proposal], after: nil)
+            let record = try log.append(DecidedEntry(instance: instance, batch: [proposal]))
             try log.flush()
-            for held in try log.takeDurable() { held.batch.forEach { store.apply($0.payload) } }
+            _ = try log.reapCompletions()
+            store.apply(proposal.payload)
+            log.noteApplied(record: record, instance: instance)
             let bootstrap = Bootstrap(instance: instance, schedule: [ScheduleEntry(from: 1, members: [PeerID(raw: 1)])],
                                       watermarks: [PeerID(raw: 1): UInt64(instance)])
             log.snapshotIfDue(store.current, bootstrap: bootstrap)
@@ -59,7 +64,7 @@ final class NodeLogTests: XCTestCase {
     private func finishSnapshotCycle(_ log: NodeLog) throws {
         while log.snapshotInProgress {
             try log.flush()
-            _ = try log.takeDurable()   // a durable record: compaction starts the removal
+            _ = try log.reapCompletions()   // a durable record: compaction starts the removal
             guard log.snapshotInProgress else { return }
             var entry = pollfd(fd: log.snapshotCompletionFD.rawValue, events: Int16(POLLIN), revents: 0)
             XCTAssertEqual(poll(&entry, 1, 60_000), 1, "the worker finishes its job")

@@ -1,4 +1,7 @@
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import DoozerStore
 import DoozerWire
 import XCTest
@@ -88,8 +91,8 @@ final class ProposalTests: XCTestCase {
         ])
         XCTAssertEqual(node.body("/x/a"), "1")
 
-        sequencer.fail(ids[1], ProposalError(code: .other, detail: "lost leadership"))
-        XCTAssertEqual(try client.answers(), [Response(tag: 2, errCode: .other, errDetail: "lost leadership")])
+        sequencer.fail(ids[1], .overloaded)
+        XCTAssertEqual(try client.answers(), [Response(tag: 2, errCode: .other, errDetail: "too many writes in flight")])
 
         sequencer.decide([ids[4], ids[3]])
         XCTAssertEqual(try client.answers(), [Response(tag: 5), Response(tag: 4)])
@@ -98,6 +101,29 @@ final class ProposalTests: XCTestCase {
         XCTAssertNil(node.body("/x/b"), "a failed proposal is never applied")
         XCTAssertEqual(node.server.pendingWrites.count, 0)
         XCTAssertEqual(client.session.pendingWrites, 0)
+    }
+
+    /// A write whose outcome the node lost track of (it caught up from a snapshot, or left the
+    /// cluster, with the write in flight) may have been applied: it is never answered with an
+    /// error, which clients read as "not written". Its connection is closed instead, which
+    /// they already take as "outcome unknown". (Answered OTHER "outcome unknown" before: a
+    /// fault run found one such write applied.)
+    func testAWriteOfUnknownOutcomeClosesItsConnectionInsteadOfAnsweringAnError() throws {
+        let node = try HandDrivenNode()
+        let sequencer = HeldSequencer(server: node.server)
+        node.server.sequencer = sequencer
+        let client = try node.connect()
+        let bystander = try node.connect()
+        client.send([Request(tag: 1, verb: .set, path: "/maybe", value: Array("v".utf8), rev: -1)])
+        bystander.send([Request(tag: 1, verb: .set, path: "/other", value: Array("w".utf8), rev: -1)])
+        let ids = sequencer.proposals
+
+        sequencer.fail(ids[0], .outcomeUnknown)
+        XCTAssertEqual(try client.answers(), [], "no answer, and above all no error")
+        XCTAssertTrue(client.isClosedByServer, "the connection is closed")
+        XCTAssertFalse(client.session.isOpen)
+        sequencer.decide([ids[1]])
+        XCTAssertEqual(try bystander.answers(), [Response(tag: 1, rev: node.server.store.rev)], "other connections go on")
     }
 
     func testAClosedSessionsPendingWriteStillAppliesButAnswersNobody() throws {

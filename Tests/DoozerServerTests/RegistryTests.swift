@@ -1,4 +1,7 @@
 @testable import DoozerServer
+@testable import DoozerNode
+@testable import DoozerDurability
+@testable import DoozerStartup
 import XCTest
 
 final class RegistryTests: XCTestCase {

@@ -7,12 +7,10 @@ import Logging
 
 /// A durable node's data directory (`-data`): holds its lock, its `RecordLog` (`log/`) and its
 /// snapshot files (`snapshots/`). Writes the node's identity, every decided batch and every
-/// change of consensus's durable state (`persist`) as records, keeps each batch in memory until
-/// it may be applied (`hold`: once the record it waits for is synced, or at once when a quorum
-/// of other members holds it durably), and every N records or M bytes writes a snapshot of the
-/// store and compacts the log behind it. It never applies or answers anything: `takeReady`
-/// and `takeDurable` hand the batches back, in decided order — so no client sees or is told
-/// of a write a crash of this node and its quorum could lose.
+/// change of consensus's durable state (`persist`) as records — in the order consensus's
+/// `Outbox` appends them, which also decides when each batch may be applied — and every N
+/// records or M bytes writes a snapshot of the store and compacts the log behind it. It never
+/// applies or answers anything.
 ///
 /// **Recovery** (`init`) is "newest usable snapshot, then the log after it": a first pass over
 /// the log collects the identity, the snapshot records (`SnapshotRecord`) and the durable
@@ -35,31 +33,30 @@ import Logging
 /// before it: a damaged install file leaves a gap, and recovery refuses). One snapshot cycle
 /// (write, record, removal) runs at a time.
 ///
-/// Memory: at most the batches consensus lets this node decide ahead of applying (α of them),
-/// plus the two kept snapshot records; the worker holds one immutable store snapshot.
-final class NodeLog {
+/// Memory: the two kept snapshot records; the worker holds one immutable store snapshot.
+package final class NodeLog {
     /// What replaying the directory found.
-    struct Recovered {
-        var identity: Identity?
+    package struct Recovered {
+        package var identity: Identity?
         /// The store: the base snapshot's tree (or empty) with every later decided batch applied.
-        var store: Store
+        package var store: Store
         /// The snapshot the store started from, if any.
-        var base: SnapshotRecord?
+        package var base: SnapshotRecord?
         /// The last consensus instance the store includes (-1: none, not even the layout).
-        var lastInstance: Int64 = -1
+        package var lastInstance: Int64 = -1
         /// Records in the log, and decided batches replayed on top of the base.
-        var records = 0
-        var replayed = 0
+        package var records = 0
+        package var replayed = 0
         /// Whether the seed's start-up layout is in the store: the node resumes instead of seeding.
-        var hasLayout: Bool { lastInstance >= 0 }
+        package var hasLayout: Bool { lastInstance >= 0 }
         /// Consensus's durable state: the base snapshot record's, with every change record in
         /// the log noted on top (in any order: promises and reservations only grow, a vote
         /// gives way only to one of a higher ballot).
-        var durable = DurableState()
+        package var durable = DurableState()
     }
 
     /// What recovery hands its caller while it rebuilds the store, so consensus can follow.
-    enum Replayed {
+    package enum Replayed {
         /// The store recovery starts from (the base snapshot's tree, or empty), with that
         /// snapshot's record and the node's identity; first, once, whenever the log names a node.
         case base(SnapshotRecord?, Store, Identity)
@@ -68,9 +65,14 @@ final class NodeLog {
     }
 
     /// When to snapshot: after this many decided records or bytes of log since the last one.
-    struct Schedule {
-        var records: Int
-        var bytes: Int
+    package struct Schedule {
+        package var records: Int
+        package var bytes: Int
+
+        package init(records: Int, bytes: Int) {
+            self.records = records
+            self.bytes = bytes
+        }
     }
 
     private enum Cycle {
@@ -85,19 +87,31 @@ final class NodeLog {
         case removing
     }
 
-    static let snapshotSuffix = ".dzsnap"
+    package static let snapshotSuffix = ".dzsnap"
 
-    let directory: DataDirectory
-    let snapshotDirectory: String
-    private(set) var recovered: Recovered
+    /// Where a node log keeps its files, and who runs its blocking steps.
+    package struct Disk {
+        package var io: FileIO
+        /// Whether the log syncs and the snapshot worker writes on threads of their own (see
+        /// `LogOptions.syncThread`); off, the owner runs each step (`syncCommitted`,
+        /// `runSnapshotJob`).
+        package var threads: Bool
+
+        package init(io: FileIO = .system, threads: Bool = true) {
+            self.io = io
+            self.threads = threads
+        }
+    }
+
+    package let directory: DataDirectory
+    private let io: FileIO
+    package let snapshotDirectory: String
+    package private(set) var recovered: Recovered
     private let log: RecordLog
     private let logger: Logger
     private let schedule: Schedule
     private let worker: SnapshotWorker
-    /// Decided batches appended and not yet handed back: (record index, the index that must be
-    /// durable first, instance, batch).
-    private var held: [(index: UInt64, after: UInt64, instance: Int64, batch: Batch)] = []
-    /// The last decided record handed back (and so applied): the point a snapshot covers.
+    /// The last decided record applied (`noteApplied`): the point a snapshot covers.
     private var applied: (index: UInt64, instance: Int64)
     /// The snapshots kept, oldest first (at most two), each with a durable record.
     private var kept: [SnapshotRecord]
@@ -106,33 +120,38 @@ final class NodeLog {
     private var sinceSnapshot = (records: 0, bytes: 0)
     private var reportedPreparationFailure = false
 
-    var completionFD: FileDescriptor { log.completionFD }
-    var snapshotCompletionFD: FileDescriptor { worker.completions.fd }
+    package var completionFD: FileDescriptor { log.completionFD }
+    package var snapshotCompletionFD: FileDescriptor { worker.completions.fd }
     /// What recovery cleared from a torn tail, as one line, if it did.
-    var tornTail: String? { log.tornTail?.description }
+    package var tornTail: String? { log.tornTail?.description }
     /// The log's first record still on disk (segments before it were compacted away).
-    var firstIndex: UInt64 { log.firstIndex }
+    package var firstIndex: UInt64 { log.firstIndex }
 
     /// Locks and opens `path`, recovering the store (see the notes above) and telling
     /// `replay` how. Damaged snapshot files it skips are logged, one line each.
-    init(path: String, history: Int, historyBytes: Int, schedule: Schedule, logger: Logger,
-         replay: (Replayed) -> Void = { _ in }) throws {
-        directory = try DataDirectory(path: path)
+    /// `disk`: the file system calls and whether the log and the snapshot worker run threads
+    /// of their own (the simulation's disk runs their steps itself).
+    package init(path: String, history: Int, historyBytes: Int, schedule: Schedule, logger: Logger,
+                 disk: Disk = Disk(), replay: (Replayed) -> Void = { _ in }) throws {
+        directory = try DataDirectory(path: path, io: disk.io)
         snapshotDirectory = try directory.subdirectory("snapshots")
         self.logger = logger
         self.schedule = schedule
-        worker = try SnapshotWorker()
+        io = disk.io
+        worker = try SnapshotWorker(io: disk.io, threaded: disk.threads)
         var options = LogOptions()
+        options.syncThread = disk.threads
+        options.prepareSegments = disk.threads
         // Consensus bounds what waits here (α batches decided ahead of applying); the log's own
         // backpressure would only turn a decided batch into a failure.
         options.maxPendingBytes = Int(UInt32.max)
         var scan = FirstPass()
-        log = try RecordLog(directory: try directory.subdirectory("log"), options: options) { try scan.note($0) }
+        log = try RecordLog(directory: try directory.subdirectory("log"), options: options, io: disk.io) { try scan.note($0) }
         if scan.records > 0 && scan.identity == nil {
             throw NodeLogError.badRecord(index: log.firstIndex, "an identity record or a snapshot record naming the node")
         }
         let (base, tree) = try Self.base(scan, firstIndex: log.firstIndex, firstPossible: options.firstIndex,
-                                         directory: snapshotDirectory, logger: logger)
+                                         directory: snapshotDirectory, io: disk.io, logger: logger)
         var recovered = Recovered(
             identity: scan.identity,
             store: tree.map { Store(history: history, historyBytes: historyBytes, restoring: $0) }
@@ -202,7 +221,7 @@ final class NodeLog {
     /// whole log into an empty store, which is only right while the log starts at its first
     /// record and no `-restore` tree (instance -1) would be lost.
     private static func base(_ scan: FirstPass, firstIndex: UInt64, firstPossible: UInt64, directory: String,
-                             logger: Logger) throws(NodeLogError) -> (SnapshotRecord?, Snapshot?) {
+                             io: FileIO, logger: Logger) throws(NodeLogError) -> (SnapshotRecord?, Snapshot?) {
         var problems: [String] = []
         for record in scan.snapshots.reversed() {
             let path = directory + "/" + record.file
@@ -211,7 +230,7 @@ final class NodeLog {
                 continue
             }
             do {
-                let tree = try SnapshotFile.read(path)
+                let tree = try SnapshotFile.read(path, io: io)
                 guard tree.rev == record.rev else {
                     problems.append("\(path) holds rev \(tree.rev), its log record says \(record.rev)")
                     logger.error("snapshot \(path) holds rev \(tree.rev), not rev \(record.rev) as its log record says; trying an older one")
@@ -237,7 +256,7 @@ final class NodeLog {
     // MARK: Writing
 
     /// Appends the identity record of a new node (an empty log only).
-    func recordIdentity(_ identity: Identity) throws(LogError) {
+    package func recordIdentity(_ identity: Identity) throws(LogError) {
         try log.append(type: RecordType.identity.rawValue, payload: Self.encodeIdentity(identity))
         recovered.identity = identity
     }
@@ -245,10 +264,10 @@ final class NodeLog {
     /// Writes `tree` (a `-restore` file's) as this new node's first snapshot, before its
     /// layout: the file, then its record, and blocks until both are durable. Start-up only,
     /// after `recordIdentity`.
-    func recordRestoredTree(_ tree: Snapshot) throws {
+    package func recordRestoredTree(_ tree: Snapshot) throws {
         let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: -1,
                                     coveredIndex: log.nextIndex - 1, identity: recovered.identity!)
-        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file)
+        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file, io: io)
         try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
         try log.flush()
         kept = [record]
@@ -258,11 +277,11 @@ final class NodeLog {
     /// Writes the state a joiner copied from a member (`tree` at `bootstrap.instance`) as this
     /// new node's first snapshot, like `recordRestoredTree`: blocks until file and record are
     /// durable. Start-up only, after `recordIdentity`.
-    func recordJoinedState(_ tree: Snapshot, _ bootstrap: Bootstrap, durable: DurableState) throws {
+    package func recordJoinedState(_ tree: Snapshot, _ bootstrap: Bootstrap, durable: DurableState) throws {
         let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: bootstrap.instance,
                                     coveredIndex: log.nextIndex - 1, identity: recovered.identity!,
                                     bootstrap: bootstrap, durable: durable)
-        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file)
+        _ = try SnapshotWorker.write(tree, to: snapshotDirectory + "/" + record.file, io: io)
         try log.append(type: RecordType.snapshot.rawValue, payload: record.payload)
         try log.flush()
         kept = [record]
@@ -273,7 +292,7 @@ final class NodeLog {
     /// Appends the seed's start-up layout (instance 0, proposals of `seq` 0 that move no
     /// watermark) and blocks until it and everything before it is durable. For start-up only,
     /// before the loop runs; the caller applies it.
-    func recordLayout(_ mutations: [[UInt8]], origin: PeerID) throws(LogError) {
+    package func recordLayout(_ mutations: [[UInt8]], origin: PeerID) throws(LogError) {
         let batch = mutations.map { Proposal(origin: origin, seq: 0, tag: 0, payload: $0) }
         let index = try log.append(type: RecordType.decided.rawValue,
                                    payload: PeerCodec.encode(DecidedEntry(instance: 0, batch: batch)))
@@ -281,92 +300,88 @@ final class NodeLog {
         applied = (index, 0)
     }
 
-    /// Appends a decided batch and keeps it until it may be applied: once the record at index
-    /// `after` is durable (0: at once, consensus's `durableElsewhere`; a vote's record: a
-    /// decision whose quorum counts this node's vote), or, `after` nil, its own record; always
-    /// in order behind the batches held before it.
-    func hold(_ instance: Int64, _ batch: Batch, after: UInt64?) throws(LogError) {
-        let payload = PeerCodec.encode(DecidedEntry(instance: instance, batch: batch))
+    /// Appends a decided batch's record (consensus's `Outbox` calls this as the batch is
+    /// decided, and hands the batch back once it may be applied); returns its index.
+    package func append(_ entry: DecidedEntry) throws(LogError) -> UInt64 {
+        let payload = PeerCodec.encode(entry)
         let index = try log.append(type: RecordType.decided.rawValue, payload: payload)
-        held.append((index, after ?? index, instance, batch))
         sinceSnapshot.records += 1
         sinceSnapshot.bytes += RecordFormat.headerSize + payload.count
+        return index
     }
 
     /// Appends a change of consensus's durable state; returns its index, durable once
     /// `durableIndex` reaches it.
-    func persist(_ change: DurableChange) throws(LogError) -> UInt64 {
+    package func append(_ change: DurableChange) throws(LogError) -> UInt64 {
         try log.append(type: RecordType.change.rawValue, payload: PeerCodec.encode(change))
     }
 
-    /// The highest record index on stable storage (as of the last `takeDurable`).
-    var durableIndex: UInt64 { log.durableIndex }
+    /// The decided batch of record `record` (instance `instance`) was applied: the point the
+    /// next snapshot covers.
+    package func noteApplied(record: UInt64, instance: Int64) {
+        if instance > applied.instance { applied = (record, instance) }
+    }
+
+    /// The highest record index on stable storage (as of the last `reapCompletions`).
+    package var durableIndex: UInt64 { log.durableIndex }
     /// The index of the last record appended.
-    var appendedIndex: UInt64 { log.nextIndex - 1 }
+    package var lastIndex: UInt64 { log.nextIndex - 1 }
 
     /// Blocks until everything appended is durable: at shutdown, after the loop stopped. A
     /// snapshot still being written is not waited for: without its record it is never used,
     /// and the next snapshot cycle removes its file.
-    func flush() throws(LogError) { try log.flush() }
+    package func flush() throws(LogError) { try log.flush() }
 
     /// One line of what the log wrote since start, as `key=value` pairs (doozer-bench reads
     /// it from the log at shutdown): batches, bytes, time in fdatasync, segments by origin.
-    var trafficSummary: String { "log traffic: \(log.statistics)" }
+    package var trafficSummary: String { "log traffic: \(log.statistics)" }
+
+    /// (`Disk.threads` off.) A committed batch waits for `syncCommitted`, or a started
+    /// snapshot job for `runSnapshotJob`.
+    package var hasCommittedBatch: Bool { log.hasCommittedBatch }
+    package var hasSnapshotJob: Bool { worker.hasStartedJob }
+
+    /// (`Disk.threads` off.) Writes and syncs what was committed, on the caller's thread; the
+    /// completion is then reported through `completionFD` as the thread's would be.
+    package func syncCommitted() { log.syncCommitted() }
+
+    /// (`Disk.threads` off.) Runs the started snapshot job on the caller's thread.
+    package func runSnapshotJob() { worker.runStartedJob() }
 
     /// Starts the sync of everything appended since the last one.
-    func commit() { log.commit() }
+    package func commit() { log.commit() }
 
     /// Records were appended since the last commit.
-    var hasUncommitted: Bool { log.hasUncommitted }
-
-    /// A decided batch waits for a sync before it may be applied (the first held one is never
-    /// ready: `takeReady` hands back every ready one as soon as it can).
-    var waitsForSync: Bool { !held.isEmpty }
+    package var hasUncommitted: Bool { log.hasUncommitted }
 
     /// Why the log stopped preparing segments, the first time it is asked after that
     /// happened (the node goes on; later segments are allocated as they start).
-    func newPreparationFailure() -> LogFailure? {
+    package func newPreparationFailure() -> LogFailure? {
         guard !reportedPreparationFailure, let failure = log.preparationFailure else { return nil }
         reportedPreparationFailure = true
         return failure
     }
 
-    /// Takes the syncing thread's report and hands back the held batches that may now be
-    /// applied (`takeReady`); the caller applies every one before it calls `snapshotIfDue`.
-    /// Throws the storage failure that stopped the log (nothing held is ever handed back after
-    /// it). Compacts once a snapshot record is durable.
-    func takeDurable() throws(LogError) -> [(index: UInt64, instance: Int64, batch: Batch)] {
+    /// Takes the syncing thread's report: returns the new `durableIndex`, or throws the
+    /// storage failure that stopped the log. Compacts once a snapshot record is durable.
+    package func reapCompletions() throws(LogError) -> UInt64 {
         let durable = try log.reapCompletions()
         if case .recording(let index, let record) = cycle, index <= durable { compact(after: record) }
-        return takeReady()
-    }
-
-    /// The held batches that may be applied now (see `hold`), in order. Never blocks.
-    func takeReady() -> [(index: UInt64, instance: Int64, batch: Batch)] {
-        guard log.failure == nil else { return [] }
-        let durable = log.durableIndex
-        let count = held.prefix { $0.after <= durable }.count
-        guard count > 0 else { return [] }
-        let released = held[..<count].map { (index: $0.index, instance: $0.instance, batch: $0.batch) }
-        held.removeFirst(count)   // at most α batches are held
-        if released[count - 1].instance > applied.instance {   // (not those a snapshot install superseded)
-            applied = (released[count - 1].index, released[count - 1].instance)
-        }
-        return released
+        return durable
     }
 
     // MARK: Snapshots
 
     /// Whether a snapshot cycle (write, record, removal) is under way.
-    var snapshotInProgress: Bool {
+    package var snapshotInProgress: Bool {
         if case .idle = cycle { return false }
         return true
     }
 
-    /// Starts a snapshot of `tree` — the store with every batch `takeDurable` handed back
-    /// applied, consensus's `bootstrap` at the same instance — when one is due and none is in
+    /// Starts a snapshot of `tree` — the store with every batch `noteApplied` named applied,
+    /// consensus's `bootstrap` at the same instance — when one is due and none is in
     /// progress.
-    func snapshotIfDue(_ tree: Snapshot, bootstrap: Bootstrap) {
+    package func snapshotIfDue(_ tree: Snapshot, bootstrap: Bootstrap) {
         guard case .idle = cycle, !worker.isBusy,
               sinceSnapshot.records >= schedule.records || sinceSnapshot.bytes >= schedule.bytes,
               applied.index > kept.last?.coveredIndex ?? 0, tree.rev != kept.last?.rev,
@@ -391,7 +406,7 @@ final class NodeLog {
     /// `snapshotJobDone` hands the record back for `recordInstall`. Nothing is installed until
     /// then, so no decided record can land before the install's. Only while no snapshot
     /// cycle runs (`snapshotInProgress`: false otherwise); throws when the worker cannot start.
-    func startInstall(_ tree: Snapshot, _ bootstrap: Bootstrap) throws(SystemError) -> Bool {
+    package func startInstall(_ tree: Snapshot, _ bootstrap: Bootstrap) throws(SystemError) -> Bool {
         guard case .idle = cycle, !worker.isBusy, let identity = recovered.identity else { return false }
         let record = SnapshotRecord(file: Self.snapshotName(rev: tree.rev), rev: tree.rev, instance: bootstrap.instance,
                                     coveredIndex: 0, identity: identity, bootstrap: bootstrap)
@@ -401,7 +416,7 @@ final class NodeLog {
     }
 
     /// The worker is writing the file of a state copied from a member.
-    var isInstalling: Bool {
+    package var isInstalling: Bool {
         if case .installing = cycle { return true }
         return false
     }
@@ -409,7 +424,7 @@ final class NodeLog {
     /// Appends the record of an install whose file is written (from `snapshotJobDone`), with
     /// consensus's `durable` state: every record before it is superseded. Returns its index:
     /// nothing that depends on the install may leave the node before it is durable.
-    func recordInstall(_ record: SnapshotRecord, durable: DurableState) throws(LogError) -> UInt64 {
+    package func recordInstall(_ record: SnapshotRecord, durable: DurableState) throws(LogError) -> UInt64 {
         var record = record
         record.durable = durable
         log.startNewSegment()
@@ -428,7 +443,7 @@ final class NodeLog {
     /// the caller, its file removed by the next cycle). Throws only when the log refuses the
     /// record (the log failed: the node stops).
     @discardableResult
-    func snapshotJobDone(durable: DurableState) throws(LogError) -> SnapshotRecord? {
+    package func snapshotJobDone(durable: DurableState) throws(LogError) -> SnapshotRecord? {
         guard let outcome = worker.reap() else { return nil }
         switch (cycle, outcome) {
         case (.installing(let record), .wrote):
@@ -472,14 +487,14 @@ final class NodeLog {
     }
 
     /// Snapshot files are named by their revision: twenty digits, so names sort by it.
-    static func snapshotName(rev: Int64) -> String {
+    package static func snapshotName(rev: Int64) -> String {
         let digits = String(rev)
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + snapshotSuffix
     }
 }
 
 /// A data directory this build cannot recover from; the node refuses to start.
-enum NodeLogError: Error, CustomStringConvertible {
+package enum NodeLogError: Error, CustomStringConvertible {
     case badRecord(index: UInt64, String)
     /// A decided record does not continue the instances before it: records are missing.
     case gap(index: UInt64, instance: Int64, expected: Int64)
@@ -490,7 +505,7 @@ enum NodeLogError: Error, CustomStringConvertible {
     /// `-restore` names a directory that already holds a node.
     case notEmpty(path: String, id: NodeID, clusterName: String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .badRecord(let index, let expected):
             "node log record \(index) is not usable: expected \(expected)"
@@ -505,3 +520,5 @@ enum NodeLogError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension NodeLog: OutboxLog {}

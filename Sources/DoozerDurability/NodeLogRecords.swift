@@ -5,7 +5,7 @@ import DoozerLog
 // short or malformed payload is a `NodeLogError.badRecord` naming the record.
 
 extension NodeLog {
-    enum RecordType: UInt8 {
+    package enum RecordType: UInt8 {
         /// The node id (u8 length + bytes) and the cluster name (the rest). First in a new log.
         case identity = 1
         /// One decided instance and the proposals it admitted (origin, seq, tag, mutation), as
@@ -19,9 +19,14 @@ extension NodeLog {
     }
 
     /// Who the node is, as its identity record (or any snapshot record) says.
-    struct Identity: Equatable {
-        var id: NodeID
-        var clusterName: String
+    package struct Identity: Equatable {
+        package var id: NodeID
+        package var clusterName: String
+
+        package init(id: NodeID, clusterName: String) {
+            self.id = id
+            self.clusterName = clusterName
+        }
     }
 
     /// What a snapshot record says: the file in `snapshots/` holds the store at revision `rev`,
@@ -38,14 +43,14 @@ extension NodeLog {
     /// Payload: fields of tag u8, length u32, value; each tag once, in any order. This build
     /// knows tags 1–8 and refuses a record with any other, so a later build can add state as
     /// new tags without an older build silently starting without it.
-    struct SnapshotRecord: Equatable {
-        var file: String
-        var rev: Int64
-        var instance: Int64
-        var coveredIndex: UInt64
-        var identity: Identity
-        var bootstrap: Bootstrap?
-        var durable = DurableState()
+    package struct SnapshotRecord: Equatable {
+        package var file: String
+        package var rev: Int64
+        package var instance: Int64
+        package var coveredIndex: UInt64
+        package var identity: Identity
+        package var bootstrap: Bootstrap?
+        package var durable = DurableState()
 
         enum Tag: UInt8, CaseIterable {
             case file = 1, rev = 2, instance = 3, coveredIndex = 4, nodeID = 5, clusterName = 6
@@ -55,7 +60,7 @@ extension NodeLog {
             case durable = 8
         }
 
-        var payload: [UInt8] {
+        package var payload: [UInt8] {
             var bytes: [UInt8] = []
             func field(_ tag: Tag, _ value: [UInt8]) {
                 bytes.append(tag.rawValue)
@@ -85,7 +90,7 @@ extension NodeLog {
         }
 
         /// Decodes the payload of record `index`.
-        static func decode(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> SnapshotRecord {
+        package static func decode(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> SnapshotRecord {
             func failure(_ expected: String) -> NodeLogError { .badRecord(index: index, expected) }
             var reader = PayloadReader(bytes: payload)
             var fields: [Tag: [UInt8]] = [:]
@@ -133,29 +138,29 @@ extension NodeLog {
         }
     }
 
-    static func encodeIdentity(_ identity: Identity) -> [UInt8] {
+    package static func encodeIdentity(_ identity: Identity) -> [UInt8] {
         let id = identity.id.bytes
         return [UInt8(id.count)] + id + Array(identity.clusterName.utf8)
     }
 
-    static func decodeIdentity(_ payload: [UInt8]) -> Identity? {
+    package static func decodeIdentity(_ payload: [UInt8]) -> Identity? {
         guard let length = payload.first.map(Int.init), payload.count > length else { return nil }
         let name = String(decoding: payload[(1 + length)...], as: UTF8.self)
         return Identity(id: NodeID(bytes: Array(payload[1...length])), clusterName: name)
     }
 
     /// The decided entry of a `decided` record.
-    static func decodeDecided(_ record: LogRecord) throws(NodeLogError) -> DecidedEntry {
+    package static func decodeDecided(_ record: LogRecord) throws(NodeLogError) -> DecidedEntry {
         try peerDecode(record.payload, index: record.index, "a decided instance and its proposals", PeerCodec.decodeDecided)
     }
 
     /// The instance of a `decided` record, without decoding its batch.
-    static func decidedInstance(_ record: LogRecord) throws(NodeLogError) -> Int64 {
+    package static func decidedInstance(_ record: LogRecord) throws(NodeLogError) -> Int64 {
         try peerDecode(record.payload, index: record.index, "a decided instance", PeerCodec.decidedInstance)
     }
 
     /// The durable change in a `change` record's payload (or a snapshot record's field).
-    static func decodeChange(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> DurableChange {
+    package static func decodeChange(_ payload: [UInt8], index: UInt64) throws(NodeLogError) -> DurableChange {
         try peerDecode(payload, index: index, "a durable consensus change", PeerCodec.decodeChange)
     }
 
@@ -173,20 +178,20 @@ extension NodeLog {
     }
 }
 
-enum PayloadWriter {
-    static func append(_ value: UInt64, _ width: Int, to bytes: inout [UInt8]) {
+package enum PayloadWriter {
+    package static func append(_ value: UInt64, _ width: Int, to bytes: inout [UInt8]) {
         for shift in 0..<width { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * shift))) }
     }
 }
 
 /// Bounds-checked reads from a record payload; never traps on a short one.
-struct PayloadReader {
-    let bytes: [UInt8]
-    var offset = 0
+package struct PayloadReader {
+    package let bytes: [UInt8]
+    package var offset = 0
 
-    var isAtEnd: Bool { offset == bytes.count }
+    package var isAtEnd: Bool { offset == bytes.count }
 
-    mutating func integer(_ width: Int) -> UInt64? {
+    package mutating func integer(_ width: Int) -> UInt64? {
         guard bytes.count - offset >= width else { return nil }
         var value: UInt64 = 0
         for shift in 0..<width { value |= UInt64(bytes[offset + shift]) << (8 * shift) }
@@ -194,7 +199,7 @@ struct PayloadReader {
         return value
     }
 
-    mutating func bytes(_ count: Int) -> [UInt8]? {
+    package mutating func bytes(_ count: Int) -> [UInt8]? {
         guard count >= 0, bytes.count - offset >= count else { return nil }
         defer { offset += count }
         return Array(bytes[offset..<(offset + count)])

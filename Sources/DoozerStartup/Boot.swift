@@ -1,5 +1,6 @@
 import Dispatch
 import DoozerClient
+import DoozerDurability
 import DoozerSystem
 import Logging
 
@@ -17,17 +18,17 @@ import Glibc
 /// remove their entry. Entries whose nodes do not answer are stale (a cluster that was
 /// stopped): they are removed, each conditional on the rev it was read at, and the boot is
 /// tried again — so a full restart of a DzNS-booted cluster needs no manual clean-up.
-enum Boot {
-    enum Outcome {
+package enum Boot {
+    package enum Outcome {
         case seed
         case joined(JoinedCluster)
     }
 
     /// How long a loser keeps trying to attach to the winner, which may still be starting.
-    static let attachWindow: Duration = .seconds(6)
-    static let attempts = 4
+    package static let attachWindow: Duration = .seconds(6)
+    package static let attempts = 4
 
-    static func run(uri: String, configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
+    package static func run(uri: String, configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
                     logger: Logger) throws -> Outcome {
         let dzns = try DoozerClient(uri: uri, timeout: .seconds(2))
         defer { dzns.close() }
@@ -85,7 +86,7 @@ enum Boot {
     }
 
     /// Removes this node's own `ns` entry from the DzNS (clean shutdown, B14); bounded.
-    static func unregister(uri: String, configuration: Configuration, id: NodeID, ownsBootRecord: Bool) throws {
+    package static func unregister(uri: String, configuration: Configuration, id: NodeID, ownsBootRecord: Bool) throws {
         let dzns = try DoozerClient(uri: uri, timeout: .seconds(1))
         defer { dzns.close() }
         if !configuration.readWriteSecret.isEmpty { try dzns.access(configuration.readWriteSecret) }
@@ -96,7 +97,7 @@ enum Boot {
 
     /// Writes this node's `ns` entry once it is a member (§5.5 step 7); in the background,
     /// since the node is serving by then.
-    static func register(uri: String, configuration: Configuration, id: NodeID, address: String, logger: Logger) {
+    package static func register(uri: String, configuration: Configuration, id: NodeID, address: String, logger: Logger) {
         DispatchQueue.global().async {
             do {
                 let dzns = try DoozerClient(uri: uri, timeout: .seconds(2))
@@ -110,7 +111,7 @@ enum Boot {
     }
 
     /// Removes the `ns` entry of a node the cluster removed (B14); in the background.
-    static func forget(node: String, uri: String, configuration: Configuration, logger: Logger) {
+    package static func forget(node: String, uri: String, configuration: Configuration, logger: Logger) {
         DispatchQueue.global().async {
             do {
                 let dzns = try DoozerClient(uri: uri, timeout: .seconds(2))

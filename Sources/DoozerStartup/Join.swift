@@ -1,5 +1,6 @@
 import Dispatch
 import DoozerClient
+import DoozerDurability
 import DoozerConsensus
 import DoozerSnapshot
 import DoozerStore
@@ -10,16 +11,16 @@ import Logging
 /// What a node that attached to a running cluster starts from: the store and the consensus
 /// state at one revision R of the member it attached to (B8: installed *as* R), and that
 /// member, its first upstream.
-struct JoinedCluster {
-    let snapshot: Snapshot
-    let bootstrap: Bootstrap
-    let memberID: [UInt8]
-    let memberAddress: String
+package struct JoinedCluster {
+    package let snapshot: Snapshot
+    package let bootstrap: Bootstrap
+    package let memberID: [UInt8]
+    package let memberAddress: String
 }
 
 /// Why attaching failed; one line for the log.
-struct AttachError: Error, CustomStringConvertible {
-    let description: String
+package struct AttachError: Error, CustomStringConvertible {
+    package let description: String
 }
 
 /// The joiner's start-up (§5.3, §5.4), run before the node serves anything: find a member
@@ -28,13 +29,13 @@ struct AttachError: Error, CustomStringConvertible {
 /// lz4-compressed snapshot of the store at R, unit by unit (one unit in flight, so the
 /// member's client port is never flooded). Blocking, with bounded waits; never used once the
 /// event loop runs.
-enum Attach {
+package enum Attach {
     /// How long the CAL check may take over all addresses (the original gave up after 1 s).
-    static let checkBudget: Duration = .seconds(2)
+    package static let checkBudget: Duration = .seconds(2)
 
     /// §5.1: the cluster this node joins — through `-a`, else through the DzNS of `-b` — or nil
     /// when it seeds a new one (neither given, or it won the DzNS election).
-    static func locate(configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
+    package static func locate(configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
                        logger: Logger) throws -> JoinedCluster? {
         var attachFailure: (any Error)? = nil
         if !configuration.attachAddresses.isEmpty {
@@ -56,7 +57,7 @@ enum Attach {
         }
     }
 
-    static func join(addresses: [String], configuration: Configuration, id: NodeID,
+    package static func join(addresses: [String], configuration: Configuration, id: NodeID,
                      boundAddress: SocketAddress) throws(AttachError) -> JoinedCluster {
         let deadline = ContinuousClock.now + checkBudget
         var reasons: [String] = []
@@ -116,7 +117,7 @@ enum Attach {
 
     /// Copies the state of the node at `address` (for a node that fell behind what its peers
     /// keep). Blocking: for a background thread.
-    static func copyState(from address: String, configuration: Configuration) throws -> (Snapshot, Bootstrap) {
+    package static func copyState(from address: String, configuration: Configuration) throws -> (Snapshot, Bootstrap) {
         let connection = try DoozerConnection.dial(address, timeout: .seconds(2))
         defer { connection.close() }
         if !configuration.readWriteSecret.isEmpty { try connection.access(configuration.readWriteSecret) }

@@ -92,7 +92,7 @@ public struct UsageError: Error, CustomStringConvertible {
 
 /// `doozerd`'s flags (spec §6.2), their parsing and their validation.
 public enum DoozerdCommandLine {
-    static func flagSet() -> FlagSet {
+    package static func flagSet() -> FlagSet {
         var flags = FlagSet()
         flags.define("l", .string, placeholder: "addr", default: "127.0.0.1:8046",
                      usage: "The address to bind to: client TCP, peer UDP and the node's identity. Must be a concrete address.")
