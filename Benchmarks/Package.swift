@@ -25,6 +25,7 @@ let package = Package(
             name: "DoozerBenchmarkSupport",
             dependencies: [
                 .product(name: "DoozerServer", package: "Doozer"),
+                .product(name: "DoozerStartup", package: "Doozer"),
                 .product(name: "DoozerWire", package: "Doozer"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -96,10 +96,13 @@ package final class NodeLog {
         /// `LogOptions.syncThread`); off, the owner runs each step (`syncCommitted`,
         /// `runSnapshotJob`).
         package var threads: Bool
+        /// The log's segment size (`LogOptions.segmentSize`); nil for the default.
+        package var segmentSize: Int?
 
-        package init(io: FileIO = .system, threads: Bool = true) {
+        package init(io: FileIO = .system, threads: Bool = true, segmentSize: Int? = nil) {
             self.io = io
             self.threads = threads
+            self.segmentSize = segmentSize
         }
     }
 
@@ -142,6 +145,7 @@ package final class NodeLog {
         var options = LogOptions()
         options.syncThread = disk.threads
         options.prepareSegments = disk.threads
+        if let segmentSize = disk.segmentSize { options.segmentSize = segmentSize }
         // Consensus bounds what waits here (α batches decided ahead of applying); the log's own
         // backpressure would only turn a decided batch into a failure.
         options.maxPendingBytes = Int(UInt32.max)

@@ -101,12 +101,15 @@ package final class ClusterSequencer: Sequencer {
     package var bootstrapState: Bootstrap? { recordedCopy == nil ? consensus.bootstrapState : nil }
 
     /// A seed laid out its store by itself (§5.2): it reads its member set and its own
-    /// address from it and leads at once.
+    /// address from it and leads at once; `writable` is decided first (the seed leads alone),
+    /// then the first pulse, which reports the revision that includes it.
     package func startSeed() {
         membership = Membership(host.store.current)
         refreshPeers()
         wasMember = consensus.isMember
         consensus.campaign()
+        proposeWritable()
+        pump()
         start()
     }
 
@@ -134,7 +137,24 @@ package final class ClusterSequencer: Sequencer {
 
     private func start() {
         host.schedule(.liveness, after: livenessInterval)
+        pulse()
         pump()
+    }
+
+    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13). Slaves pulse
+    /// too, so the leader sees them alive (B15).
+    private func pulse() {
+        host.propose(Mutation.set(nodePath("applied"), rev: -1, body: Array(String(host.store.rev).utf8)), bookkeeping: "pulse")
+        host.schedule(.pulse, after: settings.pulseInterval)
+    }
+
+    /// §5.5 steps 6–7: a node that became a member says so.
+    private func proposeWritable() {
+        host.propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), bookkeeping: "writable")
+    }
+
+    private func nodePath(_ leaf: String) -> [UInt8] {
+        Array("/ctl/node/".utf8) + settings.id + Array("/\(leaf)".utf8)
     }
 
     // MARK: Sequencer
@@ -198,6 +218,9 @@ package final class ClusterSequencer: Sequencer {
         case .lazyCommit:
             lazyCommitArmed = false
             nodeLog?.commit()
+        case .pulse:
+            pulse()
+            pump()
         }
     }
 
@@ -483,6 +506,7 @@ package final class ClusterSequencer: Sequencer {
             wasMember = member
             if member {
                 logger.info("now a member of cluster \(settings.clusterName) at rev \(host.store.rev)")
+                proposeWritable()
             } else {
                 logger.warning("no longer a member of cluster \(settings.clusterName) at rev \(host.store.rev): answering writes READONLY")
             }

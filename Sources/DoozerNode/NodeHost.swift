@@ -29,7 +29,8 @@ package protocol NodeHost: AnyObject {
     /// Replaces the store with a member's state at a later revision (this node fell behind
     /// what its peers keep); the host answers what can no longer be answered from history.
     func install(_ snapshot: Snapshot)
-    /// The node became a member (it takes writes from now on) or stopped being one.
+    /// The node became a member (it takes writes from now on; the sequencer proposes
+    /// `writable` itself) or stopped being one.
     func membershipChanged(isMember: Bool)
     /// Starts copying the state of the node at `address` in the background; the host hands
     /// the outcome to `ClusterSequencer.stateCopied(_:)` later (never inside this call).
@@ -54,6 +55,8 @@ package enum NodeTimer: Equatable, Sendable {
     case liveness
     /// (`-data` only.) Records nothing waits for are synced at the latest now.
     case lazyCommit
+    /// The node writes `/ctl/node/<id>/applied` (§4.13).
+    case pulse
 }
 
 /// What a sequencer is started with besides its consensus and transport.
@@ -65,11 +68,14 @@ package struct NodeSettings: Sendable {
     package var maxWrite: Int
     /// Silence after which the leader removes a node (`-timeout`), in nanoseconds.
     package var memberTimeout: Int64
+    /// Interval between `applied` writes (`-pulse`), in nanoseconds.
+    package var pulseInterval: Int64
 
-    package init(id: [UInt8], clusterName: String, maxWrite: Int, memberTimeout: Int64) {
+    package init(id: [UInt8], clusterName: String, maxWrite: Int, memberTimeout: Int64, pulseInterval: Int64) {
         self.id = id
         self.clusterName = clusterName
         self.maxWrite = maxWrite
         self.memberTimeout = memberTimeout
+        self.pulseInterval = pulseInterval
     }
 }

@@ -210,6 +210,17 @@ public final class PeerTransport {
                              limits: limits, clock: clock, firstMessageID: firstMessageID)
     }
 
+    /// The transport of node `id` at `address` on a simulated network: every check, codec,
+    /// fragmentation and reassembly rule of a socket's, with each datagram handed to `send`
+    /// (bytes valid only during the call) and received ones given to `receive(datagram:from:_:)`.
+    public static func simulated(address: SocketAddress, cluster: String, id: PeerID, limits: Limits = Limits(),
+                                 clock: @escaping () -> Int64, firstMessageID: UInt32 = 1,
+                                 send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void) -> PeerTransport {
+        let channel = DatagramChannel(simulated: send, sendSlots: limits.sendSlots, maxDatagram: limits.maxDatagram)
+        return PeerTransport(channel: channel, address: address, receiveBuffer: limits.socketBuffer, cluster: cluster, id: id,
+                             limits: limits, clock: clock, firstMessageID: firstMessageID)
+    }
+
     private init(channel: DatagramChannel, address: SocketAddress, receiveBuffer: Int, cluster: String, id: PeerID,
                  limits: Limits, clock: @escaping () -> Int64, firstMessageID: UInt32) {
         self.receiveBuffer = receiveBuffer

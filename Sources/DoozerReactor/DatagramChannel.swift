@@ -1,6 +1,8 @@
 import DoozerSystem
 
-/// One non-blocking UDP socket with batched receives and a coalescing outbox.
+/// One non-blocking UDP socket with batched receives and a coalescing outbox — or, made with
+/// `init(simulated:)`, the same outbox handing each datagram to a function (a simulated
+/// network) instead of the kernel.
 ///
 /// Owns `fd` (closed when the channel goes away) and memory allocated once in `init`:
 /// `receiveSlots` receive buffers and `sendSlots` send buffers of `maxDatagram` bytes each,
@@ -16,7 +18,10 @@ public final class DatagramChannel {
     /// The largest UDP payload over IPv4: 65 535 bytes less the IP and UDP headers.
     public static let maxUDPPayload = 65_507
 
+    /// The socket (-1 for a simulated channel, which has none).
     public let fd: FileDescriptor
+    /// Where a simulated channel's datagrams go, in `flush`.
+    private let simulatedSend: ((SocketAddress, UnsafeRawBufferPointer) -> Void)?
     /// Bytes in the largest datagram sent or received whole; longer ones arrive truncated and
     /// are dropped.
     public let maxDatagram: Int
@@ -45,6 +50,7 @@ public final class DatagramChannel {
         precondition(maxDatagram >= 4 && maxDatagram <= Self.maxUDPPayload)
         precondition(maxOpenDatagrams > 0)
         self.fd = fd
+        simulatedSend = nil
         self.maxDatagram = maxDatagram
         inbox = DatagramSlab(count: receiveSlots, capacity: maxDatagram)
         outbox = DatagramSlab(count: sendSlots, capacity: maxDatagram)
@@ -52,9 +58,24 @@ public final class DatagramChannel {
         openDatagrams.initialize(repeating: 0)
     }
 
+    /// A channel without a socket: `flush` hands each datagram built, with its destination,
+    /// to `send` (the bytes are valid only during that call), and `receive` finds nothing. The
+    /// owner delivers received datagrams itself (`PeerTransport.receive(datagram:from:_:)`).
+    public init(simulated send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void, sendSlots: Int = 64,
+                maxDatagram: Int = DatagramChannel.maxUDPPayload, maxOpenDatagrams: Int = 16) {
+        precondition(maxDatagram >= 4 && maxDatagram <= Self.maxUDPPayload)
+        fd = FileDescriptor(rawValue: -1)
+        simulatedSend = send
+        self.maxDatagram = maxDatagram
+        inbox = DatagramSlab(count: 1, capacity: 4)
+        outbox = DatagramSlab(count: sendSlots, capacity: maxDatagram)
+        openDatagrams = .allocate(capacity: maxOpenDatagrams)
+        openDatagrams.initialize(repeating: 0)
+    }
+
     deinit {
         openDatagrams.deallocate()
-        fd.close()
+        if simulatedSend == nil { fd.close() }
     }
 
     /// Counters since the channel was made. Drops count datagrams, except `droppedOutboxFull`,
@@ -93,6 +114,7 @@ public final class DatagramChannel {
     /// `budget` means the socket was drained.
     @discardableResult
     public func receive(budget: Int, _ body: (_ from: SocketAddress, _ datagram: UnsafeRawBufferPointer) -> Void) throws(SystemError) -> Int {
+        guard simulatedSend == nil else { return 0 }
         var taken = 0
         while taken < budget {
             let asked = min(inbox.count, budget - taken)
@@ -218,6 +240,16 @@ public final class DatagramChannel {
             nextEviction = 0
         }
         var result = FlushResult()
+        if let simulatedSend {
+            for slot in 0..<built {
+                let datagram = UnsafeRawBufferPointer(rebasing: outbox.buffer(slot)[..<outbox.length(slot)])
+                simulatedSend(outbox.address(slot), datagram)
+                stats.bytesSent += datagram.count
+            }
+            stats.datagramsSent += built
+            result.sent = built
+            return result
+        }
         var next = 0
         sending: while next < built {
             stats.sendCalls += 1

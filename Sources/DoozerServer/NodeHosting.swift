@@ -25,9 +25,13 @@ extension Server: NodeHost {
         propose(mutation, origin: .node(what))
     }
 
+    /// The node became a member (booted through a DzNS, it names itself there, §5.7) or
+    /// stopped being one.
     package func membershipChanged(isMember: Bool) {
         isWritable = isMember && storageFailure == nil
-        if isMember { becameMember() }
+        if isMember, let bootURI {
+            Boot.register(uri: bootURI, configuration: configuration, id: id, address: boundAddress.description, logger: logger)
+        }
     }
 
     package func peersChanged(_ table: [PeerID: SocketAddress]) {
@@ -81,8 +85,6 @@ extension Server: NodeHost {
         logger.info("resuming as \(id) at rev \(store.rev) from the data directory")
         isWritable = cluster.consensus.isMember
         cluster.resume()
-        pulse()
-        cluster.pump()
     }
 }
 

@@ -127,6 +127,7 @@ public final class Server {
             case .liveness: self = .liveness
             case .peerBacklog: self = .peerBacklog
             case .lazyCommit: self = .lazyCommit
+            case .pulse: self = .pulse
             }
         }
 
@@ -137,7 +138,8 @@ public final class Server {
             case .liveness: .liveness
             case .peerBacklog: .peerBacklog
             case .lazyCommit: .lazyCommit
-            case .pulse, .resumeAccepting, .webTick, .resumeWebAccepting, .stateCopy: nil
+            case .pulse: .pulse
+            case .resumeAccepting, .webTick, .resumeWebAccepting, .stateCopy: nil
             }
         }
     }
@@ -247,7 +249,7 @@ public final class Server {
             try loop.register(nodeLog.snapshotCompletionFD, interest: .readable, token: registry.insert(.snapshots))
         }
         let settings = NodeSettings(id: id.bytes, clusterName: configuration.clusterName, maxWrite: configuration.maxWrite,
-                                    memberTimeout: configuration.memberTimeout)
+                                    memberTimeout: configuration.memberTimeout, pulseInterval: configuration.pulseInterval)
         streams = PeerStreams(server: self, header: transport.recordHeader)
         transport.streamLargeMessage = { [streams] address, item in streams!.send(item, to: address) }
         cluster = ClusterSequencer(host: self, settings: settings, consensus: consensus, transport: transport,
@@ -276,7 +278,6 @@ public final class Server {
     /// as a slave), then serves clients until SIGINT or SIGTERM.
     public func run() throws {
         if joined {
-            pulse()
             cluster.startJoined()
         } else if let nodeLog, nodeLog.recovered.hasLayout {
             resume()
@@ -546,28 +547,6 @@ public final class Server {
         session.parkedRevisions.append(rev)
     }
 
-    // MARK: Timers
-
-    /// A slave became a member (§5.5 steps 6–7): it says so in `/ctl/node/<id>/writable` and,
-    /// booted through a DzNS, names itself there.
-    func becameMember() {
-        propose(Mutation.set(nodePath("writable"), rev: 0, body: Array("true".utf8)), origin: .node("writable"))
-        if let bootURI {
-            Boot.register(uri: bootURI, configuration: configuration, id: id, address: boundAddress.description, logger: logger)
-        }
-    }
-
-    /// Proposes `/ctl/node/<id>/applied` and schedules the next pulse (§4.13). Slaves pulse
-    /// too, so the leader sees them alive (B15).
-    func pulse() {
-        let applied = Array(String(store.rev).utf8)
-        propose(Mutation.set(nodePath("applied"), rev: -1, body: applied), origin: .node("pulse"))
-        schedule(.pulse, after: configuration.pulseInterval)
-    }
-
-    func nodePath(_ leaf: String) -> [UInt8] {
-        Array("/ctl/node/\(id)/\(leaf)".utf8)
-    }
 }
 
 extension Server: EventLoopHandler {
@@ -609,8 +588,6 @@ extension Server: EventLoopHandler {
         guard let timer = Timer(rawValue: token) else { return }
         if let nodeTimer = timer.nodeTimer { return cluster.timerFired(nodeTimer) }
         switch timer {
-        case .pulse:
-            pulse()
         case .resumeAccepting:
             try? loop.update(listener, interest: .readable, token: listenerToken)
         case .webTick:
@@ -619,7 +596,7 @@ extension Server: EventLoopHandler {
             if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
         case .stateCopy:
             stateCopyTimer()
-        case .consensus, .liveness, .peerBacklog, .lazyCommit:
+        case .consensus, .liveness, .peerBacklog, .lazyCommit, .pulse:
             break   // the sequencer's, above
         }
     }

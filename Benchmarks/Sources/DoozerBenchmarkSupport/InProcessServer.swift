@@ -1,4 +1,5 @@
 import DoozerServer
+import DoozerStartup
 import DoozerSystem
 import Foundation
 import Logging
