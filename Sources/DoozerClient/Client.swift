@@ -10,7 +10,9 @@ import Foundation
 /// back-off, for at most `timeout`, else 10 s) and re-issues the interrupted call: reads and
 /// WAITs at the same rev, conditional writes (SET/DEL with rev ≠ -1). Unconditional writes
 /// (SET/DEL at rev -1, NOP) that may have reached the server are never repeated: they fail with
-/// `.connectionLost`. Thread-safe; every call blocks the calling thread (never call it from a
+/// `.connectionLost`. Reads of the current state are monotonic across reconnections, and
+/// `linearizableRev()` makes them linearizable (the read contract: `ReadConsistency`, `fence`,
+/// `ReadFloor`). Thread-safe; every call blocks the calling thread (never call it from a
 /// server's event loop). It never caches data and never retries server error answers.
 public final class DoozerClient: @unchecked Sendable {
     /// How long a broken connection is redialled when no timeout was given.
@@ -34,6 +36,8 @@ public final class DoozerClient: @unchecked Sendable {
     /// A deadline for every non-WAIT call (only the DzNS lookup client sets it).
     private let callTimeout: Duration?
     private let state: LockedState<State>
+    /// The read contract's revisions (`ReadFloor`).
+    let floorState = LockedState(ReadFloor())
     /// Held by the one thread that dials; the others wait for its result.
     private let dialLock = NSLock()
 
@@ -230,21 +234,34 @@ public final class DoozerClient: @unchecked Sendable {
 }
 
 extension DoozerClient: RequestExchanger {
-    /// Sends `request` on the live connection; on a broken connection redials and re-sends it
-    /// unless it is an unconditional write that may already have reached the server. A request
-    /// that breaks the connection dialled to retry it is not tried a third time: the server
-    /// is refusing it (a frame over its `-maxframe`), and the break is reported at once.
-    func exchange(_ request: Request, deadline callDeadline: ContinuousClock.Instant?) throws(DoozerError) -> Response {
+    func exchange(_ request: Request, deadline: ContinuousClock.Instant?) throws(DoozerError) -> Response {
+        try exchange(request, deadline: deadline, revisionRequired: false)
+    }
+
+    /// Sends `request` on the live connection — fenced first if it reads the current state
+    /// (`fence`) — and raises the floor with its answer. On a broken connection it redials and
+    /// re-sends the request unless it is an unconditional write that may already have reached
+    /// the server. A request that breaks the connection dialled to retry it is not tried a
+    /// third time: the server is refusing it (a frame over its `-maxframe`), and the break is
+    /// reported at once. `revisionRequired` (a NOP of `linearizableRev`): the request is
+    /// repeated until the REV after it is answered on the same connection.
+    func exchange(_ request: Request, deadline callDeadline: ContinuousClock.Instant?,
+                  revisionRequired: Bool) throws(DoozerError) -> Response {
         var callDeadline = callDeadline
         var deadlineError: DoozerError = .waitTimeout
         if callDeadline == nil, let callTimeout, request.verb != Verb.wait.rawValue {
             callDeadline = ContinuousClock.now.advanced(by: callTimeout)
             deadlineError = .timeout
         }
+        let repeatable = revisionRequired || DoozerClient.isRepeatable(request)
+        let fenced = DoozerClient.readsCurrentState(request)
         var reconnectDeadline: ContinuousClock.Instant?
         /// The generation of the first connection that broke under this request.
         var firstBroken: Int?
+        /// Why the last node was left: it stayed behind the floor (reported if none catches up).
+        var behind: DoozerError?
         while true {
+            if let behind, let reconnectDeadline, ContinuousClock.now >= reconnectDeadline { throw behind }
             let lease: Lease
             do {
                 lease = try self.lease(deadline: earliest(callDeadline, reconnectDeadline))
@@ -252,20 +269,53 @@ extension DoozerClient: RequestExchanger {
                 if let callDeadline, ContinuousClock.now >= callDeadline, error == .timeout || error.isTransport {
                     throw deadlineError
                 }
+                if let behind, error == .timeout || error.isTransport { throw behind }
                 throw error
             }
+            if fenced, try !fenceOrLeave(lease, callDeadline: callDeadline, deadlineError: deadlineError, behind: &behind) {
+                if reconnectDeadline == nil { reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault) }
+                continue
+            }
             do {
-                return try lease.connection.core.roundTrip(request, deadline: callDeadline, deadlineError: deadlineError)
+                let response = try lease.connection.core.roundTrip(request, deadline: callDeadline, deadlineError: deadlineError)
+                observe(request, response, on: lease)
+                try learnWrittenRevision(request, response, on: lease, required: revisionRequired)
+                return response
             } catch {
-                let broken = error.broken || (error.error == .closed && !isClosed)
-                guard broken else { throw error.error }
+                guard isBreak(error) else { throw error.error }
                 invalidate(lease)
-                if error.sent && !DoozerClient.isRepeatable(request) { throw .connectionLost }
+                if error.sent && !repeatable { throw .connectionLost }
                 if let firstBroken, lease.generation > firstBroken { throw DoozerClient.refused(request, error.error) }
                 firstBroken = firstBroken ?? lease.generation
                 if reconnectDeadline == nil { reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault) }
             }
         }
+    }
+
+    /// Fences `lease` for a read of the current state (`fence`), giving its node
+    /// `catchUpPatience`. A node that stayed behind (noted in `behind`) or whose connection
+    /// broke is left: its connection is dropped and false returned. A server error, or the
+    /// call's deadline, is thrown.
+    private func fenceOrLeave(_ lease: Lease, callDeadline: ContinuousClock.Instant?, deadlineError: DoozerError,
+                              behind: inout DoozerError?) throws(DoozerError) -> Bool {
+        do {
+            try fence(lease, until: earliest(callDeadline, ContinuousClock.now.advanced(by: catchUpPatience)))
+            return true
+        } catch {
+            if case .behind = error.error {
+                if let callDeadline, ContinuousClock.now >= callDeadline { throw deadlineError }
+                behind = error.error
+            } else if !isBreak(error) {
+                throw error.error
+            }
+            invalidate(lease)
+            return false
+        }
+    }
+
+    /// Whether `failure` ended the connection by itself (not a local close or a deadline).
+    func isBreak(_ failure: CallFailure) -> Bool {
+        failure.broken || (failure.error == .closed && !isClosed)
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
@@ -310,9 +360,12 @@ extension DoozerClient {
     public func del(_ path: String, rev: Int64) throws(DoozerError) { try Operations.del(self, path, rev: rev) }
     /// NOP; never retried once sent (`.connectionLost`).
     public func nop() throws(DoozerError) { try Operations.nop(self) }
+    /// GET at `rev`; without one, of the current state, never older than anything this client
+    /// has seen (`ReadConsistency.monotonic`). A missing file is `([], 0)`.
     public func get(_ path: String, rev: Int64? = nil) throws(DoozerError) -> (body: [UInt8], rev: Int64) {
         try Operations.get(self, path, rev: rev)
     }
+    /// STAT at `rev`; without one, of the current state, monotonic as `get`.
     public func stat(_ path: String, rev: Int64? = nil) throws(DoozerError) -> (len: Int32, rev: Int64) {
         try Operations.stat(self, path, rev: rev)
     }
@@ -332,6 +385,7 @@ extension DoozerClient {
     public func wait(_ glob: String, rev: Int64, timeout: Duration? = nil) throws(DoozerError) -> DoozerEvent {
         try Operations.wait(self, glob, rev: rev, timeout: timeout)
     }
+    /// REV: the node's current revision, never lower than any this client has seen.
     public func rev() throws(DoozerError) -> Int64 { try Operations.rev(self) }
     public func selfID() throws(DoozerError) -> [UInt8] { try Operations.selfID(self) }
     /// Copies the node's state at one revision R as the snapshot stream (the format of

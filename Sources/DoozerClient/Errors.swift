@@ -23,6 +23,11 @@ public enum DoozerError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectionLost
     /// The server sent something that is not a valid response.
     case malformedResponse(String)
+    /// A read of the current state found no node that had applied `rev`, the newest revision
+    /// this client has seen, within the reconnect window: the nodes it reached lag, are
+    /// frozen or cut off from their majority — or the cluster restarted without persistence
+    /// and is a new store whose revisions start again (a new client can read that one).
+    case behind(rev: Int64)
 
     public var description: String {
         switch self {
@@ -37,6 +42,7 @@ public enum DoozerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .timeout: return "timeout"
         case .connectionLost: return "connection lost"
         case .malformedResponse(let text): return "malformed response: \(text)"
+        case .behind(let rev): return "no node has caught up with rev \(rev), the newest this client has seen"
         }
     }
 

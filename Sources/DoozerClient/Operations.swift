@@ -12,7 +12,11 @@ enum Operations {
     /// One request; a server error code becomes `.server`.
     static func call(_ peer: some RequestExchanger, _ request: Request,
                      deadline: ContinuousClock.Instant? = nil) throws(DoozerError) -> Response {
-        let response = try peer.exchange(request, deadline: deadline)
+        try checked(peer.exchange(request, deadline: deadline))
+    }
+
+    /// `response`, or its server error code as `.server`.
+    static func checked(_ response: Response) throws(DoozerError) -> Response {
         if let raw = response.errCode {
             guard let code = ErrorCode(rawValue: raw) else {
                 throw .malformedResponse("unknown error code \(raw)\(response.errDetail.map { ": \($0)" } ?? "")")

@@ -49,13 +49,13 @@ extension DoozerClient {
                     throw CallFailure(error: .server(code: code, detail: response.errDetail), sent: true, broken: false)
                 }
                 broke = nil
+                observe(waiting, response, on: lease)
                 let event = Operations.event(response)
                 last = event
                 next = event.rev + 1
                 if !handler(event) { return }
             } catch {
-                let broken = error.broken || (error.error == .closed && !isClosed)
-                guard broken else { throw error.error }
+                guard isBreak(error) else { throw error.error }
                 invalidate(lease)
                 broke = broke ?? error.error
                 if reconnectDeadline == nil {

@@ -73,7 +73,19 @@ enum Commands {
                     file had at revision <rev> (TOO_LATE once that revision has left the
                     server's history).
 
+                    Without -r, the node this client is connected to answers from what
+                    it has applied, which may lag behind a write acknowledged through
+                    another node.
+
+                    Options:
+                      -linear  linearizable read: the body includes every write
+                               acknowledged before the command started, through any
+                               node. It costs a NOP first (one consensus round, and a
+                               no-op revision in the history), so it needs write access
+                               and a member (a slave answers READONLY). Not with -r.
+
                     """,
+                defineFlags: { $0.define("linear", .boolean, usage: "linearizable read") },
                 run: get),
         Command(name: "help", argSpec: "<command>", arity: 1,
                 summary: "provide detailed help on a command",
@@ -209,9 +221,15 @@ enum Commands {
     }
 
     static func get(_ session: Session, _ arguments: [String]) throws(Failure) {
-        let client = try session.dial()
         let rev = session.options.rev == -1 ? nil : session.options.rev
-        let (body, _) = try Failure.call { () throws(DoozerError) in try client.get(arguments[0], rev: rev) }
+        if session.options.linearizable, rev != nil {
+            throw .local(LocalError("-linear reads the current state; it cannot be used with -r"))
+        }
+        let client = try session.dial()
+        let (body, _) = try Failure.call { () throws(DoozerError) in
+            if session.options.linearizable { return try client.get(arguments[0], consistency: .linearizable) }
+            return try client.get(arguments[0], rev: rev)
+        }
         Terminal.out(body)
     }
 

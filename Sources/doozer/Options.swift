@@ -19,6 +19,8 @@ struct Options {
     var timeoutNanoseconds: Int64 = 0
     /// find -l
     var longListing = false
+    /// get -linear
+    var linearizable = false
 
     /// The options every command takes, in either position.
     static func globalFlagSet() -> FlagSet {
@@ -54,6 +56,7 @@ struct Options {
             }
         }
         if flags.value("l") != nil { longListing = flags.flag("l") }
+        if flags.value("linear") != nil { linearizable = flags.flag("linear") }
         return nil
     }
 }

@@ -72,6 +72,17 @@ final class CLITests: CLITestCase {
         file had at revision <rev> (TOO_LATE once that revision has left the
         server's history).
 
+        Without -r, the node this client is connected to answers from what
+        it has applied, which may lag behind a write acknowledged through
+        another node.
+
+        Options:
+          -linear  linearizable read: the body includes every write
+                   acknowledged before the command started, through any
+                   node. It costs a NOP first (one consensus round, and a
+                   no-op revision in the history), so it needs write access
+                   and a member (a slave answers READONLY). Not with -r.
+
         """
     }
 
@@ -236,6 +247,22 @@ final class CLITests: CLITestCase {
         assertCLI(try doozer("get", "-r", "\(first - 1)", path), status: 0, stdout: "", "get -r before the file existed")
         assertCLI(try doozer("get", path), status: 0, stdout: "three", "get without -r: current")
         assertCLI(try doozer("get", "-r", "-1", path), status: 0, stdout: "three", "get -r -1: current")
+    }
+
+    /// get -linear: the body, after a NOP (a no-op event, path `/`); not with -r.
+    func testGetLinear() throws {
+        let path = "/\(unique("cli"))/linear"
+        let connection = try connection()
+        let written = try connection.mustSet(path, "latest")
+        assertCLI(try doozer("get", "-linear", path), status: 0, stdout: "latest", "get -linear")
+        let noOp = try connection.wait("/", rev: written + 1)
+        XCTAssertEqual(noOp.flags, 0, "the NOP of get -linear: \(noOp.brief)")
+        assertCLI(try doozer("-linear", "get", path), status: 2, stdout: "",
+                  stderr: "flag provided but not defined: -linear\nUsage of \(argv0):\n\(globalOptions)\n",
+                  "-linear is an option of get only")
+        assertCLI(try doozer("get", "-linear", "\(path)-missing"), status: 0, stdout: "", "get -linear of a missing file")
+        assertCLI(try doozer("get", "-linear", "-r", "\(written)", path), status: 2, stdout: "",
+                  stderr: "Error: -linear reads the current state; it cannot be used with -r\n", "get -linear -r")
     }
 
     func testBinaryBodies() throws {
