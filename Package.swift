@@ -122,6 +122,12 @@ let package = Package(
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
+        .testTarget(
+            name: "DoozerSimulationTests",
+            dependencies: [
+                "DoozerNode", "DoozerDurability", "DoozerConsensus", "DoozerStore", "DoozerPeer", "DoozerLog",
+                "DoozerSystem", "DoozerHistory", "DoozerTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "DoozerHistoryTests", dependencies: ["DoozerHistory", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
     ]

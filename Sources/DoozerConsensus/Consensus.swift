@@ -33,7 +33,9 @@
 ///    while a quorum lives.
 /// 5. Bounds: pending proposals (`maxPending`), the leader's queue (`maxQueueBytes`), votes
 ///    held (`maxVotes`), early decided entries (`maxEarly`), the decided log kept for
-///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed.
+///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed;
+///    the tables per peer (`lastHeard`, `lastAck`, followers) hold only the nodes the host's
+///    address table names (`keep(peers:)`) and the schedule's members.
 ///    The one table without a fixed bound is `watermarks`: an entry per node id that ever had
 ///    a proposal admitted (a memory-only node takes a new id each start): 16–32 bytes each in
 ///    memory, 9–18 in each snapshot's bootstrap. Dropping an entry would let a late copy of
@@ -249,6 +251,18 @@ public struct Consensus {
     }
 
     // MARK: Inputs
+
+    /// The host's peers are now `peers` (a node's entry under `/ctl/node` went): the tables
+    /// kept per peer — when each was last heard from and answered, who follows — forget the
+    /// others, but for the members of the schedule. So they are bounded by the nodes the
+    /// cluster knows, not by every node that ever spoke.
+    public mutating func keep(peers: Set<PeerID>) {
+        let known = known
+        let kept = { (peer: PeerID) in peers.contains(peer) || known.contains(peer) }
+        if lastHeard.keys.contains(where: { !kept($0) }) { lastHeard = lastHeard.filter { kept($0.key) } }
+        if lastAck.keys.contains(where: { !kept($0) }) { lastAck = lastAck.filter { kept($0.key) } }
+        if followers.keys.contains(where: { !kept($0) }) { followers = followers.filter { kept($0.key) } }
+    }
 
     /// Lowers `maxInflightBytes` to `bytes`, and the bytes of batches smaller than
     /// `streamedFrom` (those the host sends in datagrams; larger ones go on streams, which pace
@@ -476,8 +490,15 @@ public struct Consensus {
     private mutating func handle(_ message: Message, from sender: PeerID) {
         let configured = isConfigured(sender)
         switch message {
-        case .fetch, .entries, .tooOld, .forward:
+        case .fetch, .forward:
             break   // slaves learn and forward their bookkeeping: any peer the transport let through
+        case .entries, .tooOld:
+            // Decided entries (and where to copy a state from) come only from members: a slave
+            // the transport lets through must not be able to make this node decide anything.
+            guard configured else {
+                dropped += 1
+                return
+            }
         default:
             guard configured else {
                 dropped += 1
@@ -561,7 +582,10 @@ public struct Consensus {
             recovered[entry.instance] = entry
             recoveredEnd = max(recoveredEnd, entry.instance)
         }
-        if role == .candidate && hasPromiseQuorum(at: candidateFrom) { becomeLeader() }
+        // A quorum of the members of the first instance it would propose at: a candidate may
+        // have learned instances past `candidateFrom` (and past a change of members) since it
+        // stood; the promises cover those too.
+        if role == .candidate && hasPromiseQuorum(at: decided + 1) { becomeLeader() }
         if role == .leader { proposeMore() }
     }
 
@@ -736,8 +760,10 @@ public struct Consensus {
         // propose them again under a new seq.
         let ownAfter = watermarks[me] ?? 0
         if ownAfter > ownBefore + 1 {
-            for seq in (ownBefore + 1)..<ownAfter {
-                if let lost = pending.removeValue(forKey: seq) { enqueueOwn(lost) }
+            // Over the pending proposals (bounded by `maxPending`), not the seqs between: the
+            // watermark may jump far.
+            for seq in pending.keys.sorted() where seq > ownBefore && seq < ownAfter {
+                enqueueOwn(pending.removeValue(forKey: seq)!)
             }
         }
     }

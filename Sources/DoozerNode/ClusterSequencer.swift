@@ -491,6 +491,7 @@ package final class ClusterSequencer: Sequencer {
             }
         }
         transport.setPeers(table)
+        consensus.keep(peers: Set(table.keys))
         host.peersChanged(table)
         addresses = table
     }

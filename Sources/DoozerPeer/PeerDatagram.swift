@@ -1,15 +1,19 @@
 import DoozerConsensus
 import DoozerReactor
 
-/// The peer datagram, version 1: a fixed header, then items, each framed by `DatagramChannel`
+/// The peer datagram, version 2: a fixed header, then items, each framed by `DatagramChannel`
 /// (a 4-byte big-endian length, then the item). The header's and items' integers are
 /// little-endian, as in `PeerCodec`.
 ///
 ///     datagram = header item*
-///     header   = "DZP" version:u8 = 1   cluster:u64   sender:u64              (20 bytes)
-///     item     = 1 message                                  one whole message (PeerCodec)
+///     header   = "DZP" version:u8 = 2   cluster:u64   sender:u64              (20 bytes)
+///     item     = 1 message crc32c:u32                       one whole message (PeerCodec)
 ///              | 2 id:u32 index:u16 count:u16 total:u32 bytes   one fragment of a message
 ///              | 3 code:u8                                  control; code 1 = "not a member"
+///
+/// A message carries the CRC32C of its encoding after it (fragments carry pieces of both, and
+/// the check runs once the message is whole): UDP's 16-bit checksum is all that protects a
+/// datagram on the way, too little for a decided batch. Version 1 had no checksum.
 ///
 /// A stream record, the value of a `Verb.peer` request on a peer's TCP stream to this node's
 /// client port (messages too large for one datagram), is a header and at most one item, not
@@ -23,7 +27,9 @@ import DoozerReactor
 /// Public only as the `Fuzzing` SPI, for DoozerFuzz's datagram target.
 @_spi(Fuzzing) public enum PeerDatagram {
     static let magic: (UInt8, UInt8, UInt8) = (0x44, 0x5A, 0x50)   // "DZP"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    /// The CRC32C after each message.
+    static let checksumSize = 4
     @_spi(Fuzzing) public static let headerSize = 20
     /// A fragment item's bytes before its piece of the message: kind, id, index, count, total.
     @_spi(Fuzzing) public static let fragmentHeaderSize = 13
@@ -127,13 +133,13 @@ import DoozerReactor
 }
 
 extension UnsafeRawBufferPointer {
-    fileprivate func littleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+    func littleEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }
 
 extension [UInt8] {
-    fileprivate mutating func appendLittleEndian(_ value: UInt64) {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 }

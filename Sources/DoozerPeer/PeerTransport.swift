@@ -94,6 +94,8 @@ public final class PeerTransport {
         /// Authenticated datagrams whose framing is broken, and items of an unknown kind or cut
         /// short.
         public var droppedMalformed = 0
+        /// Messages whose CRC32C did not match: damaged on the way (UDP's own checksum is 16 bits).
+        public var droppedChecksum = 0
         /// Messages `PeerCodec` refused.
         public var droppedDecodeError = 0
         /// Received messages or fragments announcing more than `maxMessageSize` bytes.
@@ -273,6 +275,8 @@ public final class PeerTransport {
         scratch.removeAll(keepingCapacity: true)
         scratch.append(PeerDatagram.Kind.message.rawValue)
         PeerCodec.encode(message, into: &scratch)
+        let checksum = scratch.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[1...])) }
+        scratch.appendLittleEndian(checksum)
         let size = scratch.count - 1
         guard size <= limits.maxMessageSize else {
             counters.refusedTooLarge += 1
@@ -476,9 +480,19 @@ public final class PeerTransport {
         }
     }
 
+    /// Checks a whole message's CRC32C (its last four bytes), then decodes the rest.
     private func decode(_ bytes: UnsafeRawBufferPointer, from sender: PeerID, _ deliver: (PeerID, Message) -> Void) {
+        guard bytes.count >= PeerDatagram.checksumSize else {
+            counters.droppedChecksum += 1
+            return
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - PeerDatagram.checksumSize)])
+        guard CRC32C.checksum(body) == bytes.littleEndian(UInt32.self, at: body.count) else {
+            counters.droppedChecksum += 1
+            return
+        }
         let message: Message
-        do { message = try PeerCodec.decode(bytes) } catch {
+        do { message = try PeerCodec.decode(body) } catch {
             counters.droppedDecodeError += 1
             return
         }

@@ -38,6 +38,41 @@ public struct FileIO: Sendable {
     public var lockExclusive: @Sendable (FileDescriptor) throws(SystemError) -> Void
     public var close: @Sendable (FileDescriptor) -> Void
 
+    /// File system calls of the caller's making (a simulated disk, a test's fault injection).
+    public init(
+        open: @escaping @Sendable (String, Int32, UInt32) throws(SystemError) -> FileDescriptor,
+        pwrite: @escaping @Sendable (FileDescriptor, UnsafeRawBufferPointer, Int64) throws(SystemError) -> Int,
+        pread: @escaping @Sendable (FileDescriptor, UnsafeMutableRawBufferPointer, Int64) throws(SystemError) -> Int,
+        fdatasync: @escaping @Sendable (FileDescriptor) throws(SystemError) -> Void,
+        fsync: @escaping @Sendable (FileDescriptor) throws(SystemError) -> Void,
+        fallocate: @escaping @Sendable (FileDescriptor, Int64, Int64) throws(SystemError) -> Void,
+        writeOut: @escaping @Sendable (FileDescriptor, Int64, Int64) throws(SystemError) -> Void,
+        size: @escaping @Sendable (FileDescriptor) throws(SystemError) -> Int64,
+        truncate: @escaping @Sendable (FileDescriptor, Int64) throws(SystemError) -> Void,
+        rename: @escaping @Sendable (String, String) throws(SystemError) -> Void,
+        unlink: @escaping @Sendable (String) throws(SystemError) -> Void,
+        makeDirectory: @escaping @Sendable (String) throws(SystemError) -> Void,
+        listDirectory: @escaping @Sendable (String) throws(SystemError) -> [String],
+        lockExclusive: @escaping @Sendable (FileDescriptor) throws(SystemError) -> Void,
+        close: @escaping @Sendable (FileDescriptor) -> Void
+    ) {
+        self.open = open
+        self.pwrite = pwrite
+        self.pread = pread
+        self.fdatasync = fdatasync
+        self.fsync = fsync
+        self.fallocate = fallocate
+        self.writeOut = writeOut
+        self.size = size
+        self.truncate = truncate
+        self.rename = rename
+        self.unlink = unlink
+        self.makeDirectory = makeDirectory
+        self.listDirectory = listDirectory
+        self.lockExclusive = lockExclusive
+        self.close = close
+    }
+
     /// The real system calls.
     public static let system = FileIO(
         open: { (path, flags, mode) throws(SystemError) in

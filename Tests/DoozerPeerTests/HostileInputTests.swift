@@ -16,7 +16,7 @@ final class HostileInputTests: XCTestCase {
         XCTAssertNotEqual(other.clusterID, cluster)
         stranger.send(Array(Bytes.header(cluster: cluster, sender: a.id).prefix(19)), to: b)   // short
         stranger.send(Bytes.header(cluster: cluster, sender: a.id, magic: Array("DZQ".utf8) + [1]) + fetch, to: b)
-        stranger.send(Bytes.header(cluster: cluster, sender: a.id, magic: Array("DZP".utf8) + [2]) + fetch, to: b)
+        stranger.send(Bytes.header(cluster: cluster, sender: a.id, magic: Array("DZP".utf8) + [1]) + fetch, to: b)   // version 1: no checksums
         stranger.send(Bytes.datagram(cluster: other.clusterID, sender: a.id, items: [fetch]), to: b)
         stranger.send(Bytes.datagram(cluster: cluster, sender: PeerID(raw: 999), items: [fetch]), to: b)
         stranger.send(Bytes.datagram(cluster: cluster, sender: a.id, items: [fetch]), to: b)      // a's id, not a's address
@@ -51,13 +51,18 @@ final class HostileInputTests: XCTestCase {
         send([[9, 1, 2, 3]])                                                 // an unknown kind
         send([[2, 1, 2, 3]])                                                 // a fragment cut inside its header
         send([[3, 7]])                                                       // an unknown control
-        send([[1, 200, 1, 2]])                                               // a message PeerCodec refuses
+        send([[1] + Bytes.sealed([200, 1, 2])])                              // a message PeerCodec refuses
+        var damaged = Bytes.whole(.fetch(from: 4))
+        damaged[2] ^= 0x10
+        send([damaged])                                                      // a bit flipped on the way
+        send([[1, 8]])                                                       // shorter than a checksum
         send([Bytes.whole(.fetch(from: 3))])                                 // then a good one
         let pump = try Pump([a, b])
         try pump.run { pump.delivered[1].count == 1 }
         XCTAssertEqual(pump.messages(at: 1), [.fetch(from: 3)])
         XCTAssertEqual(b.stats.droppedMalformed, 5)
         XCTAssertEqual(b.stats.droppedDecodeError, 1)
+        XCTAssertEqual(b.stats.droppedChecksum, 2, "the CRC32C catches what UDP's 16-bit checksum let through")
     }
 
     func testInconsistentFragmentsDropTheirMessage() throws {
@@ -88,7 +93,7 @@ final class HostileInputTests: XCTestCase {
 
         // Fragments written by hand from the documented format make a message.
         let message = Message.forward([Samples.proposal(size: 10_000, seed: 3)])
-        for item in Bytes.fragments(of: PeerCodec.encode(message), id: 8, count: 3).reversed() { send(item) }
+        for item in Bytes.fragments(of: Bytes.sealed(message), id: 8, count: 3).reversed() { send(item) }
         try pump.run { pump.delivered[1].count == 1 }
         XCTAssertEqual(pump.messages(at: 1), [message])
         XCTAssertEqual(b.stats.messagesReassembled, 1)

@@ -17,7 +17,7 @@ final class PeerTransportTests: XCTestCase {
         XCTAssertEqual(Set(pump.delivered[1].map(\.from)), [a.id])
         XCTAssertEqual(pump.delivered[0].first { $0.from == b.id }?.message, .fetch(from: 1))
         XCTAssertEqual(pump.delivered[0].first { $0.from == a.id }?.message, .commit(ballot: Samples.ballot, upTo: 4))
-        let encoded = Samples.everyKind.map { PeerCodec.encode($0).count }.reduce(0, +)
+        let encoded = Samples.everyKind.map { Bytes.sealed($0).count }.reduce(0, +)
         XCTAssertEqual(b.stats.messagesReceived, Samples.everyKind.count)
         XCTAssertEqual(b.stats.bytesReceived, encoded)
         XCTAssertEqual(a.stats.messagesSent, Samples.everyKind.count + 1)
@@ -49,7 +49,7 @@ final class PeerTransportTests: XCTestCase {
         let entries = Message.entries(decided: 90, leader: a.id, (10..<90).map {
             DecidedEntry(instance: Int64($0), batch: [Samples.proposal(size: 65_536, seed: $0)])
         })
-        let sizes = [accept, entries].map { PeerCodec.encode($0).count }
+        let sizes = [accept, entries].map { Bytes.sealed($0).count }
         XCTAssertGreaterThan(sizes[0], 1 << 20)
         XCTAssertGreaterThan(sizes[1], 5 << 20)
         // 65 507-byte datagrams less the header (20), framing (4) and fragment header (13).
@@ -107,7 +107,7 @@ final class PeerTransportTests: XCTestCase {
         let tooBig = Message.forward([Samples.proposal(size: 150_000, seed: 2)])
 
         XCTAssertThrowsError(try a.send(tooBig, to: b.id)) { error in
-            XCTAssertEqual(error as? PeerTransport.SendError, .tooLarge(bytes: PeerCodec.encode(tooBig).count))
+            XCTAssertEqual(error as? PeerTransport.SendError, .tooLarge(bytes: Bytes.sealed(tooBig).count))
         }
         XCTAssertThrowsError(try a.send(.fetch(from: 1), to: PeerID(raw: 77))) { error in
             XCTAssertEqual(error as? PeerTransport.SendError, .unknownDestination)

@@ -87,7 +87,7 @@ final class StreamRecordTests: XCTestCase {
         XCTAssertNil(receive(a.recordHeader + PeerDatagram.notMemberItem, from: a.address), "a control item")
         XCTAssertEqual(b.stats.droppedMalformed, 2)
         XCTAssertNotNil(receive(a.recordHeader + item.dropLast(), from: a.address), "authenticated, so the sender is known")
-        XCTAssertEqual(b.stats.droppedDecodeError, 1, "but a message cut short is not delivered")
+        XCTAssertEqual(b.stats.droppedChecksum, 1, "but a message cut short is not delivered")
         XCTAssertEqual(b.stats.messagesReceived, 0)
         XCTAssertEqual(b.stats.noticesSent, 0, "a stream's stranger gets no datagram")
     }

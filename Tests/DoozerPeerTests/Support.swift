@@ -101,7 +101,7 @@ enum Bytes {
         withUnsafeBytes(of: value.littleEndian, Array.init)
     }
 
-    static func header(cluster: UInt64, sender: PeerID, magic: [UInt8] = Array("DZP".utf8) + [1]) -> [UInt8] {
+    static func header(cluster: UInt64, sender: PeerID, magic: [UInt8] = Array("DZP".utf8) + [2]) -> [UInt8] {
         magic + le(cluster) + le(sender.raw)
     }
 
@@ -110,7 +110,11 @@ enum Bytes {
         header(cluster: cluster, sender: sender) + items.flatMap { withUnsafeBytes(of: UInt32($0.count).bigEndian, Array.init) + $0 }
     }
 
-    static func whole(_ message: Message) -> [UInt8] { [1] + PeerCodec.encode(message) }
+    /// A message's encoding followed by its CRC32C, as it travels (whole or in fragments).
+    static func sealed(_ message: Message) -> [UInt8] { sealed(PeerCodec.encode(message)) }
+    static func sealed(_ encoded: [UInt8]) -> [UInt8] { encoded + le(CRC32C.checksum(encoded)) }
+
+    static func whole(_ message: Message) -> [UInt8] { [1] + sealed(message) }
 
     static func fragment(id: UInt32, index: UInt16, count: UInt16, total: UInt32, piece: [UInt8]) -> [UInt8] {
         [2] + le(id) + le(index) + le(count) + le(total) + piece
