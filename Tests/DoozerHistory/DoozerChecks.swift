@@ -73,7 +73,8 @@ public enum DoozerChecks {
     }
 
     /// Acknowledged SETs have distinct revisions, and a SET invoked after another was
-    /// acknowledged got a higher revision (revisions follow real time).
+    /// acknowledged got a higher revision (revisions follow real time; an equal one is
+    /// reported as a duplicate).
     public static func revisions(_ history: [ClientOp]) -> [Finding] {
         var acked: [(op: Int, rev: Int64, invoked: Int64, answered: Int64)] = []
         for (i, op) in history.enumerated() {
@@ -96,7 +97,7 @@ public enum DoozerChecks {
                                            _ history: [ClientOp]) -> [Finding] {
         var findings: [Finding] = []
         precedingMax(acked, answered: \.answered, rank: \.rev, acked, invoked: \.invoked) { b, a in
-            guard let a, a.rev >= b.rev else { return }
+            guard let a, a.rev > b.rev else { return }
             findings.append(Finding(.revisions, path: nil,
                                     "rev \(b.rev) acknowledged for a write invoked after rev \(a.rev) was acknowledged",
                                     [b.op, a.op], in: history))

@@ -17,7 +17,7 @@ struct KeyModel: Model {
         let action: Action
     }
 
-    /// Bodies are numbered (`bodyID`); 0 is the empty body.
+    /// Bodies are numbered by a `BodyTable`; 0 is the empty body.
     enum Action: Sendable {
         case read
         case set(body: Int32, cond: Int64)

@@ -25,28 +25,32 @@ public enum Linearizability {
         return LinearizabilityResult(partitions: parts.count, steps: steps, failures: failures)
     }
 
-    /// The exact search; if a short probe of it does not decide a partition with operations of
-    /// unknown outcome, first the search that lets those take effect any number of times (its
-    /// "no" is a no, and it is cheap where the exact one is exponential), then the rest of the
-    /// exact one.
+    /// The exact search, and, for a partition with operations of unknown outcome, the search
+    /// that lets those take effect any number of times, which is cheap where the exact one is
+    /// exponential and whose "no" is a no. They take turns with doubling slices of steps until
+    /// the exact one decides, the other refutes, or both have spent the budget.
     private static func search<M: Model>(_ operations: [Op<M.Input, M.Output>], _ model: M, _ budget: Int)
         -> (Verdict, steps: Int, Search<M>.Deepest?) {
         var exact = Search(model: model, operations: operations, mode: .exact)
-        var verdict = exact.run(budget: min(budget, probe(operations.count)))
-        var steps = 0
-        if verdict == .unknown && exact.hasUnknown {
-            var repeatable = Search(model: model, operations: operations, mode: .repeatable)
-            let refuted = repeatable.run(budget: budget) == .notLinearizable
-            if refuted { return (.notLinearizable, exact.steps + repeatable.steps, repeatable.deepest) }
-            steps = repeatable.steps
+        var repeatable = exact.hasUnknown ? Search(model: model, operations: operations, mode: .repeatable) : nil
+        var repeatableSteps = 0
+        var slice = firstSlice(operations.count)
+        while true {
+            let limit = min(budget, slice)
+            let verdict = exact.run(budget: limit)
+            if verdict != .unknown { return (verdict, exact.steps + repeatableSteps, exact.deepest) }
+            let refutation = repeatable?.run(budget: limit)
+            repeatableSteps = repeatable?.steps ?? repeatableSteps
+            if refutation == .notLinearizable { return (.notLinearizable, exact.steps + repeatableSteps, repeatable?.deepest) }
+            if refutation == .linearizable { repeatable = nil }   // it cannot refute
+            if limit == budget { return (.unknown, exact.steps + repeatableSteps, exact.deepest) }
+            slice *= 2
         }
-        if verdict == .unknown { verdict = exact.run(budget: budget) }
-        return (verdict, steps + exact.steps, exact.deepest)
     }
 
-    /// Steps of the exact search before trying the other: a linearizable partition seldom
-    /// needs more than a few per operation.
-    private static func probe(_ operations: Int) -> Int { 16 * operations + 4096 }
+    /// The first slice of steps: a linearizable partition seldom needs more than a few per
+    /// operation.
+    private static func firstSlice(_ operations: Int) -> Int { 16 * operations + 4096 }
 
     /// Each partition with the indices of its operations in invocation order (ties in history
     /// order), partitions in the order of their first operation.

@@ -43,8 +43,13 @@ extension DoozerChecks {
     private static func versionFinding(_ i: Int, _ v: Version, at r: Int64?, _ index: WriteIndex,
                                        _ history: [ClientOp]) -> Finding? {
         let path = history[i].path
-        guard let (why, ops) = r.map({ index.contradiction(v, path: path, at: $0, history) })
-                ?? index.writerContradiction(v, path: path, history) else { return nil }
+        let problem: (String, [Int])?
+        if let r {
+            problem = index.contradiction(v, path: path, at: r, history)
+        } else {
+            problem = index.writerContradiction(v, path: path, history)
+        }
+        guard let (why, ops) = problem else { return nil }
         let place = r.map { " at rev \($0)" } ?? ""
         return Finding(.readsAtRevisions, path: path, "\(path) read\(place): \(why)", [i] + ops, in: history)
     }
@@ -52,7 +57,7 @@ extension DoozerChecks {
     /// Every node's final version of every path in the history is what the writes allow: the
     /// last acknowledged SET's, or a later one's of unknown outcome, or missing after a DEL
     /// that may have followed (so no acknowledged write is lost); and the nodes agree.
-    public static func finalState(_ history: [ClientOp], _ views: [StoreView]) -> [Finding] {
+    public static func finalState(_ history: [ClientOp], final views: [StoreView]) -> [Finding] {
         finalState(history, views, WriteIndex(history))
     }
 

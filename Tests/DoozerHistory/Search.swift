@@ -15,8 +15,9 @@
 struct Search<M: Model> {
     /// How operations of unknown outcome are searched.
     enum Mode {
-        /// Each takes effect at most once, tried first at every point. Exact, but k of them
-        /// pending make up to 2^k points, which a history with no linearization may visit.
+        /// Each takes effect at most once: a candidate like the others (in invocation order)
+        /// until linearized. Exact, but k of them pending make up to 2^k points, which a
+        /// history with no linearization may all visit.
         case exact
         /// Each may take effect any number of times: at every point the states are closed
         /// under all those invoked by then, and the search branches on answered operations
@@ -135,13 +136,15 @@ struct Search<M: Model> {
         flipUnknown(op)
         let newHigh = isUnknown(op) ? high : max(high, op)
         if mode == .repeatable { after = closure(after) }
-        guard memo.insert(Point(high: newHigh, holes: holes(below: newHigh), unknown: unknownLinearized, states: after)).inserted else {
+        let point = Point(high: newHigh, holes: holes(below: newHigh), unknown: unknownLinearized, states: after)
+        guard memo.insert(point).inserted else {
             flipUnknown(op)
             list.unlift(op)
             return false
         }
         stack.append(Frame(op: op, states: states, high: high))
         if !isUnknown(op) { pendingReturns -= 1 }
+        assert(pendingReturns >= 0 && stack.count <= inputs.count)
         states = after
         high = newHigh
         return true

@@ -61,7 +61,7 @@ struct WriteIndex {
     func contradiction(_ version: Version, path: String, at r: Int64, _ history: [ClientOp]) -> (String, [Int])? {
         let w = paths[path] ?? PathWrites()
         if version.rev > r { return ("its rev \(version.rev) is newer than the revision read", []) }
-        if version.rev == 0 { return missingContradiction(version, w, at: r, history) }
+        if version.rev == 0 { return missingContradiction(version, w, at: r) }
         if let why = writerContradiction(version, path: path, w, history) { return why }
         if let s = w.acked.first(after: version.rev), s.rev <= r {
             return ("\(version) was overwritten at rev \(s.rev)", [s.op])
@@ -74,8 +74,7 @@ struct WriteIndex {
 
     /// Missing (rev 0): the body must be empty, and the last acknowledged SET by `r` must have
     /// been followed by a DEL that may have happened by `r`.
-    private func missingContradiction(_ version: Version, _ w: PathWrites, at r: Int64,
-                                      _ history: [ClientOp]) -> (String, [Int])? {
+    private func missingContradiction(_ version: Version, _ w: PathWrites, at r: Int64) -> (String, [Int])? {
         if version.body != .empty { return ("rev 0 (missing) with a non-empty body", []) }
         guard let s = w.acked.last(atOrBefore: r),
               !w.possibleDeletes.maybeBetween(after: s.rev, atOrBefore: r) else { return nil }

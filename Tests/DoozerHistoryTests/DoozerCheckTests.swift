@@ -146,6 +146,28 @@ final class DoozerCheckTests: XCTestCase {
         assertViolates(s.check(), [.revisions])
     }
 
+    /// Each path's writes take effect in the order of their revisions.
+    func testConcurrentWritesReadInTheOrderOppositeToTheirRevisionsAreCaught() {
+        var s = Script()
+        s.set("a", 0...10, rev: 5, session: 1)
+        s.set("b", 0...10, rev: 6, session: 2)
+        s.get(1...2, "b", rev: 6, session: 3)
+        s.get(3...4, "a", rev: 5, session: 4)
+        assertViolates(s.check(), [.linearizability])
+    }
+
+    /// A write takes effect once: its body is not seen at two revisions, even where reads need
+    /// not be linearizable.
+    func testAWriteSeenAtTwoRevisionsIsCaught() {
+        var s = Script()
+        s.set("a", 0...1, rev: 1)
+        s.lostSet("b", from: 2)
+        s.get(10...11, "b", rev: 5, session: 2)
+        s.get(12...13, "b", rev: 7, session: 3)
+        assertViolates(s.check(stale), [.readsAtRevisions])
+        assertViolates(s.check(), [.readsAtRevisions, .linearizability])
+    }
+
     func testTwoWritesAtOneRevisionAreCaught() {
         var s = Script()
         s.set("a", 0...1, rev: 3, path: "/a")
@@ -201,6 +223,28 @@ final class DoozerCheckTests: XCTestCase {
         s.get(5...6, "b", rev: 3, session: 2)
         assertViolates(s.check(), [.linearizability, .readsAtRevisions])
         assertViolates(s.check(final: [view(["/k": Version("b", rev: 3)])]), [.linearizability, .readsAtRevisions, .finalState])
+    }
+
+    /// A REV_MISMATCH for cond 5 says the file's rev was above 5: the lost write had happened,
+    /// at a rev above 5.
+    func testARefusedWritePlacesAnUnknownOne() {
+        var s = Script()
+        s.set("a", 0...1, rev: 1)
+        s.lostSet("b", from: 2)
+        s.refusedSet("c", cond: 5, 3...4)
+        s.get(5...6, "b", rev: 7, session: 2)
+        assertValid(s.check())
+        s.history[3] = ClientOp(session: 2, path: "/k", .get(), invoked: 5, outcome: .returned(.found(Version("b", rev: 3)), at: 6))
+        assertViolates(s.check(), [.linearizability])
+    }
+
+    /// A body written by a failed SET and by an acknowledged one may be read.
+    func testABodyAlsoWrittenBySuccessfulWriteMayBeRead() {
+        var s = Script()
+        s.set("x", 0...1, rev: 1)
+        s.refusedSet("x", cond: 0, 2...3)
+        s.get(4...5, "x", rev: 1, session: 2)
+        assertValid(s.check(final: [view(["/k": Version("x", rev: 1)])]))
     }
 
     func testAnUnknownCreateOnlyWriteCannotApplyOverAFile() {
