@@ -97,6 +97,10 @@ let package = Package(
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
+        // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
+        .testTarget(
+            name: "DoozerFaultTests",
+            dependencies: ["doozerd", "DoozerClient", "DoozerWire", "DoozerSystem", "DoozerTestSupport"]),
     ]
 )
 
