@@ -80,6 +80,9 @@ let package = Package(
 
         // what several test targets share: the seeded generator and its draws.
         .target(name: "DoozerTestSupport", dependencies: ["DoozerConsensus"], path: "Tests/DoozerTestSupport"),
+        // client histories (invoke, complete, answer) checked for linearizability and doozer's
+        // revision rules: no dependencies, for the simulation and the real-process suites alike.
+        .target(name: "DoozerHistory", path: "Tests/DoozerHistory"),
         .testTarget(name: "DoozerSystemTests", dependencies: ["DoozerSystem", "DoozerReactor", "DoozerTestSupport"]),
         .testTarget(name: "DoozerWireTests", dependencies: ["DoozerWire", "DoozerTestSupport"], exclude: ["crosscheck.py"]),
         .testTarget(name: "DoozerStoreTests", dependencies: ["DoozerStore", "DoozerTestSupport"]),
@@ -96,6 +99,7 @@ let package = Package(
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
+        .testTarget(name: "DoozerHistoryTests", dependencies: ["DoozerHistory", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
         // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
         .testTarget(
