@@ -104,7 +104,7 @@ let package = Package(
         // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
         .testTarget(
             name: "DoozerFaultTests",
-            dependencies: ["doozerd", "DoozerClient", "DoozerWire", "DoozerSystem", "DoozerTestSupport"]),
+            dependencies: ["doozerd", "DoozerClient", "DoozerWire", "DoozerSystem", "DoozerHistory", "DoozerTestSupport"]),
     ]
 )
 

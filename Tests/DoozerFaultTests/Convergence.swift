@@ -1,6 +1,7 @@
 // After the last heal: every node reaches the final write, holds the same tree there, and its
 // own history of /fault agrees with the event log the run followed.
 
+import DoozerHistory
 import DoozerWire
 import Foundation
 
@@ -9,8 +10,8 @@ struct Convergence {
     /// One node's view at the final rev.
     struct View {
         let node: FaultNode
-        /// Every file at the final rev: path → (rev, body).
-        var tree: [String: String] = [:]
+        /// Every file at the final rev.
+        var tree: [String: Version] = [:]
         var rev: Int64 = 0
         /// The first rev of /fault history it still keeps (the run's first, unless it started
         /// from a copy of another node's state since).
@@ -38,9 +39,10 @@ struct Convergence {
         return anomalies
     }
 
-    private func difference(_ a: [String: String], _ b: [String: String]) -> String {
+    private func difference(_ a: [String: Version], _ b: [String: Version]) -> String {
         let paths = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
-        return paths.prefix(5).map { "\($0): \(a[$0] ?? "missing") vs \(b[$0] ?? "missing")" }.joined(separator: "; ")
+        return paths.prefix(5).map { "\($0): \(a[$0].map(\.description) ?? "missing") vs \(b[$0].map(\.description) ?? "missing")" }
+            .joined(separator: "; ")
     }
 
     private static func inspect(_ node: FaultNode, finalRev: Int64, log: EventLog) -> View {
@@ -61,14 +63,14 @@ struct Convergence {
         return view
     }
 
-    /// WALK `/**` at `rev`: path → "rev:body".
-    private static func walk(_ link: ClientLink, at rev: Int64) throws -> [String: String] {
-        var tree: [String: String] = [:]
+    /// WALK `/**` at `rev`: every file's body and rev.
+    private static func walk(_ link: ClientLink, at rev: Int64) throws -> [String: Version] {
+        var tree: [String: Version] = [:]
         for offset in Int32(0)... {
             let response = try link.call(Request(verb: .walk, path: "/**", offset: offset, rev: rev), timeout: 5)
             if response.errCode == ErrorCode.range.rawValue { break }
             guard response.errCode == nil, let path = response.path else { throw FaultError("WALK at \(rev): \(response)") }
-            tree[path] = "\(response.rev ?? 0):\(String(decoding: response.value ?? [], as: UTF8.self))"
+            tree[path] = Version(Body(response.value ?? []), rev: response.rev ?? 0)
         }
         return tree
     }

@@ -2,6 +2,7 @@
 // attached with -a, two of them promoted through empty files under /ctl/cal. Faults are
 // injected and healed here; after each heal a write through every member must succeed.
 
+import DoozerClient
 import DoozerWire
 import Foundation
 import Synchronization
@@ -12,7 +13,8 @@ import Glibc
 
 /// Owns the four nodes (three members, one slave), their folder and the firewall.
 final class FaultCluster: @unchecked Sendable {
-    /// Seconds without a peer before a member is removed: far longer than any fault holds.
+    /// Every node's flags: `-timeout` far longer than any fault lasts (no member is removed),
+    /// and history enough to read back to the run's first revision at the end.
     static let flags = ["-timeout", "60", "-hist", "10000000", "-histbytes", "1073741824"]
 
     let nodes: [FaultNode]
@@ -37,36 +39,43 @@ final class FaultCluster: @unchecked Sendable {
 
     // MARK: Forming
 
-    /// The seed, then three slaves, then `/ctl/cal/1` and `/ctl/cal/2`; returns once two slaves
-    /// claimed them and wrote `writable`.
+    /// The seed, then three slaves once it is writable, then `/ctl/cal/1` and `/ctl/cal/2`;
+    /// returns once two slaves claimed them and wrote `writable`.
     func form() throws {
         try seed.start()
         try seed.awaitAnswering(within: 15)
         seed.isMember = true
-        for node in nodes.dropFirst() { try node.start() }
-        for node in nodes.dropFirst() { try node.awaitAnswering(within: 20) }
         let link = try ClientLink.dial(seed, timeout: 2)
         defer { link.close() }
+        try awaitChange(on: link, within: 15, "\(seed.name) writable") { try isWritable(seed.id, on: link) }
+        for node in nodes.dropFirst() { try node.start() }
+        for node in nodes.dropFirst() { try node.awaitAnswering(within: 20) }
         for slot in ["1", "2"] {
             let response = try link.call(Request(verb: .set, path: "/ctl/cal/\(slot)", value: [], rev: 0), timeout: 5)
             guard response.errCode == nil else { throw FaultError("creating /ctl/cal/\(slot): \(response)") }
         }
-        let claimed = try awaitCalendar(on: link, within: 20)
-        for node in nodes where claimed.contains(node.id) { node.isMember = true }
-        guard members.count == 3 else { throw FaultError("slots claimed by \(claimed), not two of the slaves") }
+        var holders: [String] = []
+        try awaitChange(on: link, within: 20, "slots 1 and 2 claimed by writable slaves") {
+            holders = try ["1", "2"].map { try read("/ctl/cal/\($0)", on: link) }
+            return try holders.allSatisfy { try isWritable($0, on: link) }
+        }
+        for node in nodes where holders.contains(node.id) { node.isMember = true }
+        guard members.count == 3 else { throw FaultError("slots claimed by \(holders), not two of the slaves") }
     }
 
-    /// Waits (event by event) until slots 1 and 2 are claimed and their holders are writable.
-    private func awaitCalendar(on link: ClientLink, within seconds: Double) throws -> [String] {
+    /// Returns once `holds` is true, checking it again after each event under /ctl (WAIT), for
+    /// at most `seconds`.
+    private func awaitChange(on link: ClientLink, within seconds: Double, _ what: String, _ holds: () throws -> Bool) throws {
         let deadline = Clock.seconds() + seconds
         var rev = try link.rev(timeout: 2)
-        while true {
-            let holders = try ["1", "2"].map { try read("/ctl/cal/\($0)", on: link) }
-            if try holders.allSatisfy({ try isWritable($0, on: link) }) { return holders }
+        while try !holds() {
             let remaining = deadline - Clock.seconds()
-            guard remaining > 0 else { throw FaultError("slots not claimed and writable within \(seconds) s: \(holders)") }
-            let event = try link.connection.wait("/ctl/**", rev: rev + 1, timeout: .milliseconds(Int(remaining * 1000)))
-            rev = event.rev
+            guard remaining > 0 else { throw FaultError("not within \(seconds) s: \(what)") }
+            do {
+                rev = try link.connection.wait("/ctl/**", rev: rev + 1, timeout: .milliseconds(Int(remaining * 1000))).rev
+            } catch .waitTimeout {
+                throw FaultError("not within \(seconds) s: \(what)")
+            }
         }
     }
 

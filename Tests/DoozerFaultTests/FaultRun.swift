@@ -2,6 +2,7 @@
 // and heal faults round after round, then check convergence and the history, and summarise
 // every number in one line.
 
+import DoozerHistory
 import Foundation
 
 #if canImport(Glibc)
@@ -71,8 +72,8 @@ final class FaultRun {
             report.failures.append("\(error)")
             _ = try? cluster.heal()  // the end checks still run, on a healed cluster if it can be
         }
-        let (checks, nodes) = finish()
-        report.summary = summary(checks: checks, nodes: nodes, wall: Clock.seconds() - started)
+        let (checks, nodes, library) = finish()
+        report.summary = summary(checks: checks, nodes: nodes, library: library, wall: Clock.seconds() - started)
         cleanUp()
         return report
     }
@@ -107,7 +108,9 @@ final class FaultRun {
     private func play(_ fault: Fault) throws {
         if fault.kind == .killAll { try letTailCatchUp() }
         try cluster.inject(fault)
+        let writesBefore = workload.recorder.acknowledgedWrites
         usleep(UInt32(fault.hold * 1_000_000))  // the fault lasts this long
+        let writesDuring = workload.recorder.acknowledgedWrites - writesBefore
         let exits = cluster.unexpectedExits()
         guard exits.isEmpty else { throw FaultError("during \(fault.description): \(exits.joined(separator: "; "))") }
         let healed = Clock.seconds()
@@ -117,8 +120,8 @@ final class FaultRun {
         lastHeal = Clock.seconds() - healed
         slowestHeal = max(slowestHeal, lastHeal)
         let each = took.keys.sorted().map { "\($0) \(format(took[$0]!))" }.joined(separator: ", ")
-        log("  healed (\(dropped) packets dropped, \(workload.recorder.unknownCount) unknown outcomes so far): "
-            + "every member took a write within \(format(lastHeal)) s (\(each))")
+        log("  \(writesDuring) writes acknowledged during the fault, \(dropped) packets dropped, "
+            + "\(workload.recorder.unknownCount) unknown outcomes so far; healed: every member took a write within \(format(lastHeal)) s (\(each))")
     }
 
     /// Before every node dies at once: the tail has read what the cluster holds now, so a
@@ -131,23 +134,34 @@ final class FaultRun {
     }
 
     /// Stops the clients, writes the final value, lets the tail read it, and checks.
-    private func finish() -> (HistoryChecks?, [Convergence.View]) {
+    private func finish() -> (HistoryChecks?, [Convergence.View], HistoryReport?) {
         workload.stop()
-        guard let tail else { return (nil, []) }
+        guard let tail else { return (nil, [], nil) }
         guard let finalRev = cluster.write("\(Keys.root)/final", through: cluster.members[0], timeout: 10),
               tail.awaitRead(through: finalRev, within: 30) else {
             tail.stop()
             report.failures.append("the final write or its event did not come through: \(tail.problem ?? "timed out")")
-            return (nil, [])
+            return (nil, [], nil)
         }
         tail.stop()
         let log = EventLog(tail.events.filter { $0.rev <= finalRev }, firstRev: tail.firstRev, lastRev: finalRev)
+        var times = [Clock.seconds()]
         var convergence = Convergence(finalRev: finalRev, log: log)
         report.anomalies += convergence.run(cluster.nodes)
-        var checks = HistoryChecks(workload.recorder.operations, log: log)
+        times.append(Clock.seconds())
+        let ops = workload.recorder.operations
+        var checks = HistoryChecks(ops, log: log)
         checks.run()
         report.anomalies += checks.anomalies
-        return (checks, convergence.views)
+        times.append(Clock.seconds())
+        let final = convergence.views.filter { $0.problems.isEmpty }.map { StoreView(name: $0.node.label, files: $0.tree) }
+        let library = LibraryChecks.run(ops, final: final)
+        report.anomalies += library.violations.map(\.description)
+        times.append(Clock.seconds())
+        for undecided in library.undecided.prefix(3) { self.log("undecided: \(undecided)") }
+        let took = zip(times, times.dropFirst()).map { format($1 - $0) }
+        self.log("checked in \(took[0]) s (nodes), \(took[1]) s (event log), \(took[2]) s (DoozerHistory)")
+        return (checks, convergence.views, library)
     }
 
     private func cleanUp() {
@@ -162,7 +176,7 @@ final class FaultRun {
 
     // MARK: The summary
 
-    private func summary(checks: HistoryChecks?, nodes: [Convergence.View], wall: Double) -> String {
+    private func summary(checks: HistoryChecks?, nodes: [Convergence.View], library: HistoryReport?, wall: Double) -> String {
         let counts = checks?.counts ?? HistoryChecks.Counts()
         let ops = workload.recorder.operations
         let kindText = FaultKind.allCases.map { "\($0.rawValue)=\(kinds[$0] ?? 0)" }.joined(separator: " ")
@@ -176,6 +190,7 @@ final class FaultRun {
             + " writes-unknown=\(counts.writesUnknown) unknown-applied=\(counts.unknownApplied) reads-checked=\(counts.readsChecked)"
             + " reads-failed=\(counts.readsFailed) events=\(counts.events) nodes-equal=\(equal)/\(cluster.nodes.count)"
             + " nodes-with-whole-history=\(fullHistory)/\(cluster.nodes.count)"
+            + " library-violations=\(library?.violations.count ?? 0) library-undecided=\(library?.undecided.count ?? 0)"
             + " anomalies=\(report.anomalies.count) failures=\(report.failures.count)"
     }
 

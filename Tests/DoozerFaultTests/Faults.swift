@@ -12,7 +12,8 @@ enum FaultKind: String, CaseIterable {
     case split
     /// A member that can send but not receive, or receive but not send.
     case oneWay = "one-way"
-    /// Random loss (20–60 %) on a few directed paths between nodes.
+    /// Random loss (20–60 %) on a few directed paths between members (a slave exchanges
+    /// packets with one member only, so a path to it would often carry nothing).
     case loss
     /// One node stopped with SIGSTOP, then SIGCONT.
     case pause
@@ -90,7 +91,8 @@ struct FaultPlanner {
     }
 
     private mutating func loss(_ nodes: [FaultNode], hold: Double) -> Fault {
-        let paths = nodes.flatMap { from in nodes.filter { $0 !== from }.map { (from, $0) } }
+        let members = nodes.filter(\.isMember)
+        let paths = members.flatMap { from in members.filter { $0 !== from }.map { (from, $0) } }
         let chosen = shuffled(paths).prefix(2 + random.below(3))
         let rules = chosen.map { DropRule(from: $0.0.host, to: $0.1.host, percent: 20 + random.below(41)) }
         let text = zip(chosen, rules).map { "\($0.0.0.label)->\($0.0.1.label) \($0.1.percent)%" }.joined(separator: ", ")

@@ -54,7 +54,7 @@ struct HistoryOp: Sendable {
 
 /// The run's history: every thread appends its finished operations here. Thread-safe.
 final class HistoryRecorder: Sendable {
-    private let state = Mutex<(next: Int, ops: [HistoryOp], unknown: Int)>((0, [], 0))
+    private let state = Mutex<(next: Int, ops: [HistoryOp], unknown: Int, acknowledgedWrites: Int)>((0, [], 0, 0))
 
     /// Performs `body` as one operation of `link`, timed around it, and records it.
     @discardableResult
@@ -69,13 +69,19 @@ final class HistoryRecorder: Sendable {
                            complete: Clock.nanoseconds(), call: call, outcome: outcome)
         state.withLock { state in
             state.ops.append(op)
-            if case .unknown = outcome { state.unknown += 1 }
+            switch (op.isWrite, outcome) {
+            case (_, .unknown): state.unknown += 1
+            case (true, .ok): state.acknowledgedWrites += 1
+            default: break
+            }
         }
         return outcome
     }
 
     /// How many operations so far ended with an unknown outcome.
     var unknownCount: Int { state.withLock { $0.unknown } }
+    /// How many writes so far were acknowledged.
+    var acknowledgedWrites: Int { state.withLock { $0.acknowledgedWrites } }
 
     /// Every operation recorded, in invocation order.
     var operations: [HistoryOp] { state.withLock { $0.ops }.sorted { $0.invoke < $1.invoke } }

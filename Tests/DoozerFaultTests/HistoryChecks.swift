@@ -1,7 +1,7 @@
-// SEAM(DoozerHistory): the minimal direct checks of a fault run's history against the order the
-// cluster gave its writes (the event log). When the DoozerHistory library lands, `HistoryOp`
-// maps onto its operation type one to one (connection = process, invoke/complete times, call,
-// outcome with unknown) and `FaultRun.check` can hand the same ops to its checker instead.
+// The checks of a fault run's history against the order the cluster gave its writes (the event
+// log). `LibraryChecks` runs the DoozerHistory library over the same history, without that log
+// (a per-path linearizability search of the writes, reads, sessions, the final state); these
+// checks place every write, unknown ones included, at the revision the cluster gave it.
 //
 // What holds in doozer, and is checked here:
 // - writes are linearizable: an acknowledged SET is the event at its rev, with its unique value,

@@ -1,6 +1,8 @@
 // The history checks on small hand-written histories: a correct one passes, and each kind of
-// anomaly the fault rounds look for is reported (so a real one would fail the run).
+// anomaly the fault rounds look for is reported (so a real one would fail the run) — by the
+// event-log checks, and by the DoozerHistory library through the suite's mapping onto it.
 
+import DoozerHistory
 import XCTest
 
 final class HistoryChecksTests: XCTestCase {
@@ -113,6 +115,25 @@ final class HistoryChecksTests: XCTestCase {
         assertFinds("lost: no delete of /b")
         del(20, "/a")
         assertFinds("belongs to no DEL")
+    }
+
+    /// `correctHistory`'s files at the end, on two nodes.
+    private func finalViews(b: Version = Version("v5", rev: 16)) -> [StoreView] {
+        ["n1", "n2"].map { StoreView(name: $0, files: ["/b": b]) }
+    }
+
+    func testTheLibraryAcceptsACorrectHistory() {
+        correctHistory()
+        let report = LibraryChecks.run(ops, final: finalViews())
+        XCTAssertTrue(report.isValid && report.undecided.isEmpty, "\(report)")
+    }
+
+    func testTheLibraryFindsALostWriteAndARevisionOutOfOrder() {
+        correctHistory()
+        XCTAssertFalse(LibraryChecks.run(ops, final: finalViews(b: Version(.empty, rev: 0))).isValid, "/b lost at the end")
+        op(.set(path: "/c", value: "v6", rev: -1), .ok(rev: 13, value: nil), 20, 21)
+        let report = LibraryChecks.run(ops, final: finalViews())
+        XCTAssertTrue(report.violations.contains { $0.check == .revisions }, "\(report)")
     }
 
     func testAWriteNobodyIssuedIsFound() {
