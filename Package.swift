@@ -130,6 +130,10 @@ let package = Package(
             ]),
         .testTarget(name: "DoozerHistoryTests", dependencies: ["DoozerHistory", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
+        // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
+        .testTarget(
+            name: "DoozerFaultTests",
+            dependencies: ["doozerd", "DoozerClient", "DoozerWire", "DoozerSystem", "DoozerHistory", "DoozerTestSupport"]),
     ]
 )
 
