@@ -2,7 +2,6 @@ import DoozerSystem
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// Bytes for one segment file, at one offset; `start` when the segment is new (the bytes then
 /// start with its header at offset 0).
@@ -78,7 +77,7 @@ enum PreparedState: Sendable {
     case failed(LogFailure)
 }
 
-/// The state the loop thread, the syncing thread and the preparer share, under one mutex.
+/// The state the loop thread, the syncing thread and the preparer share, in one `Guarded`.
 /// Holds at most one batch not yet taken: commits made while the syncing thread writes merge
 /// into it (bounded by `LogOptions.maxPendingBytes`, which counts it).
 struct Handoff: Sendable {
@@ -116,24 +115,28 @@ public struct LogStatistics: Sendable, Equatable, CustomStringConvertible {
 
 /// The syncing thread: takes the queued batch, writes it with pwrite, fdatasyncs it, reports
 /// back through `completions` and takes the next one at once, without waiting for the loop.
-/// Owns the descriptor of the segment being written; shares only `Handoff`. It advances
-/// `durableIndex` only after every fdatasync (and directory fsync) of a batch returned
-/// success; after the first failure it fails every later batch without touching the disk,
-/// so nothing it could not persist is ever reported durable.
+/// Owns the descriptor of the segment being written (in the `SegmentWriter` its thread keeps);
+/// shares only `Handoff`. It advances `durableIndex` only after every fdatasync (and
+/// directory fsync) of a batch returned success; after the first failure it fails every later
+/// batch without touching the disk, so nothing it could not persist is ever reported durable.
 final class Syncer: Sendable {
-    let handoff: Mutex<Handoff>
+    let handoff: Guarded<Handoff>
     let submissions: EventCounter
     let completions: EventCounter
     /// Wakes the preparer: a prepared file was taken, or the log stops.
     let preparations: EventCounter
-    private let writer: Mutex<SegmentWriter>
+    private let directory: String
+    private let segmentSize: Int
+    private let io: FileIO
 
     init(directory: String, segmentSize: Int, durableIndex: UInt64, prepared: PreparedState, io: FileIO) throws(SystemError) {
-        handoff = Mutex(Handoff(durableIndex: durableIndex, prepared: prepared))
+        handoff = Guarded(Handoff(durableIndex: durableIndex, prepared: prepared))
         submissions = try EventCounter()
         completions = try EventCounter()
         preparations = try EventCounter()
-        writer = Mutex(SegmentWriter(directory: directory, segmentSize: segmentSize, io: io))
+        self.directory = directory
+        self.segmentSize = segmentSize
+        self.io = io
     }
 
     /// Queues a commit's batch (merged into one not taken yet); signals the thread if it waits.
@@ -155,6 +158,8 @@ final class Syncer: Sendable {
 
     /// The thread's body: runs until `stopping` is set and nothing is queued.
     func run() {
+        var writer = SegmentWriter(directory: directory, segmentSize: segmentSize, io: io)
+        defer { writer.close() }
         while true {
             let (batch, failure, stopping) = handoff.withLock { state in
                 defer { state.queued = nil }
@@ -163,8 +168,8 @@ final class Syncer: Sendable {
             }
             if let batch {
                 let outcome = failure.map { Result<Void, LogFailure>.failure($0) }
-                    ?? writer.withLock { writer in Result { () throws(LogFailure) in try writer.write(batch) } }
-                let statistics = writer.withLock { $0.statistics }
+                    ?? Result { () throws(LogFailure) in try writer.write(batch) }
+                let statistics = writer.statistics
                 let tookPrepared = batch.chunks.contains { $0.start == .prepared }
                 handoff.withLock { state in
                     state.statistics = statistics
@@ -182,10 +187,7 @@ final class Syncer: Sendable {
                 if tookPrepared { preparations.signal() }
                 continue
             }
-            if stopping {
-                writer.withLock { $0.close() }
-                return
-            }
+            if stopping { return }
             do {
                 try submissions.wait()
             } catch {

@@ -6,7 +6,6 @@ import DoozerStore
 import DoozerSystem
 import DoozerWire
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -351,7 +350,7 @@ final class ClusterSequencer: Sequencer {
 
     /// A state copy running on a background thread; the loop polls it (`catchUpTimer`).
     private final class CatchUp: Sendable {
-        private let result = Mutex<Result<(Snapshot, Bootstrap), any Error>?>(nil)
+        private let result = Guarded<Result<(Snapshot, Bootstrap), any Error>?>(nil)
 
         func finish(_ outcome: Result<(Snapshot, Bootstrap), any Error>) {
             result.withLock { $0 = outcome }
