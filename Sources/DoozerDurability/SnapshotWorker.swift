@@ -1,7 +1,6 @@
 import DoozerSnapshot
 import DoozerStore
 import DoozerSystem
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,7 +134,7 @@ package final class SnapshotWorker {
 
     /// The outcome handed from the worker thread to the loop.
     private final class Mailbox: Sendable {
-        private let outcome = Mutex<Outcome?>(nil)
+        private let outcome = Guarded<Outcome?>(nil)
         private let completions: EventCounter
 
         init(completions: EventCounter) { self.completions = completions }

@@ -2,7 +2,6 @@ import DoozerSystem
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// Bytes for one segment file, at one offset; `start` when the segment is new (the bytes then
 /// start with its header at offset 0).
@@ -78,7 +77,7 @@ enum PreparedState: Sendable {
     case failed(LogFailure)
 }
 
-/// The state the loop thread, the syncing thread and the preparer share, under one mutex.
+/// The state the loop thread, the syncing thread and the preparer share, in one `Guarded`.
 /// Holds at most one batch not yet taken: commits made while the syncing thread writes merge
 /// into it (bounded by `LogOptions.maxPendingBytes`, which counts it).
 struct Handoff: Sendable {
@@ -116,24 +115,26 @@ public struct LogStatistics: Sendable, Equatable, CustomStringConvertible {
 
 /// The syncing thread: takes the queued batch, writes it with pwrite, fdatasyncs it, reports
 /// back through `completions` and takes the next one at once, without waiting for the loop.
-/// Owns the descriptor of the segment being written; shares only `Handoff`. It advances
-/// `durableIndex` only after every fdatasync (and directory fsync) of a batch returned
-/// success; after the first failure it fails every later batch without touching the disk,
-/// so nothing it could not persist is ever reported durable.
+/// Owns the descriptor of the segment being written (its `SegmentWriter`, used by the syncing
+/// thread alone, or by the owner when there is no thread); shares only `Handoff`. It advances `durableIndex` only after every fdatasync (and
+/// directory fsync) of a batch returned success; after the first failure it fails every later
+/// batch without touching the disk, so nothing it could not persist is ever reported durable.
 final class Syncer: Sendable {
-    let handoff: Mutex<Handoff>
+    let handoff: Guarded<Handoff>
     let submissions: EventCounter
     let completions: EventCounter
     /// Wakes the preparer: a prepared file was taken, or the log stops.
     let preparations: EventCounter
-    private let writer: Mutex<SegmentWriter>
+    /// The segment being written: the syncing thread's (or, without one, the owner's) alone;
+    /// the lock is never contended.
+    private let writer: Guarded<SegmentWriter>
 
     init(directory: String, segmentSize: Int, durableIndex: UInt64, prepared: PreparedState, io: FileIO) throws(SystemError) {
-        handoff = Mutex(Handoff(durableIndex: durableIndex, prepared: prepared))
+        handoff = Guarded(Handoff(durableIndex: durableIndex, prepared: prepared))
         submissions = try EventCounter()
         completions = try EventCounter()
         preparations = try EventCounter()
-        writer = Mutex(SegmentWriter(directory: directory, segmentSize: segmentSize, io: io))
+        writer = Guarded(SegmentWriter(directory: directory, segmentSize: segmentSize, io: io))
     }
 
     /// Queues a commit's batch (merged into one not taken yet); signals the thread if it waits.

@@ -5,7 +5,6 @@ import DoozerNode
 import DoozerStartup
 import DoozerStore
 import DoozerSystem
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -90,7 +89,7 @@ extension Server: NodeHost {
 
 /// A state copy running on a background thread, its outcome handed to the loop.
 final class StateCopy: Sendable {
-    private let result = Mutex<Result<(Snapshot, Bootstrap), any Error>?>(nil)
+    private let result = Guarded<Result<(Snapshot, Bootstrap), any Error>?>(nil)
 
     func finish(_ outcome: Result<(Snapshot, Bootstrap), any Error>) {
         result.withLock { $0 = outcome }

@@ -1,6 +1,5 @@
 import DoozerLog
 import DoozerSystem
-import Synchronization
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +71,7 @@ final class FaultyIO: Sendable {
     }
 
     private let faults: [Fault]
-    private let counts = Mutex(Counts())
+    private let counts = Guarded(Counts())
     /// When set, fdatasync waits for `release` after signalling `entered` (a sync in flight).
     let gate: Gate?
 
