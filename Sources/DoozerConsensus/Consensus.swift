@@ -157,6 +157,7 @@ public struct Consensus {
         pushFrom = bootstrap.instance + 1
         electionDeadline = now
         lastEntriesAt = now
+        lastLeaderContact = now
         lastPendingScan = now
         electionDeadline = now + randomElectionTimeout(base: options.electionTimeout / 4)
     }
@@ -180,6 +181,16 @@ public struct Consensus {
 
     /// Whether this node is the leader.
     public var isLeader: Bool { role == .leader }
+
+    /// Whether this node is in touch with a majority of its cluster: it leads (a leader that
+    /// loses its quorum steps down), or a member heard its leader — a slave, entries from its
+    /// upstream — within two election timeouts. Out of touch, the node still answers reads
+    /// from its replica (they may be stale); its writes wait for a leader.
+    public var inContact: Bool {
+        if role == .leader { return true }
+        if members(at: decided + 1).contains(me) { return now - lastLeaderContact <= 2 * options.electionTimeout }
+        return now - lastEntriesAt <= 2 * options.electionTimeout + 2 * options.followerKeepalive
+    }
 
     /// The ballot this node last stood for election with (zero: never).
     public var candidacy: Ballot { ballot }
@@ -567,7 +578,8 @@ public struct Consensus {
         send(.promise(ballot: b, from: from, decided: decided, accepted: reported), to: sender)
     }
 
-    private var lastLeaderContact: Int64 = .min / 2
+    /// When this node last heard from the leader it follows (the start, before that).
+    private var lastLeaderContact: Int64
 
     private mutating func onPromise(_ b: Ballot, from: Int64, decided theirDecided: Int64,
                                     accepted: [AcceptedEntry], sender: PeerID) {

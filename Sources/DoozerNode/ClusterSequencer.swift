@@ -264,6 +264,7 @@ package final class ClusterSequencer: Sequencer {
             host.schedule(.peerBacklog, after: 100_000)
         }
         logLeadership()
+        noteContact()
         let deadline = inPlace { $0.nextDeadline }
         if deadline < armedAt {
             armedAt = deadline
@@ -285,6 +286,22 @@ package final class ClusterSequencer: Sequencer {
             }
         }
     }
+
+    /// Says once when the node loses touch with its cluster's majority (`Consensus.inContact`)
+    /// and once when it is back.
+    private func noteContact() {
+        let contact = inPlace { $0.inContact }
+        if !contact, cutOffSince == nil {
+            cutOffSince = host.now
+            logger.warning("no contact with a majority of cluster \(settings.clusterName): reads here answer from this replica at rev \(host.store.rev) and may be stale; writes wait for a leader")
+        } else if contact, let since = cutOffSince {
+            cutOffSince = nil
+            logger.notice("in contact with the cluster again at rev \(host.store.rev), after \((host.now - since) / 1_000_000) ms without")
+        }
+    }
+
+    /// Since when the node has been out of touch with its cluster's majority (nil: in touch).
+    package private(set) var cutOffSince: Int64?
 
     /// Reads a computed property of `consensus` in place: read through this class, the
     /// struct would be copied whole first (every table in it retained and released), on the

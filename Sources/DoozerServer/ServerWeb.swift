@@ -195,6 +195,7 @@ extension Server {
         stats.eventStreams = web?.streamCount ?? 0
         stats.requestsPerSecond = web?.requestsPerSecond ?? 0
         stats.writesPerSecond = web?.writesPerSecond ?? 0
+        stats.cutOffSeconds = cluster.cutOffSince.map { (loop.now - $0) / 1_000_000_000 }
         return stats
     }
 

@@ -13,8 +13,14 @@ public struct WebStats: Sendable, Equatable {
     public var requestsPerSecond: Int64 = 0
     /// Revisions applied during the last whole second.
     public var writesPerSecond: Int64 = 0
+    /// How long this node has been out of touch with its cluster's majority, in seconds (nil:
+    /// in touch). Meanwhile its reads answer from its replica and may be stale.
+    public var cutOffSeconds: Int64?
 
     public init() {}
+
+    /// The majority row's text: "in contact", or how long it has not been.
+    public var contact: String { cutOffSeconds.map { "cut off for \($0) s: reads may be stale" } ?? "in contact" }
 }
 
 /// One node as `/ctl` describes it.
@@ -94,6 +100,7 @@ public enum ClusterDocument {
         w.key("EventStreams"); w.number(stats.eventStreams)
         w.key("RequestsPerSecond"); w.number(stats.requestsPerSecond)
         w.key("WritesPerSecond"); w.number(stats.writesPerSecond)
+        w.key("Majority"); w.string(stats.contact)
         w.endObject()
         w.endObject()
         return w.bytes

@@ -85,6 +85,7 @@ public enum ViewerPage {
         <tr><th>requests/s</th><td id="stat-requests">\(stats.requestsPerSecond)</td></tr>
         <tr><th>writes/s</th><td id="stat-writes">\(stats.writesPerSecond)</td></tr>
         <tr><th>event streams</th><td id="stat-streams">\(stats.eventStreams)</td></tr>
+        <tr><th>majority</th><td id="stat-majority">\(stats.contact)</td></tr>
         </table>
         </section>
         <section id="nodes-panel">

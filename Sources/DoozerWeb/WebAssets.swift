@@ -147,6 +147,7 @@ public enum WebAsset: Sendable, Equatable {
             setText("stat-requests", doc.Stats.RequestsPerSecond);
             setText("stat-writes", doc.Stats.WritesPerSecond);
             setText("stat-streams", doc.Stats.EventStreams);
+            setText("stat-majority", doc.Stats.Majority);
             fillNodes("members", doc.Members);
             fillNodes("slaves", doc.Slaves);
           })

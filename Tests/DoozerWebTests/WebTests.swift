@@ -252,6 +252,9 @@ final class WebEncodingTests: XCTestCase {
         stats.requestsPerSecond = 5
         let text = String(decoding: ClusterDocument.json(clusterName: "local", nodeID: "BBB", snapshot: s, stats: stats), as: UTF8.self)
         XCTAssertTrue(text.hasPrefix(#"{"Cluster":"local","Self":"BBB","Role":"slave","Members":[{"Id":"AAA","Addr":"127.0.0.1:8046","Applied":"99","Slot":"0"}],"Slaves":[{"Id":"BBB""#), text)
-        XCTAssertTrue(text.contains(#""Stats":{"Rev":10,"ClientConnections":0,"WebConnections":0,"EventStreams":0,"RequestsPerSecond":5,"WritesPerSecond":0}"#), text)
+        XCTAssertTrue(text.contains(#""Stats":{"Rev":10,"ClientConnections":0,"WebConnections":0,"EventStreams":0,"RequestsPerSecond":5,"WritesPerSecond":0,"Majority":"in contact"}"#), text)
+        stats.cutOffSeconds = 3
+        let cutOff = String(decoding: ClusterDocument.json(clusterName: "local", nodeID: "BBB", snapshot: s, stats: stats), as: UTF8.self)
+        XCTAssertTrue(cutOff.contains(#""Majority":"cut off for 3 s: reads may be stale"}"#), cutOff)
     }
 }

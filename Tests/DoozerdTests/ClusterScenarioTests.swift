@@ -408,6 +408,41 @@ final class ClusterScenarioTests: ClusterTestCase {
         }
     }
 
+    // MARK: - Cut off from the majority
+
+    /// A member whose peers are all stopped is cut off from its cluster's majority: within two
+    /// election timeouts its web view and its log say so, its reads still answer at once (from
+    /// its replica), and once the others are back it says it is in contact again.
+    func testANodeCutOffFromItsMajoritySaysSoAndStillAnswersReads() throws {
+        useCluster("127.0.84")
+        let c = try formCluster(Self.fastFlags)
+        let rev = try write("/cut/before", "seen", through: c.seed)
+        let others = c.members.filter { $0 !== c.seed }
+        for member in others { cluster.suspend(member) }
+        try awaitMajority(of: c.seed, startingWith: "cut off")
+        let started = now()
+        XCTAssertEqual(try cluster.read("/cut/before", on: c.seed).body, "seen", "a read answers from the replica")
+        XCTAssertLessThan(now() - started, 2, "and does not wait for the majority")
+        XCTAssertTrue(c.seed.process.stderrTail(20_000).contains("no contact with a majority of cluster"), cluster.report())
+        for member in others { cluster.resume(member) }
+        try awaitMajority(of: c.seed, startingWith: "in contact")
+        XCTAssertTrue(c.seed.process.stderrTail(20_000).contains("in contact with the cluster again"), cluster.report())
+        XCTAssertGreaterThanOrEqual(try c.seed.connect().rev(), rev)
+    }
+
+    /// Polls `node`'s `/$cluster.json` until its Stats.Majority starts with `prefix` (10 s at most).
+    private func awaitMajority(of node: ClusterNode, startingWith prefix: String) throws {
+        let deadline = now() + 10
+        var last = ""
+        while now() < deadline {
+            let stats = try node.clusterDocument()["Stats"] as? [String: Any]
+            last = stats?["Majority"] as? String ?? ""
+            if last.hasPrefix(prefix) { return }
+            usleep(50_000)
+        }
+        throw cluster.failure("\(node.name)'s web view says \"\(last)\", not \"\(prefix)…\"")
+    }
+
     // MARK: - Catching up from a snapshot
 
     /// A slave stopped while the cluster decides more instances than its members keep
