@@ -212,7 +212,9 @@ public final class DoozerClient: @unchecked Sendable {
         if forgotten { lease.connection.close() }
     }
 
-    /// Whether repeating `request` after it may have reached the server is harmless.
+    /// Whether sending `request` again after it may have reached the server is harmless. A
+    /// conditional write is: applied once, its condition fails the second time (and that
+    /// refusal is then reported as `connectionLost`, not as REV_MISMATCH: see `exchange`).
     static func isRepeatable(_ request: Request) -> Bool {
         switch request.verb.flatMap(Verb.init(rawValue:)) {
         case .set?, .del?: return request.rev != -1
@@ -276,13 +278,20 @@ extension DoozerClient: RequestExchanger {
                 if reconnectDeadline == nil { reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault) }
                 continue
             }
-            do {
+            var ambiguous = false
+            do throws(CallFailure) {
                 let response = try lease.connection.core.roundTrip(request, deadline: callDeadline, deadlineError: deadlineError)
+                // A conditional write sent again after a break, refused: the first copy may be
+                // what changed the file. Its outcome is unknown, never the "not written" of
+                // REV_MISMATCH.
+                ambiguous = firstBroken != nil && response.errCode == ErrorCode.revMismatch.rawValue
+                    && (request.verb == Verb.set.rawValue || request.verb == Verb.del.rawValue)
+                guard !ambiguous else { throw CallFailure(error: .connectionLost, sent: true, broken: false) }
                 observe(request, response, on: lease)
                 try learnWrittenRevision(request, response, on: lease, required: revisionRequired)
                 return response
             } catch {
-                guard isBreak(error) else { throw error.error }
+                guard !ambiguous, isBreak(error) else { throw error.error }
                 invalidate(lease)
                 if error.sent && !repeatable { throw .connectionLost }
                 if let firstBroken, lease.generation > firstBroken { throw DoozerClient.refused(request, error.error) }

@@ -36,10 +36,11 @@
 ///    catch-up (`retainedInstances`) and entries per fetch reply (`fetchLimit`) are all fixed;
 ///    the tables per peer (`lastHeard`, `lastAck`, followers) hold only the nodes the host's
 ///    address table names (`keep(peers:)`) and the schedule's members.
-///    The one table without a fixed bound is `watermarks`: an entry per node id that ever had
-///    a proposal admitted (a memory-only node takes a new id each start): 16–32 bytes each in
-///    memory, 9–18 in each snapshot's bootstrap. Dropping an entry would let a late copy of
-///    that origin's old proposal be admitted again, so none is dropped.
+///    The de-duplication table (`Admission`) holds an entry per origin whose node is in
+///    `/ctl/node`, plus those retired in the last α instances: when a node's entry goes, the
+///    leader proposes its retirement, decided like any write, which drops its watermark on
+///    every replica at the same instance (a memory-only node takes a new id each start, so
+///    without it the table would grow by one per start, forever).
 ///
 /// **Durable state** (`ConsensusOptions.durable`, a node with `-data`) is `promised` plus
 /// `votes` (instance → ballot and batch), everything a restarted acceptor must remember to keep
@@ -68,10 +69,16 @@ public struct Consensus {
     /// The last instance the host reported applied.
     public private(set) var applied: Int64
     private var log = DecidedLog()
-    private var watermarks: [PeerID: UInt64]
-    /// The watermarks after the last applied instance (`watermarks` are at `decided`): what a
-    /// snapshot of the host's store, taken at `applied`, is consistent with.
-    private var appliedWatermarks: [PeerID: UInt64]
+    /// De-duplication at `decided`.
+    private var admission: Admission
+    /// De-duplication after the last applied instance: what a snapshot of the host's store,
+    /// taken at `applied`, is consistent with.
+    private var appliedAdmission: Admission
+    /// Origins whose node left `/ctl/node` (`retire`) and still hold a watermark: the leader
+    /// proposes their retirement. At most one per entry of `admission`.
+    private var retiring: Set<PeerID> = []
+    /// The retirement markers in the leader's queue or in flight.
+    private var retirementsProposed: Set<PeerID> = []
     private var commitHint = (ballot: Ballot.zero, upTo: Int64(0))
     /// When this node last decided an instance, or first heard of a commit beyond what it
     /// decided. Behind the commit point, it fetches from the leader only after a
@@ -149,8 +156,8 @@ public struct Consensus {
         known = Self.distinctMembers(bootstrap.schedule)
         decided = bootstrap.instance
         applied = bootstrap.instance
-        watermarks = bootstrap.watermarks
-        appliedWatermarks = bootstrap.watermarks
+        admission = Admission(seqs: bootstrap.watermarks, retired: bootstrap.retired)
+        appliedAdmission = admission
         nextSeq = (bootstrap.watermarks[me] ?? 0) + 1
         firstOwnSeq = nextSeq
         log.reset(after: bootstrap.instance)
@@ -210,9 +217,14 @@ public struct Consensus {
     /// Proposals of this node not yet applied.
     public var pendingCount: Int { pending.count }
 
+    /// The origins de-duplication keeps a watermark for, and those whose retirement this node
+    /// knows is due (`retire`): every other origin's watermark was dropped.
+    public var watermarkOrigins: Set<PeerID> { Set(admission.seqs.keys) }
+    public var retiringOrigins: Set<PeerID> { retiring }
+
     /// What a joiner needs besides the store to continue from `applied`: travels with snapshots.
     public var bootstrapState: Bootstrap {
-        Bootstrap(instance: applied, schedule: schedule, watermarks: appliedWatermarks)
+        Bootstrap(instance: applied, schedule: schedule, watermarks: appliedAdmission.seqs, retired: appliedAdmission.retired)
     }
 
     /// The durable state now: what a host writes again after dropping the log records that
@@ -273,6 +285,15 @@ public struct Consensus {
         if lastHeard.keys.contains(where: { !kept($0) }) { lastHeard = lastHeard.filter { kept($0.key) } }
         if lastAck.keys.contains(where: { !kept($0) }) { lastAck = lastAck.filter { kept($0.key) } }
         if followers.keys.contains(where: { !kept($0) }) { followers = followers.filter { kept($0.key) } }
+    }
+
+    /// The node of `origin` is gone from `/ctl/node` in the state this host applied: it will
+    /// propose nothing more, so its watermark may go. The leader proposes its retirement, which
+    /// every replica applies at the instance it is decided at (`Admission`). A hint: calling it
+    /// again, or on every node, is harmless.
+    public mutating func retire(_ origin: PeerID) {
+        guard origin != me, admission.seqs[origin] != nil else { return }
+        retiring.insert(origin)
     }
 
     /// Lowers `maxInflightBytes` to `bytes`, and the bytes of batches smaller than
@@ -354,7 +375,8 @@ public struct Consensus {
         precondition(instance <= decided, "applied an undecided instance")
         precondition(instance == applied + 1, "applied instance \(instance) after \(applied): one at a time, in order")
         let wasMember = isMember
-        for p in log[instance].batch { appliedWatermarks[p.origin] = max(appliedWatermarks[p.origin] ?? 0, p.seq) }
+        let refused = appliedAdmission.admit(log[instance].batch, at: instance, alpha: options.alpha)
+        assert(refused.isEmpty, "a decided entry holds only what its instance admitted")
         applied = instance
         if !members.isEmpty && !Self.sameMembers(members, schedule[schedule.count - 1].members) {
             schedule.append(ScheduleEntry(from: instance + options.alpha, members: members))
@@ -384,6 +406,12 @@ public struct Consensus {
     /// End of a batch of inputs (one reactor iteration): forms batches from what was proposed,
     /// forwards proposals, announces the decided prefix, pushes entries to followers.
     public mutating func flush() {
+        if role == .leader && retirementsProposed.count < retiring.count {
+            for origin in retiring.sorted() where !retirementsProposed.contains(origin) {
+                retirementsProposed.insert(origin)
+                enqueueForLeader(.retirement(of: origin))
+            }
+        }
         proposeMore()
         if !forwards.isEmpty && (leader == nil || leader == me) {
             // The leader changed since these were handed: this node's queue if it leads now,
@@ -424,15 +452,16 @@ public struct Consensus {
         schedule = bootstrap.schedule
         decided = bootstrap.instance
         applied = bootstrap.instance
-        watermarks = bootstrap.watermarks
-        appliedWatermarks = bootstrap.watermarks
+        admission = Admission(seqs: bootstrap.watermarks, retired: bootstrap.retired)
+        appliedAdmission = admission
+        retiring = retiring.filter { admission.seqs[$0] != nil }
         log.reset(after: decided)
         pushFrom = decided + 1
         votes = votes.filter { $0.key > decided }
         early = early.filter { $0.key > decided }
         // Own proposals at or below the new watermark may or may not be among the instances
         // skipped: their outcome is unknown.
-        let own = watermarks[me] ?? 0
+        let own = admission.seqs[me] ?? 0
         nextSeq = max(nextSeq, own + 1)
         let unknown = pending.filter { $0.key <= own }
         if !unknown.isEmpty {
@@ -462,13 +491,14 @@ public struct Consensus {
     /// as if it had decided it; nothing is output. The host then reports `applied(_:members:)`.
     public mutating func replay(_ instance: Int64, _ admitted: Batch) {
         precondition(instance == decided + 1, "replayed out of order")
-        for p in admitted where p.seq > (watermarks[p.origin] ?? 0) { watermarks[p.origin] = p.seq }
+        let refused = admission.admit(admitted, at: instance, alpha: options.alpha)
+        assert(refused.isEmpty, "a decided record holds only what its instance admitted")
         decided = instance
         votes[instance] = nil
         log.append(DecidedEntry(instance: instance, batch: admitted), keep: options.retainedInstances,
                    bytes: options.retainedBytes, applied: applied)
         pushFrom = instance + 1
-        nextSeq = max(nextSeq, (watermarks[me] ?? 0) + 1)
+        nextSeq = max(nextSeq, (admission.seqs[me] ?? 0) + 1)
         firstOwnSeq = nextSeq
     }
 
@@ -749,19 +779,18 @@ public struct Consensus {
             // chose it, so this leader is stale and must never announce `commit` over votes
             // at its ballot again (they would decide its batch); it steps down.
             account(slot, -1)
-            if admissible(slot.batch) != admissible(batch) { stepDown() }
+            if admissible(slot.batch, at: instance) != admissible(batch, at: instance) { stepDown() }
         }
         if role == .leader && nextInstance <= instance { nextInstance = instance + 1 }
-        let ownBefore = watermarks[me] ?? 0
+        let ownBefore = admission.seqs[me] ?? 0
         // Usually every proposal is admitted: then the decided entry shares the batch.
-        var refused: [Int] = []
-        for (i, p) in batch.enumerated() {
-            guard p.seq > (watermarks[p.origin] ?? 0) else { refused.append(i); continue }
-            watermarks[p.origin] = p.seq
-            if p.origin == me { pending[p.seq] = nil }
-        }
+        let refused = admission.admit(batch, at: instance, alpha: options.alpha)
         var admitted = batch
         for i in refused.reversed() { admitted.remove(at: i) }
+        for p in admitted {
+            if p.origin == me { pending[p.seq] = nil }
+            if let origin = p.retiredOrigin { retired(origin) }
+        }
         decided = instance
         votes[instance] = nil
         early[instance] = nil
@@ -770,7 +799,7 @@ public struct Consensus {
         outputs.append(.decided(instance: instance, batch: admitted, durableElsewhere: durableElsewhere))
         // Own proposals the watermark passed without admitting can never be admitted now:
         // propose them again under a new seq.
-        let ownAfter = watermarks[me] ?? 0
+        let ownAfter = admission.seqs[me] ?? 0
         if ownAfter > ownBefore + 1 {
             // Over the pending proposals (bounded by `maxPending`), not the seqs between: the
             // watermark may jump far.
@@ -780,10 +809,23 @@ public struct Consensus {
         }
     }
 
-    /// The proposals of `batch` that the current watermarks would admit: how a proposed batch
-    /// compares with a decided entry (which holds only what was admitted).
-    private func admissible(_ batch: Batch) -> Batch {
-        batch.filter { $0.seq > (watermarks[$0.origin] ?? 0) }
+    /// The proposals of `batch` that de-duplication would admit at `instance`: how a proposed
+    /// batch compares with a decided entry (which holds only what was admitted).
+    private func admissible(_ batch: Batch, at instance: Int64) -> Batch {
+        var table = admission
+        let refused = Set(table.admit(batch, at: instance, alpha: options.alpha))
+        return batch.indices.filter { !refused.contains($0) }.map { batch[$0] }
+    }
+
+    /// `origin`'s retirement was decided: nothing of it is proposed any more.
+    private mutating func retired(_ origin: PeerID) {
+        retiring.remove(origin)
+        retirementsProposed.remove(origin)
+        guard queueHead < queue.count, queue[queueHead...].contains(where: { $0.origin == origin }) else { return }
+        let kept = queue[queueHead...].filter { $0.origin != origin }
+        queue = Array(kept)
+        queueHead = 0
+        queueBytes = kept.reduce(0) { $0 + $1.payload.count }
     }
 
     private mutating func requestFetch(from peer: PeerID) {
@@ -873,6 +915,7 @@ public struct Consensus {
         queue.removeAll()
         queueHead = 0
         queueBytes = 0
+        retirementsProposed.removeAll()
         for (seq, var p) in pending { p.handedAt = nil; pending[seq] = p }
         electionDeadline = now + randomElectionTimeout(base: options.electionTimeout)
     }
@@ -909,7 +952,10 @@ public struct Consensus {
         return alive >= quorum(members.count)
     }
 
-    private func quorum(_ n: Int) -> Int { n / 2 + 1 }
+    private func quorum(_ n: Int) -> Int { Self.quorum(n) }
+
+    /// A majority of `n` members: any two intersect.
+    public static func quorum(_ n: Int) -> Int { n / 2 + 1 }
 
     /// Announces the decided prefix to every known member; `invite` also asks members that
     /// have not promised yet (new members, or ones that were away) for their promise.
@@ -973,7 +1019,7 @@ public struct Consensus {
     }
 
     private mutating func enqueueForLeader(_ p: Proposal) {
-        guard p.seq > (watermarks[p.origin] ?? 0) else { return }   // already applied
+        guard admission.admits(p) else { return }   // already applied, or its origin retired
         guard queueBytes + p.payload.count <= options.maxQueueBytes else { dropped += 1; return }
         queue.append(p)
         queueBytes += p.payload.count
@@ -1095,17 +1141,21 @@ public struct ScheduleEntry: Equatable, Sendable {
 }
 
 /// The consensus state a node starts from: the last applied instance, the member schedule
-/// and the de-duplication watermarks. A seed starts with itself as the only member.
+/// and the de-duplication watermarks, with the origins retired in the last α instances. A seed
+/// starts with itself as the only member.
 public struct Bootstrap: Equatable, Sendable {
     public var instance: Int64
     public var schedule: [ScheduleEntry]
     public var watermarks: [PeerID: UInt64]
+    /// Origins retired, with the instance their retirement was decided at (see `Admission`).
+    public var retired: [PeerID: Int64]
 
-    public init(instance: Int64, schedule: [ScheduleEntry], watermarks: [PeerID: UInt64]) {
+    public init(instance: Int64, schedule: [ScheduleEntry], watermarks: [PeerID: UInt64], retired: [PeerID: Int64] = [:]) {
         precondition(!schedule.isEmpty, "a schedule names at least one member set")
         self.instance = instance
         self.schedule = schedule
         self.watermarks = watermarks
+        self.retired = retired
     }
 
     public static func seed(_ me: PeerID) -> Bootstrap {

@@ -62,6 +62,25 @@ public struct Proposal: Equatable, Sendable {
     }
 }
 
+extension Proposal {
+    /// The origin of retirement markers: no node's (a node id hashing to 0 is as likely as any
+    /// other 64-bit collision).
+    public static let retirementOrigin = PeerID(raw: 0)
+
+    /// The leader's marker that `origin` (its node gone from `/ctl/node`) is retired: decided
+    /// like any proposal, it drops the origin's watermark on every replica at the same instance
+    /// (see `Admission`). Hosts apply no revision for it.
+    public static func retirement(of origin: PeerID) -> Proposal {
+        Proposal(origin: retirementOrigin, seq: 0, tag: 0, payload: withUnsafeBytes(of: origin.raw.littleEndian, Array.init))
+    }
+
+    /// The origin this proposal retires, when it is a retirement marker.
+    public var retiredOrigin: PeerID? {
+        guard origin == Self.retirementOrigin, payload.count == 8 else { return nil }
+        return PeerID(raw: payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+    }
+}
+
 /// What one instance decides: proposals in the order they take revisions. Empty batches
 /// move the instance sequence (e.g. to bring a membership change into effect) and consume
 /// no revision.

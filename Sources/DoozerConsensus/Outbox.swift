@@ -24,9 +24,9 @@
 /// Bounds: the held messages are what consensus outputs between two syncs; the held batches
 /// at most what consensus decides ahead of applying (α); the vote records at most the votes
 /// consensus holds (`maxVotes`).
-public struct Outbox {
+package struct Outbox {
     /// What the host does now, in this order.
-    public enum Effect: Equatable, Sendable {
+    package enum Effect: Equatable, Sendable {
         case send(to: PeerID, Message)
         /// Apply this decided batch, then report `Consensus.applied(_:members:)`. `record` is
         /// the index of its decided record in the log (0 for a memory-only node).
@@ -53,7 +53,7 @@ public struct Outbox {
         var batch: Batch?
     }
 
-    public let durable: Bool
+    package let durable: Bool
     private var pendingChanges: [DurableChange] = []
     private var messages: [HeldMessage] = []
     private var messagesHead = 0
@@ -64,17 +64,17 @@ public struct Outbox {
     /// The log index of each vote written, by instance, until the instance is decided.
     private var voteRecords: [Int64: UInt64] = [:]
 
-    public init(durable: Bool) {
+    package init(durable: Bool) {
         self.durable = durable
     }
 
     /// Whether something waits for the log's next sync (a host starts it at once rather than
     /// lazily).
-    public var waitsForSync: Bool { messagesHead < messages.count || batchesHead < batches.count }
+    package var waitsForSync: Bool { messagesHead < messages.count || batchesHead < batches.count }
 
     /// Takes one of consensus's outputs, in output order; appends what may happen now to
     /// `effects`. A decided batch of a durable node is recorded in `log` here.
-    public mutating func take<Log: OutboxLog>(_ output: Output, log: Log?, into effects: inout [Effect]) throws(Log.Failure) {
+    package mutating func take<Log: OutboxLog>(_ output: Output, log: Log?, into effects: inout [Effect]) throws(Log.Failure) {
         switch output {
         case .send(let peer, let message):
             if let log, durable,
@@ -110,7 +110,7 @@ public struct Outbox {
     /// Ends a pump: writes its durable changes but the votes for instances up to `decided`
     /// (the decided record supersedes them), and makes the messages it held wait for the last
     /// record written.
-    public mutating func seal<Log: OutboxLog>(decided: Int64, log: Log?) throws(Log.Failure) {
+    package mutating func seal<Log: OutboxLog>(decided: Int64, log: Log?) throws(Log.Failure) {
         guard let log, durable, !pendingChanges.isEmpty || messages.last?.after == .max else { return }
         for change in pendingChanges {
             if case .vote(let entry) = change, entry.instance <= decided { continue }
@@ -129,7 +129,7 @@ public struct Outbox {
 
     /// The log is durable through `index`: the batches, then the messages, that waited for it
     /// go to `effects`, in order.
-    public mutating func synced(through index: UInt64, into effects: inout [Effect]) {
+    package mutating func synced(through index: UInt64, into effects: inout [Effect]) {
         releaseBatches(durableThrough: index, into: &effects)
         while messagesHead < messages.count && messages[messagesHead].after <= index {
             effects.append(.send(to: messages[messagesHead].peer, messages[messagesHead].message))
@@ -141,12 +141,24 @@ public struct Outbox {
         }
     }
 
+    /// Every decided batch held, through `instance`, goes to `effects` now, whatever it waits
+    /// for: a host about to install a member's state through `instance` applies them first. That
+    /// member applied them, so they are durable at a quorum; applied here, their own writes are
+    /// answered with their real outcome rather than lost track of.
+    package mutating func release(through instance: Int64, into effects: inout [Effect]) {
+        while batchesHead < batches.count && batches[batchesHead].instance <= instance, let batch = batches[batchesHead].batch {
+            let held = batches[batchesHead]
+            effects.append(.apply(instance: held.instance, batch: batch, record: held.record))
+            batchesHead += 1
+        }
+    }
+
     /// The host recorded a state copied from a member, through `instance`, at log index
     /// `record`, and consensus continues from it: batches and vote records at or below it are
-    /// superseded; the store is replaced (`Effect.install`) once the record is durable, and
-    /// every batch decided after it, and every message, waits for that. So a crash never
-    /// takes the node back behind a state it served.
-    public mutating func install(through instance: Int64, record: UInt64) {
+    /// superseded (`release` them first); the store is replaced (`Effect.install`) once the
+    /// record is durable, and every batch decided after it, and every message, waits for that:
+    /// the node never serves a copied state its own log could still lose.
+    package mutating func install(through instance: Int64, record: UInt64) {
         precondition(durable, "a memory-only node installs at once")
         batches.removeFirst(batchesHead)
         batchesHead = 0
@@ -175,7 +187,7 @@ public struct Outbox {
 
 /// The log an `Outbox` records into: appends are buffered (no I/O), each returns its index;
 /// `durableIndex` is the last index on stable storage.
-public protocol OutboxLog: AnyObject {
+package protocol OutboxLog: AnyObject {
     associatedtype Failure: Error
     func append(_ change: DurableChange) throws(Failure) -> UInt64
     func append(_ entry: DecidedEntry) throws(Failure) -> UInt64

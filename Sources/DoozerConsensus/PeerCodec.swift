@@ -56,6 +56,10 @@ public enum PeerCodec {
     ///
     ///     bootstrap = instance:int count:uvarint (from:int members:uvarint peer:u64le*)*
     ///                 count:uvarint (origin:u64le seq:uvarint)*
+    ///                 [count:uvarint (origin:u64le instance:int)*]      retired origins
+    ///
+    /// The retired origins are written only when there are some, so a bootstrap without any
+    /// reads as an earlier build's.
     public static func encode(_ bootstrap: Bootstrap) -> [UInt8] {
         var w = Writer(out: [])
         w.int(bootstrap.instance)
@@ -69,6 +73,13 @@ public enum PeerCodec {
         for origin in bootstrap.watermarks.keys.sorted() {
             w.u64(origin.raw)
             w.uvarint(bootstrap.watermarks[origin]!)
+        }
+        if !bootstrap.retired.isEmpty {
+            w.uvarint(UInt64(bootstrap.retired.count))
+            for origin in bootstrap.retired.keys.sorted() {
+                w.u64(origin.raw)
+                w.int(bootstrap.retired[origin]!)
+            }
         }
         return w.out
     }
@@ -87,9 +98,18 @@ public enum PeerCodec {
                 }
                 var watermarks: [PeerID: UInt64] = [:]
                 for _ in 0..<(try r.count(minimumBytes: 9)) { watermarks[PeerID(raw: try r.u64())] = try r.uvarint() }
+                var retired: [PeerID: Int64] = [:]
+                if r.offset < raw.count {
+                    for _ in 0..<(try r.count(minimumBytes: 9)) { retired[PeerID(raw: try r.u64())] = try r.int() }
+                }
                 guard r.offset == raw.count else { throw r.error("end of bootstrap") }
                 guard !schedule.isEmpty, schedule.allSatisfy({ !$0.members.isEmpty }) else { throw r.error("member schedule") }
-                return Bootstrap(instance: instance, schedule: schedule, watermarks: watermarks)
+                // The members of every instance after `instance` must be known (an earlier
+                // build could prune the schedule past them: such a state cannot be trusted).
+                guard schedule[0].from <= instance + 1 else {
+                    throw r.error("member schedule starting at instance \(schedule[0].from), after \(instance + 1)")
+                }
+                return Bootstrap(instance: instance, schedule: schedule, watermarks: watermarks, retired: retired)
             }
         }
         return try result.get()

@@ -7,7 +7,7 @@ import Logging
 
 /// A durable node's data directory (`-data`): holds its lock, its `RecordLog` (`log/`) and its
 /// snapshot files (`snapshots/`). Writes the node's identity, every decided batch and every
-/// change of consensus's durable state (`persist`) as records — in the order consensus's
+/// change of consensus's durable state (`Output.persist`) as records — in the order consensus's
 /// `Outbox` appends them, which also decides when each batch may be applied — and every N
 /// records or M bytes writes a snapshot of the store and compacts the log behind it. It never
 /// applies or answers anything.
@@ -173,7 +173,7 @@ package final class NodeLog {
             guard instance == recovered.lastInstance + 1 else {
                 throw NodeLogError.gap(index: record.index, instance: instance, expected: recovered.lastInstance + 1)
             }
-            let events = entry.batch.map { recovered.store.apply($0.payload).event }
+            let events = entry.batch.filter { $0.retiredOrigin == nil }.map { recovered.store.apply($0.payload).event }
             replay(.decided(entry, events: events))
             recovered.lastInstance = instance
             recovered.replayed += 1

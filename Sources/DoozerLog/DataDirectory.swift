@@ -18,7 +18,7 @@ public final class DataDirectory {
         self.path = path
         self.io = io
         let lockPath = path + "/" + Self.lockFileName
-        do { try io.makeDirectory(path) } catch { throw .unusable(path: path, error) }
+        do { try Self.makeDirectory(path, io: io) } catch { throw .unusable(path: path, error) }
         let fd: FileDescriptor
         do { fd = try io.open(lockPath, O_RDWR | O_CREAT, 0o644) } catch { throw .unusable(path: lockPath, error) }
         do {
@@ -44,8 +44,19 @@ public final class DataDirectory {
     /// The path of `name` inside the directory, created as a directory if missing.
     public func subdirectory(_ name: String) throws(DataDirectoryError) -> String {
         let sub = path + "/" + name
-        do { try io.makeDirectory(sub) } catch { throw .unusable(path: sub, error) }
+        do { try Self.makeDirectory(sub, io: io) } catch { throw .unusable(path: sub, error) }
         return sub
+    }
+
+    /// Creates `path` if missing and syncs its parent, so a power cut right after does not
+    /// take the new directory (and the files about to be made in it) away.
+    private static func makeDirectory(_ path: String, io: FileIO) throws(SystemError) {
+        try io.makeDirectory(path)
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = try io.open(parent, O_RDONLY | O_DIRECTORY, 0)
+        defer { io.close(fd) }
+        try io.fsync(fd)
     }
 
     /// Releases the lock.

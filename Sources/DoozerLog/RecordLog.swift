@@ -275,12 +275,12 @@ public final class RecordLog {
     }
 
     /// (`LogOptions.syncThread` off.) Whether a committed batch waits for `syncCommitted`.
-    public var hasCommittedBatch: Bool { !options.syncThread && syncer.handoff.withLock { $0.queued != nil } }
+    package var hasCommittedBatch: Bool { !options.syncThread && syncer.handoff.withLock { $0.queued != nil } }
 
     /// (`LogOptions.syncThread` off.) Writes and syncs what was committed, on the caller's
     /// thread — the syncing thread's step — and signals `completionFD`; `reapCompletions`
     /// then takes the outcome. Nothing to do without a committed batch.
-    public func syncCommitted() {
+    package func syncCommitted() {
         precondition(!options.syncThread, "the syncing thread does this")
         _ = syncer.syncQueued()
     }

@@ -15,7 +15,7 @@ import Logging
 /// tree: the member set (`/ctl/cal`) and the peers' addresses (`/ctl/node/<id>/addr`).
 /// Applies decided batches through the host, in order, one revision per proposal. Does the
 /// membership bookkeeping of §4.12–§5.5: a slave claims an empty slot and, once a member,
-/// the host writes `writable`; the leader removes members and slaves that have been silent
+/// writes `writable`; every node pulses `applied`; the leader removes members and slaves that have been silent
 /// for `-timeout` (B11, B15); a node the cluster removed while it was away leaves with one
 /// clear line instead of lingering (B11). A node that fell behind what its peers keep copies
 /// a member's state (through the host) and installs it — a durable node only once that state
@@ -38,7 +38,7 @@ package final class ClusterSequencer: Sequencer {
 
     /// Which of consensus's outputs may take effect now (persist before send; apply once
     /// durable at a quorum).
-    package private(set) var outbox: Outbox
+    private var outbox: Outbox
     /// The spare buffers `pump` takes consensus outputs and the outbox's effects into: traded
     /// with the ones in use on every take, so a pump allocates no array for them.
     private var spareOutputs: [Output] = []
@@ -70,7 +70,7 @@ package final class ClusterSequencer: Sequencer {
     private var writingCopy: (Snapshot, Bootstrap)?
     /// (`-data` only.) A copied state whose record is not durable yet: the store is replaced
     /// once it is (`Outbox.Effect.install`).
-    private var recordedCopy: Snapshot?
+    private var recordedCopy: (snapshot: Snapshot, instance: Int64)?
     /// The log failed: nothing more is applied or acknowledged.
     private var stopped = false
     /// The transport's address table, by peer.
@@ -217,7 +217,7 @@ package final class ClusterSequencer: Sequencer {
             host.schedule(.liveness, after: livenessInterval)
         case .lazyCommit:
             lazyCommitArmed = false
-            nodeLog?.commit()
+            if !stopped { nodeLog?.commit() }
         case .pulse:
             pulse()
             pump()
@@ -321,11 +321,10 @@ package final class ClusterSequencer: Sequencer {
                 startCatchUp(from: peer)
             case .abandoned(let tags):
                 for tag in tags { host.failProposal(tag, .outcomeUnknown) }
-            case .install:
-                if let snapshot = recordedCopy {
-                    recordedCopy = nil
-                    installStore(snapshot)
-                }
+            case .install(let instance):
+                precondition(recordedCopy?.instance == instance, "the outbox releases the install that was recorded")
+                installStore(recordedCopy!.snapshot)
+                recordedCopy = nil
             }
         }
         effects.removeAll(keepingCapacity: true)
@@ -341,7 +340,7 @@ package final class ClusterSequencer: Sequencer {
 
     /// Applies a decided batch (once the outbox allows it).
     private func apply(_ instance: Int64, _ batch: Batch) {
-        for proposal in batch {
+        for proposal in batch where proposal.retiredOrigin == nil {   // a retirement takes no revision
             // Own proposals of an earlier run of this node (before a restart) are nobody's to
             // answer: their tags may name this run's writes.
             let own = proposal.origin == me && proposal.seq >= consensus.firstOwnSeq
@@ -478,15 +477,21 @@ package final class ClusterSequencer: Sequencer {
             logger.info("caught up through the log meanwhile (rev \(host.store.rev)); the copy at rev \(snapshot.rev) is not needed")
             return
         }
+        // Batches decided here and still waiting for this node's sync are in the copy: applied
+        // first, their writes are answered with their real outcome.
+        var effects: [Outbox.Effect] = []
+        outbox.release(through: bootstrap.instance, into: &effects)
+        carryOut(&effects)
         let index = try nodeLog.recordInstall(record, durable: consensus.durableState)
         consensus.install(bootstrap)
-        recordedCopy = snapshot
+        recordedCopy = (snapshot, bootstrap.instance)
         outbox.install(through: bootstrap.instance, record: index)
         pump()
     }
 
     private func installStore(_ snapshot: Snapshot) {
-        host.install(snapshot)
+        // The batches applied just before may have brought the store to the copy's revision.
+        if snapshot.rev > host.store.rev { host.install(snapshot) }
         membership = Membership(host.store.current)
         refreshPeers()
         slotsChanged = true
@@ -498,22 +503,31 @@ package final class ClusterSequencer: Sequencer {
     private static let nodeDirectory = Array("/ctl/node/".utf8)
 
     /// Rebuilds the transport's address table from `/ctl/node/<id>/addr`: members and slaves.
+    /// An origin de-duplication still keeps a watermark for whose node is no longer there will
+    /// propose nothing more: its retirement is due (`Consensus.retire`).
     private func refreshPeers() {
         var table: [PeerID: SocketAddress] = [:]
         host.store.current.forEachFile(under: "/ctl/node") { path, body, _ in
-            guard path.count > Self.nodeDirectory.count, path.ends(with: Self.addrLeaf) else { return }
-            let id = path[Self.nodeDirectory.count..<(path.count - Self.addrLeaf.count)]
+            guard let id = Self.nodeID(ofAddr: path) else { return }
             if let address = try? SocketAddress.resolve(String(decoding: body, as: UTF8.self)) {
                 table[PeerID(nodeID: id)] = address
             }
         }
         transport.setPeers(table)
         consensus.keep(peers: Set(table.keys))
+        for origin in inPlace({ $0.watermarkOrigins }).subtracting(table.keys) { consensus.retire(origin) }
         host.peersChanged(table)
         addresses = table
     }
 
     private static let addrLeaf = Array("/addr".utf8)
+
+    /// The node id of a `/ctl/node/<id>/addr` path.
+    private static func nodeID(ofAddr path: [UInt8]) -> ArraySlice<UInt8>? {
+        guard path.count > nodeDirectory.count + addrLeaf.count, path.ends(with: addrLeaf) else { return nil }
+        let id = path[nodeDirectory.count..<(path.count - addrLeaf.count)]
+        return id.contains(UInt8(ascii: "/")) ? nil : id
+    }
 
     /// After each applied instance: a node that just became a member says so; one that just
     /// stopped being one (removed, B11) answers writes READONLY from now on; a slave claims
@@ -633,7 +647,7 @@ package final class ClusterSequencer: Sequencer {
         notices = notices.filter { now - $0.value < 5_000_000_000 }
         // A slave hears from few members, and one that has not applied the slave's address yet
         // would also say so: two of them (or the only one) are needed.
-        let needed = consensus.isMember ? members.count / 2 + 1 : min(2, members.count)
+        let needed = consensus.isMember ? Consensus.quorum(members.count) : min(2, members.count)
         guard notices.count >= needed else { return }
         host.leave("this node was removed from cluster \(settings.clusterName) while it was unreachable; exiting (restart it to join again as a new node)")
     }

@@ -215,7 +215,7 @@ public final class PeerTransport {
     /// The transport of node `id` at `address` on a simulated network: every check, codec,
     /// fragmentation and reassembly rule of a socket's, with each datagram handed to `send`
     /// (bytes valid only during the call) and received ones given to `receive(datagram:from:_:)`.
-    public static func simulated(address: SocketAddress, cluster: String, id: PeerID, limits: Limits = Limits(),
+    package static func simulated(address: SocketAddress, cluster: String, id: PeerID, limits: Limits = Limits(),
                                  clock: @escaping () -> Int64, firstMessageID: UInt32 = 1,
                                  send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void) -> PeerTransport {
         let channel = DatagramChannel(simulated: send, sendSlots: limits.sendSlots, maxDatagram: limits.maxDatagram)
@@ -380,7 +380,7 @@ public final class PeerTransport {
 
     /// Checks one datagram from `source` that did not come through the socket (a simulated
     /// network's) and hands every message in it to `deliver`, exactly as `receive` does.
-    public func receive(datagram: UnsafeRawBufferPointer, from source: SocketAddress, _ deliver: (PeerID, Message) -> Void) {
+    package func receive(datagram: UnsafeRawBufferPointer, from source: SocketAddress, _ deliver: (PeerID, Message) -> Void) {
         accept(datagram, from: source, deliver)
     }
 

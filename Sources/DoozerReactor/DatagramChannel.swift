@@ -61,7 +61,7 @@ public final class DatagramChannel {
     /// A channel without a socket: `flush` hands each datagram built, with its destination,
     /// to `send` (the bytes are valid only during that call), and `receive` finds nothing. The
     /// owner delivers received datagrams itself (`PeerTransport.receive(datagram:from:_:)`).
-    public init(simulated send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void, sendSlots: Int = 64,
+    package init(simulated send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void, sendSlots: Int = 64,
                 maxDatagram: Int = DatagramChannel.maxUDPPayload, maxOpenDatagrams: Int = 16) {
         precondition(maxDatagram >= 4 && maxDatagram <= Self.maxUDPPayload)
         fd = FileDescriptor(rawValue: -1)

@@ -140,6 +140,30 @@ final class RetryTests: XCTestCase {
         XCTAssertEqual(try client.rev(), 42)
     }
 
+    /// A conditional SET whose connection breaks after it reached the server is sent again; if
+    /// the copy is refused with REV_MISMATCH, the first one may be what changed the file: the
+    /// outcome is unknown (`connectionLost`), never the "not written" a REV_MISMATCH says.
+    func testAConditionalWriteRefusedAfterABreakIsReportedAsConnectionLost() throws {
+        let server = try FakeServer { index, peer in
+            while let request = peer.receive() {
+                if request.verb == Verb.set.rawValue {
+                    if index == 0 { break }   // "applied", then the connection breaks before the answer
+                    peer.send(Response(tag: request.tag, errCode: ErrorCode.revMismatch.rawValue))
+                } else {
+                    peer.send(Response(tag: request.tag, rev: 42))
+                }
+            }
+            peer.close()
+        }
+        defer { server.stop() }
+        let client = try DoozerClient(uri: "doozer:?ca=\(server.address)", timeout: .seconds(30))
+        defer { client.close() }
+        XCTAssertThrowsError(try client.set("/a", rev: 0, body: Array("v".utf8))) { error in
+            XCTAssertEqual(error as? DoozerError, .connectionLost)
+        }
+        XCTAssertEqual(server.connections, 2, "sent again once, on a fresh connection")
+    }
+
     func testSecretIsPresentedOnEveryConnection() throws {
         let secrets = ClientBox<[[UInt8]]>([])
         let server = try FakeServer { index, peer in

@@ -166,6 +166,21 @@ final class PeerCodecTests: XCTestCase {
         for cut in 0..<bytes.count { XCTAssertThrowsError(try PeerCodec.decodeBootstrap(Array(bytes[..<cut]))) }
     }
 
+    func testBootstrapWithRetiredOriginsRoundTrips() throws {
+        let b = Bootstrap(instance: 10, schedule: [ScheduleEntry(from: 5, members: [PeerID(raw: 1)])],
+                          watermarks: [PeerID(raw: 1): 3], retired: [PeerID(raw: 7): 9])
+        XCTAssertEqual(try PeerCodec.decodeBootstrap(PeerCodec.encode(b)), b)
+    }
+
+    /// A bootstrap whose schedule starts after the instance following it (what an earlier
+    /// build could write, pruning by the decided prefix) leaves instances without members.
+    func testABootstrapWhoseScheduleMissesTheNextInstanceIsRefused() {
+        let b = Bootstrap(instance: 10, schedule: [ScheduleEntry(from: 12, members: [PeerID(raw: 1)])], watermarks: [:])
+        XCTAssertThrowsError(try PeerCodec.decodeBootstrap(PeerCodec.encode(b)))
+        let edge = Bootstrap(instance: 10, schedule: [ScheduleEntry(from: 11, members: [PeerID(raw: 1)])], watermarks: [:])
+        XCTAssertEqual(try PeerCodec.decodeBootstrap(PeerCodec.encode(edge)), edge)
+    }
+
     func testTruncationsAndExtensionsAreRefused() {
         for message in Self.samples {
             let bytes = PeerCodec.encode(message)

@@ -104,6 +104,20 @@ final class OutboxTests: XCTestCase {
         XCTAssertEqual(sync(&outbox, log, through: 1), [.apply(instance: 1, batch: [], record: 1)])
     }
 
+    /// Before installing a member's state, the host applies the batches it holds (the member
+    /// applied them): each of its own writes among them is answered, none lost track of.
+    func testReleaseHandsBackEveryHeldBatchThroughAnInstanceWhateverItWaitsFor() {
+        let log = MemoryLog()
+        var outbox = Outbox(durable: true)
+        _ = take(&outbox, [.decided(instance: 1, batch: [], durableElsewhere: false),
+                           .decided(instance: 2, batch: [], durableElsewhere: true),
+                           .decided(instance: 3, batch: [], durableElsewhere: true)], log)
+        var effects: [Outbox.Effect] = []
+        outbox.release(through: 2, into: &effects)
+        XCTAssertEqual(effects, [.apply(instance: 1, batch: [], record: 1), .apply(instance: 2, batch: [], record: 2)])
+        XCTAssertEqual(sync(&outbox, log, through: 3), [.apply(instance: 3, batch: [], record: 3)])
+    }
+
     func testAnInstallSupersedesHeldBatchesAndHoldsWhatFollowsUntilItsRecordIsDurable() {
         let log = MemoryLog()
         var outbox = Outbox(durable: true)

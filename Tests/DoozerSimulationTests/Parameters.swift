@@ -1,6 +1,10 @@
 import DoozerConsensus
 
 extension Simulation {
+    enum FaultKind {
+        case partition, healPartition, pause, crash, membershipChange, grayFailure, diskFault, deposedLeader, forgery
+    }
+
     /// One run's configuration. `swarm` draws every knob from the seed (swarm testing: each
     /// seed its own mix, so the rare interleavings of one configuration are common in another);
     /// the named presets pin some.
@@ -38,6 +42,8 @@ extension Simulation {
         /// A targeted schedule: the leader is cut off one way (it hears nothing) and keeps
         /// proposing while the others elect a new one: two live leaders.
         var deposedLeaders = false
+        /// A slave sends members forged decided entries.
+        var forgeries = true
         /// A fault every `faultGap / 10` to `1.1 × faultGap`.
         var faultGap: Int64 = 200_000_000
         /// A durable node's disk syncs 20 µs to this long after a commit.
@@ -57,7 +63,7 @@ extension Simulation {
             func pick<T>(_ choices: [T]) -> T { choices[Int(rng.next() % UInt64(choices.count))] }
             func coin() -> Bool { rng.next() % 2 == 0 }
             var p = Parameters()
-            p.members = pick([1, 3, 3, 5, 5, 7])
+            p.members = pick([1, 2, 3, 3, 4, 5, 5, 6, 7])
             p.slaves = pick([0, 1, 1, 2, 3])
             p.clients = pick([1, 2, 4, 6])
             p.operationsPerSecond = pick([50, 150, 400])
@@ -77,6 +83,7 @@ extension Simulation {
             p.grayFailures = rng.next() % 4 == 0
             p.diskFaults = p.durable && rng.next() % 3 == 0
             p.deposedLeaders = rng.next() % 4 == 0
+            p.forgeries = rng.next() % 3 == 0
             p.faultGap = pick([50_000_000, 200_000_000, 400_000_000])
             p.maxSyncDelay = pick([200_000, 2_000_000, 20_000_000])
             p.clockDrift = pick([0, 0.001, 0.05])
@@ -85,6 +92,20 @@ extension Simulation {
             p.pulseInterval = pick([200_000_000, 1_000_000_000])
             p.snapshotEvery = pick([50, 400, 100_000])
             return p
+        }
+
+        /// The kinds of fault drawn from at every fault (a kind twice is drawn twice as often).
+        var faultKinds: [FaultKind] {
+            var kinds: [FaultKind] = []
+            if partitions { kinds += [.partition, .healPartition] }
+            if pauses { kinds.append(.pause) }
+            if crashes { kinds += [.crash, .crash] }
+            if membershipChanges { kinds += [.membershipChange, .membershipChange] }
+            if grayFailures { kinds.append(.grayFailure) }
+            if diskFaults { kinds.append(.diskFault) }
+            if deposedLeaders { kinds.append(.deposedLeader) }
+            if forgeries { kinds.append(.forgery) }
+            return kinds
         }
 
         var options: ConsensusOptions {
@@ -105,7 +126,7 @@ extension Simulation {
                 + " drop=\(dropRate) dup=\(duplicateRate) delay≤\(maxDelay / 1000)µs datagram=\(maxDatagram)"
                 + " faults=[\(partitions ? "partitions " : "")\(crashes ? "crashes " : "")\(pauses ? "pauses " : "")"
                 + "\(membershipChanges ? "membership " : "")\(grayFailures ? "gray " : "")\(diskFaults ? "disk " : "")"
-                + "\(deposedLeaders ? "deposed-leaders" : "")] gap=\(faultGap / 1_000_000)ms sync≤\(maxSyncDelay / 1000)µs"
+                + "\(deposedLeaders ? "deposed-leaders " : "")\(forgeries ? "forgeries" : "")] gap=\(faultGap / 1_000_000)ms sync≤\(maxSyncDelay / 1000)µs"
                 + " drift=\(clockDrift) skew=\(clockSkew) timeout=\(memberTimeout / 1_000_000)ms pulse=\(pulseInterval / 1_000_000)ms"
                 + " snapshotEvery=\(snapshotEvery)"
         }

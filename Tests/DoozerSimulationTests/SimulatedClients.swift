@@ -30,6 +30,8 @@ final class SimulatedClients {
     private var progress: Range<Int> = 0..<0
     /// The node each operation went through.
     private var through: [Int] = []
+    /// Operations waiting for their answer: the client, and the node process it went to.
+    private var inFlight: [Int: (client: Int, node: SimulatedNode)] = [:]
     private static let keys = 12
 
     init(world: Simulation, count: Int) {
@@ -81,9 +83,13 @@ final class SimulatedClients {
         func record(_ request: ClientOp.Request) {
             history.append(ClientOp(session: session, path: path, request, invoked: world.now, outcome: .unknown))
             through.append(node.index)
+            inFlight[op] = (client, node)
+            node.onStop[op] = { [unowned self] in finish(op, nil) }
         }
-        let roll = world.random(100)
-        switch roll {
+        // Each request reaches the node as one of its loop iterations: later if it is paused or
+        // busy, never if it dies first (then its connection closes: the outcome is unknown).
+        func atNode(_ action: @escaping (SimulatedNode) -> Void) { world.schedule(after: 1, on: node, action) }
+        switch world.random(100) {
         case 0..<45:
             let cond: Int64 = switch world.random(10) {
             case 0: 0
@@ -92,74 +98,75 @@ final class SimulatedClients {
             }
             let body = Body("c\(client)-\(op)")
             record(.set(body, cond: cond))
-            write(Mutation.set(Array(path.utf8), rev: cond, body: body.bytes), op: op, client: client, on: node)
+            atNode { node in self.write(Mutation.set(Array(path.utf8), rev: cond, body: body.bytes), op: op, on: node) }
         case 45..<52:
             let cond: Int64 = world.random(2) == 0 ? -1 : seen[client][key] ?? 0
             record(.del(cond: cond))
-            write(Mutation.delete(Array(path.utf8), rev: cond), op: op, client: client, on: node)
+            atNode { node in self.write(Mutation.delete(Array(path.utf8), rev: cond), op: op, on: node) }
         case 52..<85:
             record(.get(at: nil))
-            let rev = node.store.rev
-            answer(op, client: client, key: key, from: node.store.current, storeRev: rev)
+            atNode { node in self.answer(op, from: node.store.current, storeRev: node.store.rev) }
         case 85..<93:
             let rev = max(1, node.store.rev - Int64(world.random(40)) + 3)
             record(.get(at: rev))
-            node.read(at: rev) { snapshot in self.answer(op, client: client, key: key, from: snapshot, storeRev: nil) }
+            atNode { node in node.read(at: rev) { snapshot in self.answer(op, from: snapshot, storeRev: nil) } }
         default:
             // The library's linearizable read: a NOP through consensus, then a GET at its rev.
             record(.get(at: nil))
             linearizable.insert(op)
-            node.submit(Mutation.nop, bookkeeping: false) { outcome in
-                guard case .applied(let event) = outcome else { return self.settle(op, client: client, .lost) }
-                node.read(at: event.seqn) { snapshot in self.answer(op, client: client, key: key, from: snapshot, storeRev: event.seqn) }
+            atNode { node in
+                node.submit(Mutation.nop, bookkeeping: false) { outcome in
+                    guard case .applied(let event) = outcome else { return self.finish(op, nil) }
+                    node.read(at: event.seqn) { snapshot in self.answer(op, from: snapshot, storeRev: event.seqn) }
+                }
             }
-            node.endIteration()
         }
     }
 
-    private func write(_ mutation: [UInt8], op: Int, client: Int, on node: SimulatedNode) {
-        node.submit(mutation, bookkeeping: false) { outcome in self.settle(op, client: client, outcome) }
-        node.endIteration()
-    }
-
-    private func settle(_ op: Int, client: Int, _ outcome: SimulatedNode.Outcome) {
-        let reply: ClientOp.Reply
-        switch outcome {
-        case .applied(let event):
-            if event.error == .revMismatch {
-                reply = .revMismatch
-            } else if let error = event.error {
-                reply = .failed("\(error)")
-            } else if case .set = history[op].request {
-                reply = .written(rev: event.seqn)
-                seen[client][key(of: op)] = event.seqn
-            } else {
-                reply = .deleted
+    private func write(_ mutation: [UInt8], op: Int, on node: SimulatedNode) {
+        node.submit(mutation, bookkeeping: false) { outcome in
+            switch outcome {
+            case .applied(let event):
+                if event.error == .revMismatch {
+                    self.finish(op, .revMismatch)
+                } else if let error = event.error {
+                    self.finish(op, .failed("\(error)"))
+                } else if case .set = self.history[op].request {
+                    self.finish(op, .written(rev: event.seqn))
+                } else {
+                    self.finish(op, .deleted)
+                }
+            case .refused(let failure):
+                self.finish(op, .failed("\(failure)"))
+            case .lost:
+                self.finish(op, nil)
             }
-        case .refused(let failure):
-            reply = .failed("\(failure)")
-        case .lost:
-            nodes[client] = nil   // the connection closed: the next operation connects again
-            return next(client)
         }
-        history[op].outcome = .returned(reply, at: world.now)
-        next(client)
     }
 
-    private func answer(_ op: Int, client: Int, key: Int, from snapshot: Snapshot?, storeRev: Int64?) {
-        guard let snapshot else {
-            history[op].outcome = .returned(.failed("TOO_LATE"), at: world.now)
-            return next(client)
-        }
-        let version: Version
-        if case .file(let body, let rev) = snapshot.lookup(history[op].path) {
-            version = Version(Body(body), rev: rev)
-            seen[client][key] = rev
-        } else {
-            version = Version(.empty, rev: 0)
-        }
+    private func answer(_ op: Int, from snapshot: Snapshot?, storeRev: Int64?) {
+        guard let snapshot else { return finish(op, .failed("TOO_LATE")) }
+        var version = Version(.empty, rev: 0)
+        if case .file(let body, let rev) = snapshot.lookup(history[op].path) { version = Version(Body(body), rev: rev) }
         history[op].storeRev = storeRev
-        history[op].outcome = .returned(.found(version), at: world.now)
+        finish(op, .found(version))
+    }
+
+    /// Ends operation `op`: answered with `reply`, or (nil) its connection closed — outcome
+    /// unknown, and the client connects again for its next one. The client goes on.
+    private func finish(_ op: Int, _ reply: ClientOp.Reply?) {
+        guard let (client, node) = inFlight.removeValue(forKey: op) else { return }
+        node.onStop[op] = nil
+        if let reply {
+            history[op].outcome = .returned(reply, at: world.now)
+            switch reply {
+            case .written(let rev): seen[client][key(of: op)] = rev
+            case .found(let version) where version.rev > 0: seen[client][key(of: op)] = version.rev
+            default: break
+            }
+        } else {
+            nodes[client] = nil
+        }
         next(client)
     }
 

@@ -7,13 +7,16 @@ import Glibc
 /// One node's disk in the simulation: a file system in memory behind the `FileIO` seam, with
 /// what a power cut does to a real one. Each file keeps the bytes its last `fdatasync` (or
 /// `fsync`) made durable beside the bytes written since; each directory keeps the entries its
-/// last `fsync` made durable beside the current ones (creations, renames and removals since).
+/// last `fsync` made durable beside the current ones (creations, renames and removals since),
+/// and a new directory exists after a crash only once its parent was synced.
 ///
 /// `crash` is the power cut: every file goes back to its durable bytes, plus — at random — a
 /// prefix of the writes since its last sync, the last one possibly torn mid-way (the log must
-/// clear such a tail, never trust it); every directory goes back to its durable entries.
-/// `failNextSync` makes a sync fail with EIO (the data it should have made durable is lost at
-/// the next crash). `flipBit` corrupts a synced byte of a file that is not its log's newest
+/// clear such a tail, never trust it), or (`reordered`) any subset of them, as a write cache
+/// that persists pages out of order leaves it (the log must then refuse to start rather than
+/// trust what follows a hole); every directory goes back to its durable entries. `failNextSync`
+/// makes a sync fail with EIO, dropping the writes it should have made durable (as Linux drops
+/// the dirty pages). `flipBit` corrupts a synced byte of a file that is not its log's newest
 /// segment (the log's checksums must catch it). Deterministic: every choice comes from the
 /// generator the caller passes.
 ///
@@ -29,8 +32,11 @@ final class SimulatedDisk: @unchecked Sendable {
 
     /// Files by inode; directories map names to inodes, current and durable.
     private var files: [Int: File] = [:]
-    private var entries: [String: [String: Int]] = [:]
-    private var durableEntries: [String: [String: Int]] = [:]
+    private var entries: [String: [String: Int]] = ["/": [:]]
+    private var durableEntries: [String: [String: Int]] = ["/": [:]]
+    /// Directories, and those a crash keeps (their parent was synced since they were made).
+    private var directories: Set<String> = ["/"]
+    private var durableDirectories: Set<String> = ["/"]
     private var open: [Int32: (inode: Int?, path: String)] = [:]
     private var nextInode = 1
     private var nextDescriptor: Int32 = 1000
@@ -70,8 +76,8 @@ final class SimulatedDisk: @unchecked Sendable {
                 entries[directory]![name] = nil
             },
             makeDirectory: { [self] path throws(SystemError) in
-                if entries[path] == nil { entries[path] = [:] }
-                if durableEntries[path] == nil { durableEntries[path] = [:] }   // directories themselves: durable at once
+                guard directories.contains(split(path).0) else { throw SystemError("mkdir", Errno(rawValue: ENOENT)) }
+                if directories.insert(path).inserted { entries[path] = [:] }
             },
             listDirectory: { [self] path throws(SystemError) in
                 guard let names = entries[path] else { throw SystemError("opendir", Errno(rawValue: ENOENT)) }
@@ -86,13 +92,14 @@ final class SimulatedDisk: @unchecked Sendable {
 
     /// A power cut: what was never synced is lost, but for a random prefix of each file's
     /// writes since its sync (the last one perhaps torn); directories lose what was not synced.
-    func crash(_ rng: inout SplitMix64) {
+    func crash(_ rng: inout SplitMix64, reordered: Bool = false) {
         open = [:]
         for inode in files.keys.sorted() {
             let file = files[inode]!
             var survivor = file.durable
             let kept = Int(rng.next() % UInt64(file.unsynced.count + 1))
-            for (i, write) in file.unsynced.prefix(kept).enumerated() {
+            for (i, write) in file.unsynced.enumerated() {
+                if reordered ? rng.next() % 2 == 0 : i >= kept { continue }
                 var bytes = write.bytes
                 if i == kept - 1 && bytes.count > 1 && rng.next() % 2 == 0 {
                     bytes = Array(bytes.prefix(1 + Int(rng.next() % UInt64(bytes.count - 1))))
@@ -104,6 +111,8 @@ final class SimulatedDisk: @unchecked Sendable {
             file.current = survivor
             file.unsynced = []
         }
+        directories = durableDirectories
+        durableEntries = durableEntries.filter { directories.contains($0.key) }
         entries = durableEntries
         let reachable = Set(entries.values.flatMap(\.values))
         files = files.filter { reachable.contains($0.key) }
@@ -136,12 +145,12 @@ final class SimulatedDisk: @unchecked Sendable {
         let fd = nextDescriptor
         nextDescriptor += 1
         if flags & O_DIRECTORY != 0 {
-            guard entries[path] != nil else { throw SystemError("open", Errno(rawValue: ENOENT)) }
+            guard directories.contains(path) else { throw SystemError("open", Errno(rawValue: ENOENT)) }
             open[fd] = (nil, path)
             return FileDescriptor(rawValue: fd)
         }
         let (directory, name) = split(path)
-        guard entries[directory] != nil else { throw SystemError("open", Errno(rawValue: ENOENT)) }
+        guard directories.contains(directory) else { throw SystemError("open", Errno(rawValue: ENOENT)) }
         if let inode = entries[directory]![name] {
             if flags & O_CREAT != 0 && flags & O_EXCL != 0 { throw SystemError("open", Errno(rawValue: EEXIST)) }
             if flags & O_TRUNC != 0 {
@@ -184,10 +193,18 @@ final class SimulatedDisk: @unchecked Sendable {
         if failSyncs > 0 {
             failSyncs -= 1
             stats.failedSyncs += 1
+            if let inode = entry.inode, let file = files[inode] {
+                file.current = file.durable   // the kernel dropped the dirty pages
+                file.unsynced = []
+            }
             throw SystemError("fdatasync", Errno(rawValue: EIO))
         }
         guard let inode = entry.inode else {
-            durableEntries[entry.path] = entries[entry.path]   // a directory: its entries
+            // A directory: its entries, and the directories made in it.
+            durableEntries[entry.path] = entries[entry.path]
+            for directory in directories where directory != "/" && split(directory).0 == entry.path {
+                if durableDirectories.insert(directory).inserted, durableEntries[directory] == nil { durableEntries[directory] = [:] }
+            }
             return
         }
         let file = files[inode]!
@@ -211,6 +228,7 @@ final class SimulatedDisk: @unchecked Sendable {
 
     private func split(_ path: String) -> (String, String) {
         let slash = path.lastIndex(of: "/")!
-        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+        let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+        return (parent, String(path[path.index(after: slash)...]))
     }
 }

@@ -24,7 +24,7 @@ final class SimulatedNode: NodeHost {
     /// Which run of this node's process this is: events for an earlier run are ignored.
     let incarnation: Int
     unowned let world: Simulation
-    private(set) var store: Store
+    let store: Store
     private(set) var sequencer: ClusterSequencer!
     let disk: SimulatedDisk?
     var alive = true
@@ -112,11 +112,10 @@ final class SimulatedNode: NodeHost {
     }
 
     func install(_ snapshot: Snapshot) {
-        store = Store(history: world.parameters.history, restoring: snapshot)
+        _ = store.install(snapshot)   // (the simulation's clients hold no WAITs)
         for rev in parked.keys.sorted() where rev <= snapshot.rev {
             for read in parked.removeValue(forKey: rev)! { read(rev == snapshot.rev ? snapshot : nil) }
         }
-        world.installed(snapshot, on: self)
     }
 
     func membershipChanged(isMember: Bool) { isWritable = isMember }
@@ -160,13 +159,21 @@ final class SimulatedNode: NodeHost {
         parked[rev, default: []].append(answer)
     }
 
+    /// What to do, per client operation in flight here, when the process dies: its connection
+    /// closes (the simulation's clients register it; in operation order).
+    var onStop: [Int: () -> Void] = [:]
+
     /// The process dies: every client connection closes (their writes' outcome unknown).
     func stop() {
         alive = false
-        for settle in proposals.values { settle?(.lost) }
+        let settles = proposals.keys.sorted().map { proposals[$0]! }
         proposals = [:]
         parked = [:]
         inbox = []
+        for settle in settles { settle?(.lost) }
+        let closes = onStop.keys.sorted().map { onStop[$0]! }
+        onStop = [:]
+        for close in closes { close() }
     }
 
     /// Ends one loop iteration, as the server's does: consensus outputs carried out, the log

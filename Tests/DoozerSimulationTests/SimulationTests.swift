@@ -38,11 +38,11 @@ final class SimulationTests: XCTestCase {
     /// once), slow disks and fast messages: the window in which a vote or a promise exists only
     /// in memory is wide. `DOOZER_SIM_SEEDS` scales the count (20 by default; a tenth of it).
     func testDurableCrashesUnderLoss() throws {
-        let count = environment["DOOZER_SIM_SEEDS"].flatMap(UInt64.init).map { max(20, $0 / 10) } ?? 20
-        for seed: UInt64 in 1...count {
+        for seed: UInt64 in 1...scaledCount() {
             var parameters = Simulation.Parameters()
             parameters.members = 3
             parameters.slaves = 0
+            parameters.forgeries = false
             parameters.dropRate = 0.1
             parameters.partitions = true
             parameters.crashes = true
@@ -51,6 +51,28 @@ final class SimulationTests: XCTestCase {
             parameters.maxSyncDelay = 20_000_000
             try runSeed(seed, parameters: parameters, replay: "testDurableCrashesUnderLoss", verbose: false)
         }
+    }
+
+    /// Two live leaders: the leader cut off long enough for the others to elect another, then
+    /// let back to one node while it still believes it leads, under writes to every member. An
+    /// acceptor that votes below its promise hands the old leader a quorum here.
+    func testTwoLiveLeaders() throws {
+        for seed: UInt64 in 1...scaledCount() {
+            var parameters = Simulation.Parameters()
+            parameters.members = 3
+            parameters.slaves = 0
+            parameters.clients = 6
+            parameters.operationsPerSecond = 400
+            parameters.deposedLeaders = true
+            parameters.forgeries = false
+            parameters.faultGap = 400_000_000
+            try runSeed(seed, parameters: parameters, replay: "testTwoLiveLeaders", verbose: false)
+        }
+    }
+
+    /// A tenth of `DOOZER_SIM_SEEDS`, at least 20: the count of the targeted runs.
+    private func scaledCount() -> UInt64 {
+        environment["DOOZER_SIM_SEEDS"].flatMap(UInt64.init).map { max(20, $0 / 10) } ?? 20
     }
 
     @discardableResult
