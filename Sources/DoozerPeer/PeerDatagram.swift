@@ -1,19 +1,22 @@
 import DoozerConsensus
 import DoozerReactor
+import DoozerSystem
 
 /// The peer datagram, version 2: a fixed header, then items, each framed by `DatagramChannel`
 /// (a 4-byte big-endian length, then the item). The header's and items' integers are
 /// little-endian, as in `PeerCodec`.
 ///
 ///     datagram = header item*
-///     header   = "DZP" version:u8 = 2   cluster:u64   sender:u64              (20 bytes)
+///     header   = "DZP" version:u8 = 2   cluster:u64   sender:u64   crc32c:u32   (24 bytes)
 ///     item     = 1 message crc32c:u32                       one whole message (PeerCodec)
 ///              | 2 id:u32 index:u16 count:u16 total:u32 bytes   one fragment of a message
 ///              | 3 code:u8                                  control; code 1 = "not a member"
 ///
-/// A message carries the CRC32C of its encoding after it (fragments carry pieces of both, and
-/// the check runs once the message is whole): UDP's 16-bit checksum is all that protects a
-/// datagram on the way, too little for a decided batch. Version 1 had no checksum.
+/// The header carries the CRC32C of its first 20 bytes, and a message the CRC32C of its encoding
+/// after it (fragments carry pieces of both, and the check runs once the message is whole):
+/// UDP's 16-bit checksum is all that protects a datagram on the way, too little for a decided
+/// batch — and a flipped bit in a sender id must not read as a stranger (a stranger is told it
+/// is not a member). Version 1 had no checksums.
 ///
 /// A stream record, the value of a `Verb.peer` request on a peer's TCP stream to this node's
 /// client port (messages too large for one datagram), is a header and at most one item, not
@@ -30,7 +33,7 @@ import DoozerReactor
     static let version: UInt8 = 2
     /// The CRC32C after each message.
     static let checksumSize = 4
-    @_spi(Fuzzing) public static let headerSize = 20
+    @_spi(Fuzzing) public static let headerSize = 24
     /// A fragment item's bytes before its piece of the message: kind, id, index, count, total.
     @_spi(Fuzzing) public static let fragmentHeaderSize = 13
     /// What `DatagramChannel` puts before each item: its length.
@@ -52,12 +55,14 @@ import DoozerReactor
         var cluster: UInt64
         @_spi(Fuzzing) public var sender: PeerID
 
-        /// The header of `datagram`, or nil when it is shorter than a header or has another
-        /// magic or version.
+        /// The header of `datagram`, or nil when it is shorter than a header, has another
+        /// magic or version, or fails its checksum.
         @_spi(Fuzzing) public init?(parsing datagram: UnsafeRawBufferPointer) {
             guard datagram.count >= PeerDatagram.headerSize,
                   datagram[0] == magic.0, datagram[1] == magic.1, datagram[2] == magic.2,
-                  datagram[3] == version else { return nil }
+                  datagram[3] == version,
+                  CRC32C.checksum(UnsafeRawBufferPointer(rebasing: datagram[..<20])) == datagram.littleEndian(UInt32.self, at: 20)
+            else { return nil }
             cluster = datagram.littleEndian(UInt64.self, at: 4)
             sender = PeerID(raw: datagram.littleEndian(UInt64.self, at: 12))
         }
@@ -71,6 +76,7 @@ import DoozerReactor
             var out: [UInt8] = [magic.0, magic.1, magic.2, version]
             out.appendLittleEndian(cluster)
             out.appendLittleEndian(sender.raw)
+            out.appendLittleEndian(CRC32C.checksum(out))
             return out
         }
     }

@@ -20,11 +20,14 @@ final class HostileInputTests: XCTestCase {
         stranger.send(Bytes.datagram(cluster: other.clusterID, sender: a.id, items: [fetch]), to: b)
         stranger.send(Bytes.datagram(cluster: cluster, sender: PeerID(raw: 999), items: [fetch]), to: b)
         stranger.send(Bytes.datagram(cluster: cluster, sender: a.id, items: [fetch]), to: b)      // a's id, not a's address
+        var flipped = Bytes.datagram(cluster: cluster, sender: a.id, items: [fetch])
+        flipped[13] ^= 0x04                                                                       // a bit of the sender id
+        sendRaw(flipped, from: a.fd, to: b.address)
         let pump = try Pump([a, b])
-        try pump.run { b.channelStats.datagramsReceived == 6 }
+        try pump.run { b.channelStats.datagramsReceived == 7 }
 
         let stats = b.stats
-        XCTAssertEqual(stats.droppedBadHeader, 3)
+        XCTAssertEqual(stats.droppedBadHeader, 4, "the damaged sender id fails the header's checksum: no stranger, no notice")
         XCTAssertEqual(stats.droppedOtherCluster, 1)
         XCTAssertEqual(stats.droppedUnknownSender, 1)
         XCTAssertEqual(stats.droppedAddressMismatch, 1)

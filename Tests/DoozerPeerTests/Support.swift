@@ -102,7 +102,8 @@ enum Bytes {
     }
 
     static func header(cluster: UInt64, sender: PeerID, magic: [UInt8] = Array("DZP".utf8) + [2]) -> [UInt8] {
-        magic + le(cluster) + le(sender.raw)
+        let fields = magic + le(cluster) + le(sender.raw)
+        return fields + le(CRC32C.checksum(fields))
     }
 
     /// A header and items, each framed with a 4-byte big-endian length.

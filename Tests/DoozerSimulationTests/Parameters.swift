@@ -29,6 +29,8 @@ extension Simulation {
         /// Network faults.
         var dropRate = 0.0
         var duplicateRate = 0.0
+        /// Datagrams with a bit flipped on the way.
+        var corruptionRate = 0.0
         var maxDelay: Int64 = 2_000_000
         /// The peer transport's datagram size: small, so large messages are fragmented.
         var maxDatagram = 1400
@@ -74,6 +76,7 @@ extension Simulation {
             p.electionTimeout = pick([50_000_000, 150_000_000, 300_000_000])
             p.dropRate = pick([0, 0, 0.01, 0.05, 0.2])
             p.duplicateRate = pick([0, 0.02, 0.1])
+            p.corruptionRate = pick([0, 0, 0.001, 0.01])
             p.maxDelay = pick([200_000, 2_000_000, 20_000_000])
             p.maxDatagram = pick([600, 1400, 65_507])
             p.partitions = coin()
@@ -123,7 +126,7 @@ extension Simulation {
         var description: String {
             "members=\(members) slaves=\(slaves) clients=\(clients)@\(operationsPerSecond)/s durable=\(durable) α=\(alpha)"
                 + " retained=\(retainedInstances) votes=\(maxVotes) election=\(electionTimeout / 1_000_000)ms"
-                + " drop=\(dropRate) dup=\(duplicateRate) delay≤\(maxDelay / 1000)µs datagram=\(maxDatagram)"
+                + " drop=\(dropRate) dup=\(duplicateRate) corrupt=\(corruptionRate) delay≤\(maxDelay / 1000)µs datagram=\(maxDatagram)"
                 + " faults=[\(partitions ? "partitions " : "")\(crashes ? "crashes " : "")\(pauses ? "pauses " : "")"
                 + "\(membershipChanges ? "membership " : "")\(grayFailures ? "gray " : "")\(diskFaults ? "disk " : "")"
                 + "\(deposedLeaders ? "deposed-leaders " : "")\(forgeries ? "forgeries" : "")] gap=\(faultGap / 1_000_000)ms sync≤\(maxSyncDelay / 1000)µs"

@@ -94,6 +94,7 @@ final class SimulatedDisk: @unchecked Sendable {
     /// writes since its sync (the last one perhaps torn); directories lose what was not synced.
     func crash(_ rng: inout SplitMix64, reordered: Bool = false) {
         open = [:]
+        failSyncs = 0   // a failure injected into the run that ended
         for inode in files.keys.sorted() {
             let file = files[inode]!
             var survivor = file.durable

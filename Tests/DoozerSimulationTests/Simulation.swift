@@ -59,13 +59,13 @@ final class Simulation {
     struct Stats: CustomStringConvertible {
         var datagrams = 0, dropped = 0, crashes = 0, restarts = 0, replaced = 0, pauses = 0, partitions = 0
         var changes = 0, grayNodes = 0, failedSyncs = 0, flippedBits = 0, refusedToStart = 0, deposedLeaders = 0
-        var forgeries = 0, reorderedCrashes = 0, tornWrites = 0
+        var forgeries = 0, reorderedCrashes = 0, tornWrites = 0, corrupted = 0
         var description: String {
             "datagrams=\(datagrams) dropped=\(dropped) crashes=\(crashes) restarts=\(restarts) replaced=\(replaced)"
                 + " pauses=\(pauses) partitions=\(partitions) changes=\(changes) gray=\(grayNodes)"
                 + " failedSyncs=\(failedSyncs) flippedBits=\(flippedBits) refusedToStart=\(refusedToStart)"
                 + " deposedLeaders=\(deposedLeaders) forgeries=\(forgeries) reorderedCrashes=\(reorderedCrashes)"
-                + " tornWrites=\(tornWrites)"
+                + " tornWrites=\(tornWrites) corrupted=\(corrupted)"
         }
     }
 
@@ -137,6 +137,12 @@ final class Simulation {
             return
         }
         let source = node.address
+        var datagram = datagram
+        if !healed && chance(parameters.corruptionRate) {
+            // A bit flipped on the way that UDP's 16-bit checksum let through.
+            stats.corrupted += 1
+            datagram[Int(rng.next() % UInt64(datagram.count))] ^= UInt8(1) << UInt8(rng.next() % 8)
+        }
         let copies = !healed && chance(parameters.duplicateRate) ? 2 : 1
         for _ in 0..<copies {
             let delay = 50_000 + Int64(rng.next() % UInt64(healed ? 500_000 : parameters.maxDelay))
@@ -540,7 +546,7 @@ final class Simulation {
 
     private func verify() throws {
         let live = liveNodes()
-        guard let top = live.max(by: { $0.store.rev < $1.store.rev }) else { throw Failure(description: "no node alive") }
+        guard let top = live.max(by: { $0.store.rev < $1.store.rev }) else { throw Failure(description: "no node alive\n" + describeNodes()) }
         for node in live where node.store.rev != top.store.rev {
             throw Failure(description: "node \(node.index) stopped at rev \(node.store.rev), others reached \(top.store.rev)\n" + describeNodes())
         }

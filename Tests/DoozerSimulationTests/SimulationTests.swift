@@ -82,7 +82,11 @@ final class SimulationTests: XCTestCase {
         simulation.traceFrom = environment["DOOZER_SIM_TRACE"].flatMap(Int64.init).map { $0 * 1_000_000 }
         do {
             try simulation.run()
-            if verbose { print("seed \(seed): \(simulation.parameters)\n  \(simulation.stats), \(simulation.clients.operations) operations") }
+            if verbose {
+                let watermarks = simulation.liveNodes().map { $0.sequencer.consensus.watermarkOrigins.count }
+                print("seed \(seed): \(simulation.parameters)\n  \(simulation.stats), \(simulation.clients.operations) operations,"
+                      + " watermarks per node \(watermarks) for \(simulation.nodes.count) nodes ever")
+            }
             return simulation.clients.operations
         } catch {
             XCTFail("""
