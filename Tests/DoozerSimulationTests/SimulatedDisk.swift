@@ -43,6 +43,9 @@ final class SimulatedDisk: @unchecked Sendable {
     private var failSyncs = 0
     /// Syncs failed with EIO, and bits flipped.
     private(set) var stats = (failedSyncs: 0, flippedBits: 0, tornWrites: 0)
+    /// Whether the disk suffered what a crash cannot explain (a flipped bit, pages persisted
+    /// out of order): only then may the log refuse to start from it.
+    private(set) var damaged = false
 
     /// The file system calls, over this disk.
     var io: FileIO {
@@ -94,6 +97,7 @@ final class SimulatedDisk: @unchecked Sendable {
     /// writes since its sync (the last one perhaps torn); directories lose what was not synced.
     func crash(_ rng: inout SplitMix64, reordered: Bool = false) {
         open = [:]
+        if reordered { damaged = true }
         failSyncs = 0   // a failure injected into the run that ended
         for inode in files.keys.sorted() {
             let file = files[inode]!
@@ -137,6 +141,7 @@ final class SimulatedDisk: @unchecked Sendable {
         file.durable[offset] ^= bit
         if offset < file.current.count { file.current[offset] ^= bit }
         stats.flippedBits += 1
+        damaged = true
         return true
     }
 

@@ -125,6 +125,29 @@ final class Simulation {
         action(node)
         node.endIteration()
         node.busyUntil = now + node.slowness
+        if node.alive { checkMembers(of: node) }
+    }
+
+    /// The member set of each instance, as the first node that knew it exactly said.
+    private var membersAt: [Int64: [PeerID]] = [:]
+
+    /// Every node that knows the members of an instance exactly — those after the last it
+    /// applied, up to α past it (and its decided prefix) — knows the same members as every
+    /// other: one schedule on every replica.
+    private func checkMembers(of node: SimulatedNode) {
+        let consensus = node.sequencer.consensus
+        let upper = min(consensus.decided + 1, consensus.applied + parameters.alpha)
+        guard consensus.applied + 1 <= upper else { return }
+        for instance in (consensus.applied + 1)...upper {
+            let members = consensus.members(at: instance)
+            if let known = membersAt[instance] {
+                if known != members {
+                    return fail("node \(node.index) takes \(members) for the members of instance \(instance), another took \(known)")
+                }
+            } else {
+                membersAt[instance] = members
+            }
+        }
     }
 
     // MARK: Network
@@ -296,13 +319,24 @@ final class Simulation {
         } catch {
             stats.refusedToStart += 1
             note("node \(index) refused to start from its disk: \(error)")
+            // Refusing is right only for damage a crash cannot explain (a flipped bit, pages
+            // persisted out of order): the log must recover from any power cut.
+            if !disks[index]!.damaged { fail("node \(index) refused to start after a crash that only lost unsynced writes: \(error)") }
             gone.insert(index)
             return
         }
         guard nodeLog.recovered.hasLayout, let restored = restorer.finish(nodeLog.recovered.durable) else {
             return join(index)   // crashed before it recorded any state: attaches again
         }
-        let node = newNode(index, incarnation: (nodes[index]?.incarnation ?? 0) + 1, store: nodeLog.recovered.store)
+        // What the log gave back is what the cluster decided: every revision it still holds.
+        let store = nodeLog.recovered.store
+        for rev in stride(from: max(1, store.oldestRetained), through: store.rev, by: 1) {
+            guard let event = store.event(at: rev), let known = canonical[rev] else { continue }
+            if event.mutation != known {
+                return fail("node \(index) recovered \(text(event.mutation)) at rev \(rev) from its disk; the cluster decided \(text(known))")
+            }
+        }
+        let node = newNode(index, incarnation: (nodes[index]?.incarnation ?? 0) + 1, store: store)
         var consensus = restored
         consensus.limitInflight(to: 2 << 20)
         nodes[index] = node
