@@ -519,7 +519,7 @@ final class Simulation {
     private func diskFault(_ live: [SimulatedNode]) {
         let durable = live.filter { $0.disk != nil }
         guard let node = durable.randomElement(using: &rng) else { return }
-        if rng.next() % 3 == 0 {
+        if rng.next() % 2 == 0 {
             // A bit flipped in what the node synced, found when it next starts (or not at all,
             // if compaction removes the file first); only where the cluster can do without it.
             guard gone.isEmpty, node.disk!.flipBit(under: "/data/log", &rng) else { return }

@@ -70,6 +70,25 @@ final class SimulationTests: XCTestCase {
         }
     }
 
+    /// Durable nodes whose disks fail: crashes that tear the last writes, syncs that fail with
+    /// EIO, bits flipped in synced log segments (every segment replayed at a restart: no
+    /// snapshot compacts them away). A node must restart from whatever a crash left, refuse to
+    /// start from real damage, and never replay a record other than the one it wrote.
+    func testDiskFaults() throws {
+        for seed: UInt64 in 1...scaledCount() {
+            var parameters = Simulation.Parameters()
+            parameters.members = 3
+            parameters.slaves = 1
+            parameters.durable = true
+            parameters.crashes = true
+            parameters.diskFaults = true
+            parameters.forgeries = false
+            parameters.faultGap = 50_000_000
+            parameters.snapshotEvery = 100_000
+            try runSeed(seed, parameters: parameters, replay: "testDiskFaults", verbose: false)
+        }
+    }
+
     /// A tenth of `DOOZER_SIM_SEEDS`, at least 20: the count of the targeted runs.
     private func scaledCount() -> UInt64 {
         environment["DOOZER_SIM_SEEDS"].flatMap(UInt64.init).map { max(20, $0 / 10) } ?? 20
