@@ -56,8 +56,9 @@ extension Simulation {
         /// The leader removes nodes silent this long (`-timeout`); pulses this often.
         var memberTimeout: Int64 = 30_000_000_000
         var pulseInterval: Int64 = 1_000_000_000
-        /// Durable snapshots after this many decided records.
+        /// Durable snapshots after this many decided records; log segments of this many bytes.
         var snapshotEvery = 400
+        var segmentSize = 64 << 10
         var history = 2000
 
         /// Every knob drawn from `rng`.

@@ -187,7 +187,7 @@ final class Simulation {
     private func openLog(_ index: Int, restorer: NodeRestorer? = nil) throws -> NodeLog {
         try NodeLog(path: "/data", history: parameters.history, historyBytes: 1 << 30,
                     schedule: NodeLog.Schedule(records: parameters.snapshotEvery, bytes: 1 << 30), logger: logger(for: index),
-                    disk: NodeLog.Disk(io: disks[index]!.io, threads: false, segmentSize: 64 << 10)) { restorer?.replay($0) }
+                    disk: NodeLog.Disk(io: disks[index]!.io, threads: false, segmentSize: parameters.segmentSize)) { restorer?.replay($0) }
     }
 
     private func newNode(_ index: Int, incarnation: Int, store: Store) -> SimulatedNode {

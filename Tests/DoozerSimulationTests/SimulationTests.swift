@@ -85,6 +85,7 @@ final class SimulationTests: XCTestCase {
             parameters.forgeries = false
             parameters.faultGap = 50_000_000
             parameters.snapshotEvery = 100_000
+            parameters.segmentSize = 8 << 10   // many segments, so a flip has older ones to land in
             try runSeed(seed, parameters: parameters, replay: "testDiskFaults", verbose: false)
         }
     }
