@@ -64,8 +64,6 @@ public final class Server {
     let nodeLog: NodeLog?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
     var storageFailure: StorageStopped?
-    /// The cluster removed this node while it was away (B11): why it stops.
-    var leaving: String?
     /// Streams to peers for the messages too large for one datagram.
     private(set) var streams: PeerStreams!
     /// The copy of a peer's state in flight on a background thread (`copyState`).
