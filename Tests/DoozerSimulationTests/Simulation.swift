@@ -80,6 +80,7 @@ final class Simulation {
 
     /// Runs the whole scenario and checks it; throws the first violation found.
     func run() throws {
+        defer { tearDown() }
         clients = SimulatedClients(world: self, count: parameters.clients)
         formCluster()
         let formed: Int64 = 400_000_000
@@ -571,6 +572,18 @@ final class Simulation {
         try? forger.sequencer.transport.flush()
     }
 
+    /// Ends every process and drops every pending event: the closures nodes and events hold
+    /// refer back to the simulation, and each node's log holds descriptors (eventfds) that
+    /// thousands of seeds in one process must give back.
+    private func tearDown() {
+        for node in nodes.compactMap({ $0 }) where node.alive { node.stop() }
+        for node in nodes.compactMap({ $0 }) { node.inbox = [] }
+        queue = EventQueue()
+    }
+
+    /// After a run that passed: how many watermarks each live node kept, for how many nodes ever.
+    private(set) var watermarkSummary = ""
+
     // MARK: Verification
 
     private var converged: Bool {
@@ -608,6 +621,7 @@ final class Simulation {
                 throw Failure(description: "node \(node.index) keeps watermarks of \(stale.count) origins gone from /ctl/node: \(stale.sorted())\n" + describeNodes())
             }
         }
+        watermarkSummary = "watermarks per node \(live.map { $0.sequencer.consensus.watermarkOrigins.count }) for \(nodes.count) nodes ever"
         try clients.verify(final: live.map { node in (name: "node \(node.index)", store: node.store.current) },
                            canonical: canonical, memberAtEnd: { index in self.nodes[index].map { $0.alive && $0.isWritable } ?? false })
     }

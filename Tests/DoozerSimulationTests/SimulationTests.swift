@@ -103,9 +103,8 @@ final class SimulationTests: XCTestCase {
         do {
             try simulation.run()
             if verbose {
-                let watermarks = simulation.liveNodes().map { $0.sequencer.consensus.watermarkOrigins.count }
                 print("seed \(seed): \(simulation.parameters)\n  \(simulation.stats), \(simulation.clients.operations) operations,"
-                      + " watermarks per node \(watermarks) for \(simulation.nodes.count) nodes ever")
+                      + " \(simulation.watermarkSummary)")
             }
             return simulation.clients.operations
         } catch {
