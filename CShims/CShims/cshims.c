@@ -158,3 +158,57 @@ int cshims_random_bytes(void *buf, size_t len) {
 }
 
 int cshims_errno(void) { return errno; }
+
+// ---- checksums ---------------------------------------------------------------------------
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#include <string.h>
+
+int cshims_crc32c_hardware(void) { return __builtin_cpu_supports("sse4.2") ? 1 : 0; }
+
+__attribute__((target("sse4.2")))
+uint32_t cshims_crc32c_update(uint32_t remainder, const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint64_t crc = remainder;
+    while (len >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        crc = _mm_crc32_u64(crc, word);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t crc32 = (uint32_t)crc;
+    while (len-- > 0) crc32 = _mm_crc32_u8(crc32, *p++);
+    return crc32;
+}
+#elif defined(__aarch64__)
+#include <arm_acle.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <asm/hwcap.h>
+
+int cshims_crc32c_hardware(void) { return (getauxval(AT_HWCAP) & HWCAP_CRC32) ? 1 : 0; }
+
+__attribute__((target("+crc")))
+uint32_t cshims_crc32c_update(uint32_t remainder, const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint32_t crc = remainder;
+    while (len >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        crc = __crc32cd(crc, word);
+        p += 8;
+        len -= 8;
+    }
+    while (len-- > 0) crc = __crc32cb(crc, *p++);
+    return crc;
+}
+#else
+int cshims_crc32c_hardware(void) { return 0; }
+uint32_t cshims_crc32c_update(uint32_t remainder, const void *data, size_t len) {
+    (void)data;
+    (void)len;
+    return remainder;
+}
+#endif

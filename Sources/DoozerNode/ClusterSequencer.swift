@@ -15,11 +15,11 @@ import Logging
 /// tree: the member set (`/ctl/cal`) and the peers' addresses (`/ctl/node/<id>/addr`).
 /// Applies decided batches through the host, in order, one revision per proposal. Does the
 /// membership bookkeeping of §4.12–§5.5: a slave claims an empty slot and, once a member,
-/// writes `writable`; every node pulses `applied`; the leader removes members and slaves that have been silent
-/// for `-timeout` (B11, B15); a node the cluster removed while it was away leaves with one
-/// clear line instead of lingering (B11). A node that fell behind what its peers keep copies
-/// a member's state (through the host) and installs it — a durable node only once that state
-/// is on its disk.
+/// writes `writable`; every node pulses `applied`; the leader removes members and slaves that
+/// have been silent for `-timeout` (B11, B15); a node the cluster removed while it was away
+/// leaves with one clear line instead of lingering (B11). A node that fell behind what its
+/// peers keep copies a member's state (through the host) and installs it — a durable node only
+/// once that state is on its disk. It says when it loses touch with its majority.
 ///
 /// Runs on the host's thread; never blocks. Consensus outputs are carried out in `pump`,
 /// which the host calls after every input and once per loop iteration before it flushes

@@ -1,5 +1,9 @@
+import CShims
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78, initial value and final xor
-/// 0xFFFFFFFF) — the checksum of iSCSI, ext4 and snapshot streams. Table-driven, slicing by 8
+/// 0xFFFFFFFF) — the checksum of iSCSI, ext4, snapshot streams, the log's records and the peer
+/// datagrams. With the CPU's instruction where it has one (SSE4.2, AArch64 CRC32: ten times
+/// the table's speed, which matters for megabyte messages), else table-driven, slicing by 8
 /// bytes. A value type that is fed bytes in any number of pieces: the result depends only on
 /// their concatenation. Pure computation; it owns nothing but the running remainder.
 public struct CRC32C: Sendable, Equatable {
@@ -10,8 +14,20 @@ public struct CRC32C: Sendable, Equatable {
     /// The checksum of everything fed so far (0 for nothing).
     public var value: UInt32 { ~remainder }
 
+    /// Whether the CPU's instruction computes it.
+    static let inHardware = cshims_crc32c_hardware() == 1
+
     /// Feeds `bytes`.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard !Self.inHardware || bytes.isEmpty else {
+            remainder = cshims_crc32c_update(remainder, bytes.baseAddress, bytes.count)
+            return
+        }
+        updateWithTables(bytes)
+    }
+
+    /// Feeds `bytes` through the tables (what a CPU without the instruction uses).
+    mutating func updateWithTables(_ bytes: UnsafeRawBufferPointer) {
         var crc = remainder
         var i = 0
         let n = bytes.count

@@ -566,10 +566,10 @@ final class Simulation {
             let next = member.sequencer.consensus.decided + 1
             let fake = Proposal(origin: forger.peer, seq: 1 << 40, tag: 0,
                                 payload: Mutation.set(Array("/k/0".utf8), rev: -1, body: Array("forged".utf8)))
-            try? forger.sequencer.transport.send(.entries(decided: next + 1, leader: nil, [DecidedEntry(instance: next, batch: [fake])]),
+            _ = try? forger.sequencer.transport.send(.entries(decided: next + 1, leader: nil, [DecidedEntry(instance: next, batch: [fake])]),
                                                 to: member.peer)
         }
-        try? forger.sequencer.transport.flush()
+        _ = try? forger.sequencer.transport.flush()
     }
 
     /// Ends every process and drops every pending event: the closures nodes and events hold

@@ -36,7 +36,7 @@ final class SimulationTests: XCTestCase {
 
     /// Durable nodes under loss and frequent crashes (a quarter of them the whole cluster at
     /// once), slow disks and fast messages: the window in which a vote or a promise exists only
-    /// in memory is wide. `DOOZER_SIM_SEEDS` scales the count (20 by default; a tenth of it).
+    /// in memory is wide. `DOOZER_SIM_SEEDS` scales the count (a tenth of it, at least 10).
     func testDurableCrashesUnderLoss() throws {
         for seed: UInt64 in 1...scaledCount() {
             var parameters = Simulation.Parameters()
@@ -90,9 +90,9 @@ final class SimulationTests: XCTestCase {
         }
     }
 
-    /// A tenth of `DOOZER_SIM_SEEDS`, at least 20: the count of the targeted runs.
+    /// A tenth of `DOOZER_SIM_SEEDS`, at least 10: the count of the targeted runs.
     private func scaledCount() -> UInt64 {
-        environment["DOOZER_SIM_SEEDS"].flatMap(UInt64.init).map { max(20, $0 / 10) } ?? 20
+        environment["DOOZER_SIM_SEEDS"].flatMap(UInt64.init).map { max(10, $0 / 10) } ?? 10
     }
 
     @discardableResult

@@ -1,4 +1,4 @@
-import DoozerSystem
+@testable import DoozerSystem
 import XCTest
 
 final class CRC32CTests: XCTestCase {
@@ -35,6 +35,14 @@ final class CRC32CTests: XCTestCase {
             c.update(Array(data[..<cut]))
             c.update(Array(data[cut...]))
             XCTAssertEqual(c.value, CRC32C.checksum(data))
+        }
+        // The tables agree with the CPU's instruction (when there is one: `checksum` uses it).
+        for start in 0..<9 {
+            for end in stride(from: start, through: data.count, by: 13) {
+                var tables = CRC32C()
+                data[start..<end].withUnsafeBytes { tables.updateWithTables($0) }
+                XCTAssertEqual(tables.value, CRC32C.checksum(Array(data[start..<end])), "bytes \(start)..<\(end)")
+            }
         }
     }
 

@@ -86,6 +86,13 @@ int cshims_fallocate(int fd, int64_t offset, int64_t length);
 /// dirty pages out and waits for them; no metadata, no device cache flush.
 int cshims_write_out(int fd, int64_t offset, int64_t length);
 
+// ---- checksums ---------------------------------------------------------------------------
+/// Whether this CPU computes CRC-32C in hardware (x86-64: SSE4.2; AArch64: the CRC32 extension).
+int cshims_crc32c_hardware(void);
+/// Folds `len` bytes into a CRC-32C remainder with the CPU's instruction (no initial value or
+/// final xor applied here); only when cshims_crc32c_hardware() returned 1.
+uint32_t cshims_crc32c_update(uint32_t remainder, const void *data, size_t len);
+
 // ---- misc --------------------------------------------------------------------------------
 /// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
 int64_t cshims_monotonic_ns(void);
