@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "doozerd", targets: ["doozerd"]),
         .library(name: "DoozerSystem", targets: ["DoozerSystem"]),
         .library(name: "DoozerReactor", targets: ["DoozerReactor"]),
+        .library(name: "DoozerTLS", targets: ["DoozerTLS"]),
         .library(name: "DoozerServer", targets: ["DoozerServer"]),
         .library(name: "DoozerStartup", targets: ["DoozerStartup"]),
         .library(name: "DoozerWire", targets: ["DoozerWire"]),
@@ -35,14 +36,20 @@ let package = Package(
     targets: [
         // The only C in the project: thin syscall wrappers and the system liblz4.
         .target(name: "CShims", path: "CShims/CShims"),
+        // OpenSSL 3 (the system's libssl) for DoozerTLS: the calls Swift cannot import, a socket BIO.
+        .target(
+            name: "CTLS", path: "CShims/CTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(
             name: "CLZ4", path: "CShims/CLZ4", pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]),
 
         // bytes in: typed descriptors, errno, sockets, epoll, lz4.
         .target(name: "DoozerSystem", dependencies: ["CShims", "CLZ4"]),
-        // one-thread event loop: epoll, timers, byte buffers, connections.
-        .target(name: "DoozerReactor", dependencies: ["DoozerSystem"]),
+        // TLS sessions over sockets, blocking or not: contexts, handshakes, records (OpenSSL 3).
+        .target(name: "DoozerTLS", dependencies: ["CTLS", "DoozerSystem"]),
+        // one-thread event loop: epoll, timers, byte buffers, connections (plain or TLS).
+        .target(name: "DoozerReactor", dependencies: ["DoozerSystem", "DoozerTLS"]),
         // frames and the protobuf Request/Response codec.
         .target(name: "DoozerWire"),
         // the versioned tree: pure state machine, no I/O, no clocks.
@@ -79,7 +86,7 @@ let package = Package(
             name: "DoozerStartup",
             dependencies: [
                 "DoozerClient", "DoozerConsensus", "DoozerDurability", "DoozerFlags", "DoozerSnapshot", "DoozerStore",
-                "DoozerSystem", "DoozerWire", .product(name: "Logging", package: "swift-log"),
+                "DoozerSystem", "DoozerTLS", "DoozerWire", .product(name: "Logging", package: "swift-log"),
             ]),
         // the client port (sessions, verbs, access control), the web view's glue, the seed's layout, pulse.
         .target(
@@ -91,7 +98,7 @@ let package = Package(
             ],
             swiftSettings: hotPath),
         // the client library: doozer: URIs, tagged multiplexing, reconnection, watches.
-        .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem"]),
+        .target(name: "DoozerClient", dependencies: ["DoozerWire", "DoozerSystem", "DoozerTLS"]),
         .executableTarget(name: "doozer", dependencies: ["DoozerClient", "DoozerFlags", "DoozerWire", "DoozerSnapshot"]),
         // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
         .target(

@@ -38,6 +38,7 @@ let package = Package(
                 .product(name: "DoozerWire", package: "Doozer"),
                 // cluster and catchup form the cluster with it (blocking calls, outside the loop)
                 .product(name: "DoozerClient", package: "Doozer"),
+                .product(name: "DoozerTLS", package: "Doozer"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
     ]

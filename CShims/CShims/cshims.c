@@ -57,12 +57,13 @@ int cshims_timerfd_settime(int fd, int64_t initial_ns, int64_t interval_ns) {
     return timerfd_settime(fd, 0, &spec, NULL);
 }
 
-int cshims_signalfd_termination(void) {
+int cshims_signalfd_termination(int hangups) {
     sigset_t blocked;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
     sigaddset(&blocked, SIGPIPE);
+    if (hangups) sigaddset(&blocked, SIGHUP);
     int rc = pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     if (rc != 0) {
         errno = rc;  // pthread calls return their error instead of setting errno
@@ -72,6 +73,7 @@ int cshims_signalfd_termination(void) {
     sigemptyset(&reported);
     sigaddset(&reported, SIGINT);
     sigaddset(&reported, SIGTERM);
+    if (hangups) sigaddset(&reported, SIGHUP);
     return signalfd(-1, &reported, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 

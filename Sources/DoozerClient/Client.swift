@@ -1,10 +1,12 @@
+import DoozerTLS
 import DoozerWire
 import Foundation
 
 /// A client for the cluster a `doozer:` URI names (spec §9, §10). Owns at most one live
 /// `DoozerConnection` at a time. It dials one of the URI's `ca` addresses — or, with a `cn` and a
 /// boot URI, the addresses the DzNS lists under `/ctl/ns/<cn>` (the lookup connection is closed
-/// afterwards, B20/B23) — and presents `sk` with ACCESS on every new connection.
+/// afterwards, B20/B23) — and presents `sk` with ACCESS on every new connection. With `tls=1`
+/// in the URI, or `TLSOptions`, every connection speaks TLS and checks the server's certificate.
 ///
 /// When the connection breaks it dials another address (round-robin from a random start, short
 /// back-off, for at most `timeout`, else 10 s) and re-issues the interrupted call: reads and
@@ -32,6 +34,8 @@ public final class DoozerClient: @unchecked Sendable {
 
     private let addresses: [String]
     private let secret: [UInt8]?
+    /// The TLS context every connection uses; nil for plain TCP.
+    private let tls: TLSContext?
     private let timeout: Duration?
     /// A deadline for every non-WAIT call (only the DzNS lookup client sets it).
     private let callTimeout: Duration?
@@ -44,20 +48,24 @@ public final class DoozerClient: @unchecked Sendable {
     /// Connects as spec §9 describes: `ca` addresses, or `cn` looked up through `bootURI`'s DzNS
     /// (an empty `bootURI` counts as none). `timeout` bounds the whole connect (lookup, dial,
     /// ACCESS) and later reconnections. Fails with the last dial error if no address answers.
-    public convenience init(uri: String, bootURI: String? = nil, timeout: Duration? = nil) throws(DoozerError) {
-        try self.init(uri: uri, bootURI: bootURI, timeout: timeout, callTimeout: nil)
+    /// `tls` turns TLS on (as `tls=1` in the URI does, with the system's CAs) for this cluster
+    /// and the DzNS alike.
+    public convenience init(uri: String, bootURI: String? = nil, timeout: Duration? = nil,
+                            tls: TLSOptions? = nil) throws(DoozerError) {
+        try self.init(uri: uri, bootURI: bootURI, timeout: timeout, callTimeout: nil, tls: tls)
     }
 
-    init(uri: String, bootURI: String?, timeout: Duration?, callTimeout: Duration?) throws(DoozerError) {
+    init(uri: String, bootURI: String?, timeout: Duration?, callTimeout: Duration?, tls options: TLSOptions?) throws(DoozerError) {
         let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
         let parsed = try DoozerURI(parsing: uri)
         var addresses = parsed.addresses
         if let name = parsed.clusterName, let bootURI, !bootURI.isEmpty {
-            addresses = try DoozerClient.lookup(name, bootURI: bootURI, deadline: deadline)
+            addresses = try DoozerClient.lookup(name, bootURI: bootURI, deadline: deadline, tls: options)
         }
         guard !addresses.isEmpty else { throw .invalidURI }
         self.addresses = addresses
         secret = parsed.secret
+        tls = try (options ?? (parsed.tls ? TLSOptions() : nil)).map { options throws(DoozerError) in try options.context() }
         self.timeout = timeout
         self.callTimeout = callTimeout
         state = LockedState(State(nextIndex: Int.random(in: 0..<addresses.count)))
@@ -87,11 +95,12 @@ public final class DoozerClient: @unchecked Sendable {
     // MARK: Name lookup (spec §9.2)
 
     /// The addresses listed under `/ctl/ns/<name>` of the DzNS at `bootURI`, read at one rev.
-    static func lookup(_ name: String, bootURI: String, deadline: ContinuousClock.Instant?) throws(DoozerError) -> [String] {
+    static func lookup(_ name: String, bootURI: String, deadline: ContinuousClock.Instant?,
+                       tls: TLSOptions?) throws(DoozerError) -> [String] {
         let remaining = deadline.map { ContinuousClock.now.duration(to: $0) }
         if let remaining, remaining <= .zero { throw .timeout }
         let boot = try DoozerClient(uri: bootURI, bootURI: nil, timeout: remaining,
-                                    callTimeout: remaining ?? defaultReconnectWindow)
+                                    callTimeout: remaining ?? defaultReconnectWindow, tls: tls)
         defer { boot.close() }
         let rev = try boot.rev()
         let directory = "/ctl/ns/\(name)"
@@ -143,7 +152,7 @@ public final class DoozerClient: @unchecked Sendable {
             dialTimeout = min(dialTimeout ?? remaining, remaining)
         }
         if let dialTimeout, dialTimeout <= .zero { throw .timeout }
-        let connection = try DoozerConnection.dial(addresses[index], timeout: dialTimeout)
+        let connection = try DoozerConnection.dial(addresses[index], timeout: dialTimeout, tls: tls)
         if let secret {
             do {
                 try Operations.access(connection, secret, deadline: deadline)
@@ -294,7 +303,7 @@ extension DoozerClient: RequestExchanger {
                 guard !ambiguous, isBreak(error) else { throw error.error }
                 invalidate(lease)
                 if error.sent && !repeatable { throw .connectionLost }
-                if let firstBroken, lease.generation > firstBroken { throw DoozerClient.refused(request, error.error) }
+                if let firstBroken, lease.generation > firstBroken { throw refused(request, error.error) }
                 firstBroken = firstBroken ?? lease.generation
                 if reconnectDeadline == nil { reconnectDeadline = ContinuousClock.now.advanced(by: timeoutOrDefault) }
             }
@@ -330,11 +339,13 @@ extension DoozerClient: RequestExchanger {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     /// The error for a request that broke two connections in a row: the transport error, and
-    /// the request's size, the usual reason (over the server's `-maxframe`).
-    static func refused(_ request: Request, _ error: DoozerError) -> DoozerError {
+    /// the request's size, the usual reasons (over the server's `-maxframe`; plain TCP to a
+    /// port that speaks TLS).
+    func refused(_ request: Request, _ error: DoozerError) -> DoozerError {
         guard case .connection(let text) = error else { return error }
         let size = Framing.headerSize + request.encoded().count
-        return .connection("\(text) (the server closed the connection on this \(size)-byte request twice; is it over the server's -maxframe?)")
+        let tlsHint = tls == nil ? ", or does the server speak TLS (tls=1 in the URI)" : ""
+        return .connection("\(text) (the server closed the connection on this \(size)-byte request twice; is it over the server's -maxframe\(tlsHint)?)")
     }
 }
 

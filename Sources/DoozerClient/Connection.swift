@@ -1,4 +1,5 @@
 import DoozerSystem
+import DoozerTLS
 import DoozerWire
 import Dispatch
 import Foundation
@@ -20,10 +21,12 @@ public final class DoozerConnection: @unchecked Sendable {
     /// The address it was dialled with.
     public var address: String { core.address }
 
-    /// Connects to `address` (`host:port`), bounding the TCP handshake by `timeout`.
+    /// Connects to `address` (`host:port`), bounding the TCP handshake (and with `tls` the
+    /// TLS handshake, which checks the server's certificate against the host) by `timeout`.
     /// Errors read as the original's: `dial tcp 127.0.0.1:1: connect: connection refused`,
     /// `dial tcp: address 127.0.0.1: missing port in address`; a handshake timeout is `.timeout`.
-    public static func dial(_ address: String, timeout: Duration? = nil) throws(DoozerError) -> DoozerConnection {
+    public static func dial(_ address: String, timeout: Duration? = nil, tls: TLSContext? = nil) throws(DoozerError) -> DoozerConnection {
+        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
         let socketAddress = try resolve(address)
         let fd: FileDescriptor
         do {
@@ -32,12 +35,21 @@ public final class DoozerConnection: @unchecked Sendable {
             if error.errno.rawValue == ETIMEDOUT && error.call == "connect" && timeout != nil { throw .timeout }
             throw .connection("dial tcp \(socketAddress): \(error.call == "connect" ? "connect" : error.call): \(goText(error.errno))")
         }
-        return DoozerConnection(fd: fd, address: address)
+        guard let tls else { return DoozerConnection(fd: fd, address: address) }
+        do {
+            let host = String(address[..<address.lastIndex(of: ":")!]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let stream = try TLSStream(context: tls, fd: fd, host: host, address: address, deadline: deadline)
+            return DoozerConnection(fd: fd, address: address, tls: stream)
+        } catch {
+            fd.close()
+            throw error
+        }
     }
 
-    /// Wraps an already connected, blocking stream socket (tests use one end of a socketpair).
-    init(fd: FileDescriptor, address: String) {
-        core = ConnectionCore(fd: fd, address: address)
+    /// Wraps an already connected stream socket (tests use one end of a socketpair): blocking,
+    /// or non-blocking under a `tls` stream that finished its handshake.
+    init(fd: FileDescriptor, address: String, tls: TLSStream? = nil) {
+        core = ConnectionCore(fd: fd, address: address, tls: tls)
         core.startReader()
     }
 
@@ -121,6 +133,8 @@ final class ConnectionCore: @unchecked Sendable {
 
     let address: String
     private let fd: FileDescriptor
+    /// The TLS session the bytes go through; nil for plain TCP.
+    private let tls: TLSStream?
     private let state = LockedState(State())
     /// Serialises whole frames on the socket.
     private let writeLock = NSLock()
@@ -128,9 +142,10 @@ final class ConnectionCore: @unchecked Sendable {
     private let descriptorLock = NSLock()
     private var fdClosed = false
 
-    init(fd: FileDescriptor, address: String) {
+    init(fd: FileDescriptor, address: String, tls: TLSStream?) {
         self.fd = fd
         self.address = address
+        self.tls = tls
     }
 
     var failure: DoozerError? { state.withLock { $0.failure } }
@@ -225,6 +240,7 @@ final class ConnectionCore: @unchecked Sendable {
         descriptorLock.unlock()
         if closed { return failure ?? .closed }
         if let failure { return failure }
+        if let tls { return frame.withUnsafeBytes { tls.writeAll($0) } }
         return frame.withUnsafeBytes { buffer -> DoozerError? in
             var offset = 0
             while offset < buffer.count {
@@ -247,7 +263,17 @@ final class ConnectionCore: @unchecked Sendable {
         let chunkSize = 1 << 16
         var chunk = [UInt8](repeating: 0, count: chunkSize)
         reading: while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, chunkSize) }
+            var count: Int
+            if let tls {
+                switch chunk.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+                case .success(let n): count = n
+                case .failure(let error):
+                    fail(error, isBreak: true)
+                    break reading
+                }
+            } else {
+                count = chunk.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, chunkSize) }
+            }
             if count < 0 {
                 let errno = Errno.current
                 if errno == .interrupted { continue }

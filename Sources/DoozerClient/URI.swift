@@ -10,11 +10,14 @@ public struct DoozerURI: Equatable, Sendable {
     public var clusterName: String?
     /// The first `sk` value, as bytes after percent-decoding.
     public var secret: [UInt8]?
+    /// `tls=1` (or `true`): connect with TLS (an extension; the original's client had none).
+    public var tls = false
 
-    public init(addresses: [String] = [], clusterName: String? = nil, secret: [UInt8]? = nil) {
+    public init(addresses: [String] = [], clusterName: String? = nil, secret: [UInt8]? = nil, tls: Bool = false) {
         self.addresses = addresses
         self.clusterName = clusterName
         self.secret = secret
+        self.tls = tls
     }
 
     /// Parses `text`. Throws `.invalidURI` unless it starts with exactly `doozer:?`, its query
@@ -26,6 +29,7 @@ public struct DoozerURI: Equatable, Sendable {
         var addresses: [String] = []
         var clusterName: String?
         var secret: [UInt8]?
+        var tls = false
         for pair in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let key: [UInt8]
             let value: [UInt8]
@@ -43,12 +47,18 @@ public struct DoozerURI: Equatable, Sendable {
                 if clusterName == nil, !value.isEmpty { clusterName = String(decoding: value, as: UTF8.self) }
             case "sk":
                 if secret == nil { secret = value }
+            case "tls":
+                switch String(decoding: value, as: UTF8.self) {
+                case "1", "true": tls = true
+                case "0", "false", "": tls = false
+                default: throw .invalidURI
+                }
             default:
                 break
             }
         }
         guard !addresses.isEmpty || clusterName != nil else { throw .invalidURI }
-        self.init(addresses: addresses, clusterName: clusterName, secret: secret)
+        self.init(addresses: addresses, clusterName: clusterName, secret: secret, tls: tls)
     }
 
     /// `host` → `host:8046`, `[v6]` → `[v6]:8046`, bare `v6::addr` → `[v6::addr]:8046`,

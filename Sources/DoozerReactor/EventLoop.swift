@@ -41,6 +41,7 @@ public final class EventLoop {
     public func updateInterest(of channel: inout StreamChannel, reading: Bool, token: UInt64) throws(SystemError) {
         var interest: IOEvents = reading ? .readable : []
         if channel.hasPendingOutput { interest.insert(.writable) }
+        interest.formUnion(channel.tlsWants)
         guard interest != channel.interest else { return }
         channel.interest = interest
         try epoll.modify(channel.fd, interest, token: token)

@@ -1,4 +1,5 @@
 import DoozerSystem
+import DoozerTLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,8 +8,10 @@ import Glibc
 /// bytes between the kernel and the buffers and tracks the epoll interest it needs; what the
 /// bytes mean is the owner's business. Output is the `output` buffer, where small writes are
 /// coalesced, interleaved with large byte arrays queued by reference (`appendShared`), so a
-/// body sent to many connections is held once, not copied into each. Never blocks and never
-/// closes its descriptor: the owner unregisters and closes `fd`.
+/// body sent to many connections is held once, not copied into each. With a `tls` session the
+/// same buffers hold plaintext and the session encrypts on the way out and decrypts on the way
+/// in (the handshake runs inside the first reads and writes). Never blocks and never closes its
+/// descriptor: the owner unregisters and closes `fd`.
 public struct StreamChannel: ~Copyable {
     public let fd: FileDescriptor
     public var input: IOBuffer
@@ -16,6 +19,10 @@ public struct StreamChannel: ~Copyable {
     public var output: IOBuffer
     /// The interest currently registered with the loop.
     public var interest: IOEvents = .readable
+    /// The TLS session the bytes go through, or nil for plain TCP.
+    public let tls: TLSSession?
+    /// The TLS session must write (or read) before it can go on, whatever the buffers hold.
+    public private(set) var tlsWants: IOEvents = []
     /// Arrays queued by `appendShared`, oldest first, from `sharedHead` on.
     private var shared: [SharedSegment] = []
     private var sharedHead = 0
@@ -36,8 +43,9 @@ public struct StreamChannel: ~Copyable {
     /// Regions one `writev` may gather (Linux allows 1024; a few dozen fill a send buffer).
     static let maxVectors = 64
 
-    public init(fd: FileDescriptor, inputCapacity: Int, outputCapacity: Int) {
+    public init(fd: FileDescriptor, inputCapacity: Int, outputCapacity: Int, tls: TLSSession? = nil) {
         self.fd = fd
+        self.tls = tls
         input = IOBuffer(capacity: inputCapacity)
         output = IOBuffer(capacity: outputCapacity)
     }
@@ -45,6 +53,9 @@ public struct StreamChannel: ~Copyable {
     /// Unsent output bytes: buffered and queued by reference.
     @inlinable public var pendingOutputCount: Int { output.readableCount &+ sharedCount }
     @inlinable public var hasPendingOutput: Bool { !output.isEmpty || sharedCount != 0 }
+    /// Decrypted input held inside the TLS session: readiness of the socket does not report it,
+    /// so an owner that stopped reading before it was drained must come back for it.
+    public var hasHiddenInput: Bool { (tls?.pendingInput ?? 0) > 0 }
 
     /// Queues `bytes` to be sent after everything written to `output` so far, without copying
     /// them: the channel keeps a reference until they are sent.
@@ -62,12 +73,13 @@ public struct StreamChannel: ~Copyable {
         case bytes(Int, filled: Bool)
         case wouldBlock
         case endOfStream
-        case failed(SystemError)
+        case failed(ChannelError)
     }
 
     /// One read into the input buffer's free space, made at least `minimumSpace` large.
     public mutating func readOnce(minimumSpace: Int) -> ReadOutcome {
         let space = input.writableSpace(minimum: minimumSpace)
+        if let tls { return readTLS(tls, into: space) }
         do {
             switch try fd.read(into: space) {
             case .wouldBlock: return .wouldBlock
@@ -77,7 +89,23 @@ public struct StreamChannel: ~Copyable {
                 return .bytes(n, filled: n == space.count)
             }
         } catch {
-            return .failed(error)
+            return .failed(.system(error))
+        }
+    }
+
+    private mutating func readTLS(_ tls: TLSSession, into space: UnsafeMutableRawBufferPointer) -> ReadOutcome {
+        tlsWants = []
+        switch tls.read(into: space) {
+        case .done(let n):
+            input.commit(n)
+            return .bytes(n, filled: n == space.count || tls.pendingInput > 0)
+        case .wantRead: return .wouldBlock
+        case .wantWrite:
+            tlsWants = .writable
+            return .wouldBlock
+        case .closed: return .endOfStream
+        case .failed(let reason): return .failed(.tls(reason))
+        case .system(let errno): return .failed(.system(SystemError("read", errno)))
         }
     }
 
@@ -86,12 +114,13 @@ public struct StreamChannel: ~Copyable {
         case drained
         /// The kernel's send buffer is full; wait for writability.
         case pending
-        case failed(SystemError)
+        case failed(ChannelError)
     }
 
     /// Writes pending output until it is drained or the kernel pushes back: with `write`
     /// while only buffered bytes are pending, with `writev` once arrays are queued too.
     public mutating func flush() -> FlushOutcome {
+        if let tls { return flushTLS(tls) }
         do {
             while sharedCount == 0 {
                 if output.isEmpty { return .drained }
@@ -108,8 +137,49 @@ public struct StreamChannel: ~Copyable {
             }
             return .drained
         } catch {
-            return .failed(error)
+            return .failed(.system(error))
         }
+    }
+
+    /// `flush` through the TLS session: the handshake first if it has not finished, then the
+    /// pending regions one `SSL_write` each, in order (a retried write starts at the same byte).
+    private mutating func flushTLS(_ tls: TLSSession) -> FlushOutcome {
+        tlsWants = []
+        if !tls.isHandshakeDone {
+            switch tls.handshake() {
+            case .done: break
+            case .wantRead:
+                tlsWants = .readable
+                return hasPendingOutput ? .pending : .drained
+            case .wantWrite:
+                tlsWants = .writable
+                return .pending
+            case .closed: return .failed(.tls("the peer closed the connection during the TLS handshake"))
+            case .failed(let reason): return .failed(.tls(reason))
+            case .system(let errno): return .failed(.system(SystemError("write", errno)))
+            }
+        }
+        while hasPendingOutput {
+            let outcome: TLSSession.Outcome
+            if sharedHead < shared.count, shared[sharedHead].position == bufferedSent {
+                let segment = shared[sharedHead]
+                outcome = segment.bytes.withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[segment.sent...])) }
+            } else {
+                let gap = sharedHead < shared.count ? shared[sharedHead].position &- bufferedSent : output.readableCount
+                outcome = tls.write(UnsafeRawBufferPointer(rebasing: output.readable[..<gap]))
+            }
+            switch outcome {
+            case .done(let n): advance(by: n)
+            case .wantWrite: return .pending
+            case .wantRead:
+                tlsWants = .readable
+                return .pending
+            case .closed: return .failed(.tls("the peer closed the TLS session"))
+            case .failed(let reason): return .failed(.tls(reason))
+            case .system(let errno): return .failed(.system(SystemError("write", errno)))
+            }
+        }
+        return .drained
     }
 
     private mutating func consumeBuffered(_ count: Int) {
@@ -188,6 +258,19 @@ public struct StreamChannel: ~Copyable {
         } else if sharedHead >= 64 && sharedHead &* 2 >= shared.count {
             shared.removeFirst(sharedHead)
             sharedHead = 0
+        }
+    }
+}
+
+/// Why a channel's read or flush failed: the socket, or the TLS session over it.
+public enum ChannelError: Error, CustomStringConvertible {
+    case system(SystemError)
+    case tls(String)
+
+    public var description: String {
+        switch self {
+        case .system(let error): return "\(error)"
+        case .tls(let reason): return "TLS: \(reason)"
         }
     }
 }

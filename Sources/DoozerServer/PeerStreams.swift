@@ -1,6 +1,7 @@
 import DoozerNode
 import DoozerReactor
 import DoozerSystem
+import DoozerTLS
 import DoozerWire
 import Logging
 
@@ -139,8 +140,19 @@ final class PeerStreams {
             failed(address, "\(error)")
             return nil
         }
+        // When the client port speaks TLS, so do the streams to the peers' client ports.
+        let tls: TLSSession?
+        do {
+            tls = try server.clientTLS.map { clientTLS throws(TLSError) in
+                try TLSSession(context: clientTLS.outbound, fd: started.fd, host: address.host)
+            }
+        } catch {
+            started.fd.close()
+            failed(address, "\(error)")
+            return nil
+        }
         let stream = PeerStream(token: server.registry.nextToken, address: address,
-                                channel: StreamChannel(fd: started.fd, inputCapacity: 1024, outputCapacity: 4096),
+                                channel: StreamChannel(fd: started.fd, inputCapacity: 1024, outputCapacity: 4096, tls: tls),
                                 connecting: !started.connected, now: server.loop.now)
         stream.channel.interest = started.connected ? .readable : .writable
         do {

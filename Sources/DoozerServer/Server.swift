@@ -7,6 +7,7 @@ import DoozerReactor
 import DoozerStartup
 import DoozerStore
 import DoozerSystem
+import DoozerTLS
 import DoozerWire
 import Logging
 
@@ -62,6 +63,8 @@ public final class Server {
     /// The durable log (`-data`), nil for a memory-only node. Decided batches apply only once
     /// they are durable at a quorum (`ClusterSequencer`, `Outbox`).
     let nodeLog: NodeLog?
+    /// TLS on the client port (`-tlscert`), nil for plain TCP.
+    let clientTLS: ClientTLS?
     /// The log's storage failure that stopped the node; `run` throws it after the loop.
     var storageFailure: StorageStopped?
     /// Streams to peers for the messages too large for one datagram.
@@ -97,7 +100,7 @@ public final class Server {
 
     /// What `notice` rate-limits, one kind per cause.
     enum Notice: Hashable {
-        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit, peerStream, outcomeUnknown
+        case frameTooLarge, undecodable, unreadAnswers, connectionLimit, waitLimit, peerStream, outcomeUnknown, tls
     }
 
     /// Logs `message` unless a line of the same kind went out less than 10 s ago; the next
@@ -118,6 +121,7 @@ public final class Server {
         case stateCopy = 7
         case peerBacklog = 8
         case lazyCommit = 9
+        case tlsHandshakes = 10
 
         init(_ timer: NodeTimer) {
             switch timer {
@@ -137,7 +141,7 @@ public final class Server {
             case .peerBacklog: .peerBacklog
             case .lazyCommit: .lazyCommit
             case .pulse: .pulse
-            case .resumeAccepting, .webTick, .resumeWebAccepting, .stateCopy: nil
+            case .resumeAccepting, .webTick, .resumeWebAccepting, .stateCopy, .tlsHandshakes: nil
             }
         }
     }
@@ -193,7 +197,8 @@ public final class Server {
                 ? "data directory \(nodeLog.directory.path): \(base)\(recovered.replayed) of \(recovered.records) log records replayed, rev \(recovered.store.rev)"
                 : "data directory \(nodeLog.directory.path): new; the restored tree is its first snapshot")
         }
-        signals = try TerminationSignals()
+        clientTLS = try configuration.tls.map { files throws(TLSError) in try ClientTLS(files: files, handshakeTimeout: configuration.tlsHandshakeTimeout) }
+        signals = try TerminationSignals(reportingHangups: configuration.tls != nil)
         loop = try EventLoop()
         listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
         boundAddress = try Socket.localAddress(listenerOwner.fd)
@@ -356,7 +361,14 @@ public final class Server {
     @discardableResult
     func openSession(_ fd: FileDescriptor) -> Session? {
         let token = registry.nextToken
-        let channel = StreamChannel(fd: fd, inputCapacity: Server.inputCapacity, outputCapacity: Server.outputCapacity)
+        let channel: StreamChannel
+        do {
+            channel = try makeChannel(fd, token: token)
+        } catch {
+            logger.error("\(error); dropping new connection")
+            fd.close()
+            return nil
+        }
         let session = Session(token: token, channel: channel, rights: anonymousRights, outputLimit: outputLimit,
                               maxFrame: configuration.maxFrame)
         do {
@@ -379,6 +391,7 @@ public final class Server {
         clientCount -= 1
         session.isOpen = false
         _ = session.channel.flush()
+        session.channel.tls?.shutdown()
         loop.unregister(session.channel.fd)
         session.channel.fd.close()
         for watch in session.waits { store.cancelWait(watch) }   // fired ones are ignored
@@ -391,8 +404,14 @@ public final class Server {
 
     /// Reads and handles what the client sent, a bounded amount per wake-up so one busy
     /// connection cannot starve the others.
-    private func readable(_ session: Session) {
+    func readable(_ session: Session) {
         guard !session.isBacklogged else { return }   // served from `backlog` first
+        defer {
+            if clientTLS != nil {
+                noteHandshake(session)
+                if !session.isThrottled && !session.isBacklogged { noteHiddenInput(session) }
+            }
+        }
         session.requestBudget = Server.requestBudget
         var budget = Server.readBudget
         while budget > 0 && !session.isThrottled {
@@ -408,10 +427,20 @@ public final class Server {
                 close(session)
                 return
             case .failed(let error):
-                logger.debug("connection \(session.token): \(error)")
+                report(error, on: session)
                 close(session)
                 return
             }
+        }
+    }
+
+    /// A failed read or flush: TLS failures (plaintext on a TLS port, a certificate that does
+    /// not verify) are worth a line; a client that went away is not.
+    private func report(_ error: ChannelError, on session: Session) {
+        if case .tls = error {
+            notice(.tls, "connection \(session.token): \(error); closing it")
+        } else {
+            logger.debug("connection \(session.token): \(error)")
         }
     }
 
@@ -443,7 +472,12 @@ public final class Server {
                 session.channel.input.shrinkIfSmall()
                 return
             case .tooLarge(let length):
-                notice(.frameTooLarge, "connection \(session.token): frame of \(length) bytes exceeds -maxframe \(session.maxFrame); closing it")
+                if clientTLS == nil, input.count >= 3, input[0] == 0x16, input[1] == 0x03 {
+                    // A TLS handshake record (type 22, version 3.x) read as a frame length.
+                    notice(.tls, "connection \(session.token): a TLS handshake on the plain client port (doozerd speaks TLS with -tlscert and -tlskey); closing it")
+                } else {
+                    notice(.frameTooLarge, "connection \(session.token): frame of \(length) bytes exceeds -maxframe \(session.maxFrame); closing it")
+                }
                 close(session)
                 return
             case .frame(let count):
@@ -481,7 +515,7 @@ public final class Server {
             return close(session)
         }
         if case .failed(let error) = session.channel.flush() {
-            logger.debug("connection \(session.token): \(error)")
+            report(error, on: session)
             return close(session)
         }
         session.channel.output.shrinkIfSmall()
@@ -493,6 +527,7 @@ public final class Server {
         do {
             let reading = !session.isThrottled && !session.isBacklogged
             try loop.updateInterest(of: &session.channel, reading: reading, token: session.token)
+            if reading && clientTLS != nil { noteHiddenInput(session) }
         } catch {
             logger.error("connection \(session.token): \(error)")
             close(session)
@@ -564,6 +599,10 @@ extension Server: EventLoopHandler {
             acceptAll()
         case .signals:
             while let signal = try? signals.next() {
+                if signal == TerminationSignals.hangup {
+                    reloadTLS()
+                    continue
+                }
                 logger.info("signal \(signal): shutting down")
                 loop.stop()
             }
@@ -594,6 +633,8 @@ extension Server: EventLoopHandler {
             if let web { try? loop.update(web.fd, interest: .readable, token: web.token) }
         case .stateCopy:
             stateCopyTimer()
+        case .tlsHandshakes:
+            tlsHandshakeTimer()
         case .consensus, .liveness, .peerBacklog, .lazyCommit, .pulse:
             break   // the sequencer's, above
         }
@@ -605,6 +646,7 @@ extension Server: EventLoopHandler {
     }
 
     public func iterationDone() {
+        readHiddenInput()
         if historyScansLeft { continueHistoryScans() }
         serveBacklog()
         cluster.pump()        // writes decided in this iteration are answered in this iteration

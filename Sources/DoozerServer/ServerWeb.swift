@@ -2,6 +2,7 @@ import DoozerNode
 import DoozerReactor
 import DoozerStore
 import DoozerSystem
+import DoozerTLS
 import DoozerWeb
 
 /// The web view's half of the server (spec §7 with B18 fixed): accepting web connections,
@@ -22,8 +23,17 @@ extension Server {
                 continue
             }
             let token = registry.nextToken
+            // With TLS on the client port, the web view is HTTPS on the same pair.
+            let tls: TLSSession?
+            do {
+                tls = try clientTLS.map { clientTLS throws(TLSError) in try TLSSession(context: clientTLS.context, fd: fd) }
+            } catch {
+                logger.error("web view: \(error); dropping new connection")
+                fd.close()
+                continue
+            }
             let channel = StreamChannel(fd: fd, inputCapacity: WebListener.inputCapacity,
-                                        outputCapacity: WebListener.outputCapacity)
+                                        outputCapacity: WebListener.outputCapacity, tls: tls)
             let session = WebSession(token: token, client: client, channel: channel, openedAt: loop.now)
             do {
                 try loop.register(fd, interest: .readable, token: token)
@@ -92,6 +102,7 @@ extension Server {
             store.cancelWait(watch)
             session.watch = nil
         }
+        session.channel.tls?.shutdown()
         loop.unregister(session.channel.fd)
         session.channel.fd.close()
     }

@@ -51,6 +51,8 @@ final class Session {
     var maxFrame: Int
     /// The connection's remote address, once a peer record asked for it.
     var remoteAddress: SocketAddress?
+    /// Its TLS handshake finished (and what a client certificate grants was granted).
+    var handshakeDone = false
 
     init(token: UInt64, channel: consuming StreamChannel, rights: Rights, outputLimit: Int, maxFrame: Int) {
         self.token = token

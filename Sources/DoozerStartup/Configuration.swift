@@ -1,5 +1,6 @@
 import DoozerFlags
 import DoozerSystem
+import DoozerTLS
 import DoozerWire
 
 /// Everything a node is started with, validated. A value: building one has no effects.
@@ -69,9 +70,37 @@ public struct Configuration: Sendable {
     public var webHeadTimeout: Int64 = 5_000_000_000
     public var readWriteSecret: [UInt8] = []
     public var readOnlySecret: [UInt8] = []
+    /// TLS on the client port (`-tlscert`, `-tlskey`, `-tlsclientca`); nil for plain TCP.
+    public var tls: TLSFiles?
+    /// Time a new client connection has to finish its TLS handshake, in nanoseconds (`-tlstimeout`).
+    public var tlsHandshakeTimeout: Int64 = 10_000_000_000
 
     public init(listenAddress: SocketAddress) {
         self.listenAddress = listenAddress
+    }
+}
+
+/// The PEM files of the client port's TLS: read when the node starts and again on SIGHUP.
+public struct TLSFiles: Sendable, Equatable {
+    public var certificate: String
+    public var key: String
+    /// CA certificates client certificates are verified against; nil: none asked for.
+    public var clientCA: String?
+    /// CA certificates this node trusts when it connects to other nodes' client ports (attach,
+    /// state copies, peer streams); nil: the system's.
+    public var peerCA: String?
+
+    public init(certificate: String, key: String, clientCA: String? = nil, peerCA: String? = nil) {
+        self.certificate = certificate
+        self.key = key
+        self.clientCA = clientCA
+        self.peerCA = peerCA
+    }
+
+    /// The context of this node's own connections to other nodes: TLS, trusting `peerCA`,
+    /// presenting this node's certificate (which members with `-tlsclientca` verify).
+    public func outboundContext() throws(TLSError) -> TLSContext {
+        try TLSContext.client(caFile: peerCA, certificate: certificate, key: key)
     }
 }
 
@@ -142,9 +171,15 @@ public enum DoozerdCommandLine {
         flags.define("maxwaits", .string, placeholder: "count", default: "10000",
                      usage: "WAITs and reads of future revisions one client connection may have pending; more are refused with an error.")
         flags.define("tlscert", .string, placeholder: "file",
-                     usage: "TLS certificate (PEM) for the client port. Not supported yet.")
+                     usage: "TLS certificate chain (PEM, leaf first) for the client port, which then speaks only TLS 1.2 or 1.3. Needs -tlskey. SIGHUP reloads both for new connections.")
         flags.define("tlskey", .string, placeholder: "file",
-                     usage: "TLS private key (PEM) for the client port. Not supported yet.")
+                     usage: "TLS private key (PEM) for -tlscert.")
+        flags.define("tlstimeout", .string, placeholder: "seconds", default: "10",
+                     usage: "With -tlscert: time a new client connection has to finish its TLS handshake before it is closed.")
+        flags.define("tlsca", .string, placeholder: "file",
+                     usage: "With -tlscert: CA certificates (PEM) this node trusts when it connects to other nodes (attach, peer streams), which it does over TLS presenting -tlscert; default: the system's.")
+        flags.define("tlsclientca", .string, placeholder: "file",
+                     usage: "With -tlscert: CA certificates (PEM) that client certificates are verified against; a client that presents one that verifies has read-write rights without a secret. Clients may still connect without one.")
         return flags
     }
 
@@ -180,8 +215,14 @@ public enum DoozerdCommandLine {
 
         let listen = flags.value("l") ?? "127.0.0.1:8046"
         if listen.isEmpty { throw UsageError(description: "require a listen address", status: 1, showUsage: true) }
-        if !(flags.value("tlscert") ?? "").isEmpty || !(flags.value("tlskey") ?? "").isEmpty {
-            throw fail("TLS (-tlscert/-tlskey) is not supported yet by this build")
+        let tlsCertificate = flags.value("tlscert") ?? "", tlsKey = flags.value("tlskey") ?? ""
+        let tlsClientCA = flags.value("tlsclientca") ?? "", tlsPeerCA = flags.value("tlsca") ?? ""
+        if !tlsCertificate.isEmpty || !tlsKey.isEmpty {
+            guard !tlsCertificate.isEmpty, !tlsKey.isEmpty else {
+                throw UsageError(description: "need both cert file and key file (-tlscert and -tlskey)", status: 2, showUsage: false)
+            }
+        } else if !tlsClientCA.isEmpty || !tlsPeerCA.isEmpty {
+            throw UsageError(description: "\(tlsClientCA.isEmpty ? "-tlsca" : "-tlsclientca") needs -tlscert and -tlskey", status: 2, showUsage: false)
         }
 
         var configuration: Configuration
@@ -193,6 +234,11 @@ public enum DoozerdCommandLine {
         let name = flags.value("c") ?? "local"
         guard !name.isEmpty, name.utf8.allSatisfy(isNameByte) else {
             throw fail("bad cluster name \"\(name)\" (-c): use one or more of A-Z a-z 0-9 . -")
+        }
+        if !tlsCertificate.isEmpty {
+            configuration.tls = TLSFiles(certificate: tlsCertificate, key: tlsKey,
+                                         clientCA: tlsClientCA.isEmpty ? nil : tlsClientCA,
+                                         peerCA: tlsPeerCA.isEmpty ? nil : tlsPeerCA)
         }
         configuration.clusterName = name
         configuration.attachAddresses = flags.all("a")
@@ -244,6 +290,7 @@ public enum DoozerdCommandLine {
         configuration.webMaxConnections = try integer(flags, "webconns", default: 256, minimum: 1, maximum: 1 << 20)
         configuration.webMaxPerClient = try integer(flags, "webperclient", default: 32, minimum: 1, maximum: 1 << 20)
         configuration.webHeadTimeout = try seconds(flags, "webheadtimeout", default: 5, positive: true)
+        configuration.tlsHandshakeTimeout = try seconds(flags, "tlstimeout", default: 10, positive: true)
         configuration.readWriteSecret = Array((environment["DOOZER_RWSECRET"] ?? "").utf8)
         configuration.readOnlySecret = Array((environment["DOOZER_ROSECRET"] ?? "").utf8)
         return .run(configuration)

@@ -5,6 +5,7 @@ import DoozerConsensus
 import DoozerSnapshot
 import DoozerStore
 import DoozerSystem
+import DoozerTLS
 import DoozerWire
 import Logging
 
@@ -65,7 +66,7 @@ package enum Attach {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
             do {
-                let connection = try DoozerConnection.dial(address, timeout: remaining)
+                let connection = try DoozerConnection.dial(address, timeout: remaining, tls: try configuration.outboundTLS())
                 defer { connection.close() }
                 // Something that accepts TCP but never answers (not a doozerd) must not hold
                 // start-up: past the budget the connection is closed and its calls fail.
@@ -118,7 +119,7 @@ package enum Attach {
     /// Copies the state of the node at `address` (for a node that fell behind what its peers
     /// keep). Blocking: for a background thread.
     package static func copyState(from address: String, configuration: Configuration) throws -> (Snapshot, Bootstrap) {
-        let connection = try DoozerConnection.dial(address, timeout: .seconds(2))
+        let connection = try DoozerConnection.dial(address, timeout: .seconds(2), tls: try configuration.outboundTLS())
         defer { connection.close() }
         if !configuration.readWriteSecret.isEmpty { try connection.access(configuration.readWriteSecret) }
         return try copyState(connection)
@@ -148,5 +149,16 @@ package enum Attach {
             throw AttachError(description: "snapshot is of rev \(snapshot.rev), expected \(rev)")
         }
         return (snapshot, bootstrap)
+    }
+}
+
+extension Configuration {
+    /// The TLS context of this node's connections to other nodes, nil when it speaks plain TCP.
+    package func outboundTLS() throws(DoozerError) -> TLSContext? {
+        do {
+            return try tls?.outboundContext()
+        } catch {
+            throw .connection("tls: \(error)")
+        }
     }
 }

@@ -24,14 +24,16 @@ public enum ProcessEnvironment {
     }
 }
 
-/// SIGINT and SIGTERM delivered as a readable descriptor. Creating it blocks those signals
-/// (and SIGPIPE) for the calling thread: create it on the main thread before any other.
-/// Owns the descriptor: it is closed when this is released.
+/// SIGINT and SIGTERM (and, when asked, SIGHUP) delivered as a readable descriptor. Creating
+/// it blocks those signals (and SIGPIPE) for the calling thread: create it on the main thread
+/// before any other. Owns the descriptor: it is closed when this is released.
 public final class TerminationSignals {
     public let fd: FileDescriptor
+    /// SIGHUP's number, which `next` returns only when hangups are reported.
+    public static let hangup = SIGHUP
 
-    public init() throws(SystemError) {
-        fd = FileDescriptor(rawValue: try retryingInterrupts("signalfd") { cshims_signalfd_termination() })
+    public init(reportingHangups: Bool = false) throws(SystemError) {
+        fd = FileDescriptor(rawValue: try retryingInterrupts("signalfd") { cshims_signalfd_termination(reportingHangups ? 1 : 0) })
     }
 
     deinit { fd.close() }

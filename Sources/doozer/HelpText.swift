@@ -29,6 +29,10 @@ enum HelpText {
 
               DOOZER_BOOT_URI - The DzNS to look up addresses in; overridden by -b.
 
+              DOOZER_TLS_CA, DOOZER_TLS_CERT, DOOZER_TLS_KEY - Defaults for -tlsca,
+              -tlscert and -tlskey. TLS is on when one of them is set or the URI
+              says tls=1 (then with the system's CA certificates).
+
             Commands:
 
             """ + table

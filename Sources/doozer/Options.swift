@@ -2,6 +2,7 @@
 // then between the command name and its arguments — and each pass stops at the first argument
 // that is not an option, so `doozer set /x -1` takes -1 as the rev.
 
+import DoozerClient
 import DoozerFlags
 
 /// What the options say, after both passes (command line over environment over defaults).
@@ -21,6 +22,9 @@ struct Options {
     var longListing = false
     /// get -linear
     var linearizable = false
+    /// -tlsca, -tlscert, -tlskey (DOOZER_TLS_CA, DOOZER_TLS_CERT, DOOZER_TLS_KEY): TLS with
+    /// these files; nil unless one is set (`tls=1` in the URI alone uses the system's CAs).
+    var tls: TLSOptions?
 
     /// The options every command takes, in either position.
     static func globalFlagSet() -> FlagSet {
@@ -34,6 +38,12 @@ struct Options {
                      usage: "request rev for find, get, wait and watch (-1: the current one)")
         flags.define("t", .string, placeholder: "duration",
                      usage: "wait timeout, e.g. 500ms or 1m30s (0: none)")
+        flags.define("tlsca", .string, placeholder: "file",
+                     usage: "connect with TLS, trusting the CA certificates (PEM) in this file")
+        flags.define("tlscert", .string, placeholder: "file",
+                     usage: "connect with TLS, presenting this client certificate (PEM; needs -tlskey)")
+        flags.define("tlskey", .string, placeholder: "file",
+                     usage: "the private key (PEM) of -tlscert")
         flags.define("v", .boolean, usage: "print doozer's version string")
         return flags
     }
@@ -55,6 +65,13 @@ struct Options {
             case .success(let value): timeoutNanoseconds = value
             }
         }
+        for (name, path) in [("tlsca", \TLSOptions.caFile), ("tlscert", \.certificate), ("tlskey", \.key)] {
+            if let value = flags.value(name), !value.isEmpty {
+                var tls = self.tls ?? TLSOptions()
+                tls[keyPath: path] = value
+                self.tls = tls
+            }
+        }
         if flags.value("l") != nil { longListing = flags.flag("l") }
         if flags.value("linear") != nil { linearizable = flags.flag("linear") }
         return nil
@@ -73,6 +90,13 @@ enum Invocation {
             argv0: argv0,
             uri: environment["DOOZER_URI"].flatMap { $0.isEmpty ? nil : $0 } ?? Options.defaultURI,
             bootURI: environment["DOOZER_BOOT_URI"] ?? "")
+        for (name, path) in [("DOOZER_TLS_CA", \TLSOptions.caFile), ("DOOZER_TLS_CERT", \.certificate), ("DOOZER_TLS_KEY", \.key)] {
+            if let value = environment[name], !value.isEmpty {
+                var tls = options.tls ?? TLSOptions()
+                tls[keyPath: path] = value
+                options.tls = tls
+            }
+        }
 
         // Pass 1: the options before the command; errors get Go's generic listing (§8.1).
         var first = Options.globalFlagSet()

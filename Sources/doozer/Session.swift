@@ -15,7 +15,8 @@ final class Session {
         if let client { return client }
         let boot = options.bootURI.isEmpty ? nil : options.bootURI
         let uri = options.uri
-        let client = try Failure.call { () throws(DoozerError) in try DoozerClient(uri: uri, bootURI: boot) }
+        let tls = options.tls
+        let client = try Failure.call { () throws(DoozerError) in try DoozerClient(uri: uri, bootURI: boot, tls: tls) }
         self.client = client
         return client
     }

@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 var environment: [String: String] = [:]
-for name in ["DOOZER_URI", "DOOZER_BOOT_URI"] {
+for name in ["DOOZER_URI", "DOOZER_BOOT_URI", "DOOZER_TLS_CA", "DOOZER_TLS_CERT", "DOOZER_TLS_KEY"] {
     if let value = getenv(name) { environment[name] = String(cString: value) }
 }
 

@@ -146,8 +146,10 @@ final class DoozerdCommandLineTests: XCTestCase {
         XCTAssertNotNil(usageError(["-c", "a/b"]))
         XCTAssertEqual(usageError(["-l", ""])?.description, "require a listen address")
         XCTAssertNotNil(usageError(["-l", "nohostport"]))
-        // Features of later releases are refused, never silently ignored.
-        XCTAssertTrue(usageError(["-tlscert", "c.pem"])?.description.contains("not supported yet") ?? false)
+        // §6.4: -tlscert and -tlskey go together (status 2); -tlsclientca needs them.
+        XCTAssertEqual(usageError(["-tlscert", "c.pem"])?.description, "need both cert file and key file (-tlscert and -tlskey)")
+        XCTAssertEqual(usageError(["-tlskey", "k.pem"])?.status, 2)
+        XCTAssertEqual(usageError(["-tlsclientca", "ca.pem"])?.status, 2)
         // B17: only `false` turns the web view off; any other value must be an address.
         XCTAssertEqual(usageError(["-w", "true"])?.status, 1)
         XCTAssertEqual(usageError(["-w", "nohostport"])?.status, 1)

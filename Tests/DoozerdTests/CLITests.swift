@@ -19,6 +19,12 @@ final class CLITests: CLITestCase {
             \trequest rev for find, get, wait and watch (-1: the current one) (default -1)
           -t duration
             \twait timeout, e.g. 500ms or 1m30s (0: none)
+          -tlsca file
+            \tconnect with TLS, trusting the CA certificates (PEM) in this file
+          -tlscert file
+            \tconnect with TLS, presenting this client certificate (PEM; needs -tlskey)
+          -tlskey file
+            \tthe private key (PEM) of -tlscert
           -v
             \tprint doozer's version string
         """
@@ -41,6 +47,10 @@ final class CLITests: CLITestCase {
           DOOZER_URI - The doozer cluster to bind to; overridden by -a.
 
           DOOZER_BOOT_URI - The DzNS to look up addresses in; overridden by -b.
+
+          DOOZER_TLS_CA, DOOZER_TLS_CERT, DOOZER_TLS_KEY - Defaults for -tlsca,
+          -tlscert and -tlskey. TLS is on when one of them is set or the URI
+          says tls=1 (then with the system's CA certificates).
 
         Commands:
           add <path>           - add a key only if it isn't already set

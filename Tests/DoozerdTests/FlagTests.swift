@@ -84,11 +84,11 @@ final class FlagTests: DoozerdTestCase {
         }
     }
 
-    // TLS is refused (not supported yet); attaching to nothing fails with one clear line.
-    func testUnsupportedModesAndFailedAttachExitWithMessage() throws {
+    // TLS files that cannot be read and attaching to nothing fail with one clear line.
+    func testUnreadableFilesAndFailedAttachExitWithMessage() throws {
         let listen = try listenArgument()
         try assertFails(["-l", listen, "-w", "false", "-tlscert", "/nonexistent.pem", "-tlskey", "/nonexistent.key"],
-                        "TLS not supported", stderrContains: "support")
+                        "TLS files missing", stderrContains: "/nonexistent.pem: No such file or directory")
         try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1"], "-a to nothing", stderrContains: "failed to attach")
     }
 

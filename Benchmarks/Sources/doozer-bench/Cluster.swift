@@ -102,7 +102,7 @@ final class LocalCluster {
     }
 
     func dial(_ node: LocalNode) throws -> DoozerConnection {
-        try DoozerConnection.dial(node.address.description, timeout: .seconds(5))
+        try DoozerConnection.dial(node.address.description, timeout: .seconds(5), tls: benchTLS)
     }
 
     /// Stops every node (SIGTERM, in reverse start order) and reports each one's exit status

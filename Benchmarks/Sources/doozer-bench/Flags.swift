@@ -38,6 +38,10 @@ struct Options {
     var minRev: Int64 = 57
     var quiet = false
     var keepLogs = false
+    // TLS: the client side trusts tlsCA; local and cluster also start their nodes with the pair
+    var tlsCA: String?
+    var tlsCert: String?
+    var tlsKey: String?
 }
 
 func usage() -> String {
@@ -87,6 +91,10 @@ func usage() -> String {
       -files n        memory, catchup, recovery: files of -size bytes to load    [1000000, 50000]
       -idle n         memory: idle connections to open                           [10000]
       -q              no progress lines on stderr
+      -tlsca file     connect over TLS, trusting these CA certificates (PEM)
+      -tlscert file, -tlskey file
+                      local, cluster, catchup, recovery: start the nodes with this pair (TLS on
+                      their client ports; with -tlsca for their own connections to each other)
       -keeplogs       keep the node logs (/tmp/doozer-bench-<pid>-<port>.log) after a run
                       that succeeded; a failed run always keeps them
     """
@@ -153,6 +161,9 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "idle": o.idle = try int(name, value(name, inline))
         case "q": o.quiet = true
         case "keeplogs": o.keepLogs = true
+        case "tlsca": o.tlsCA = try value(name, inline)
+        case "tlscert": o.tlsCert = try value(name, inline)
+        case "tlskey": o.tlsKey = try value(name, inline)
         case "h", "help": throw FlagError(description: usage())
         default: throw FlagError(description: "flag provided but not defined: -\(name)")
         }

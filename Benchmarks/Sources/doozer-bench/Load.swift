@@ -26,8 +26,8 @@ final class Conn {
     var gaps = 0
     var tooLate = 0
 
-    init(fd: FileDescriptor, role: Role, depth: Int, bufferSize: Int) {
-        ch = StreamChannel(fd: fd, inputCapacity: bufferSize, outputCapacity: bufferSize)
+    init(fd: FileDescriptor, host: String, role: Role, depth: Int, bufferSize: Int) throws {
+        ch = try makeChannel(fd, host: host, bufferSize: bufferSize)
         self.role = role
         freeTags = (0 ..< Int32(depth)).reversed().map { $0 }
         sendTime = Array(repeating: 0, count: depth)
@@ -94,7 +94,7 @@ final class Engine: EventLoopHandler {
             let address = addresses[(conns.count + i) % addresses.count]
             let fd = try Socket.connect(to: address, timeout: .seconds(10))
             setNonBlocking(fd)
-            let c = Conn(fd: fd, role: role, depth: depth, bufferSize: bufferSize)
+            let c = try Conn(fd: fd, host: address.host, role: role, depth: depth, bufferSize: bufferSize)
             try loop.register(fd, interest: .readable, token: UInt64(conns.count))
             conns.append(c)
         }
@@ -231,7 +231,10 @@ final class Engine: EventLoopHandler {
 
     func readAndHandle(_ index: Int) {
         let c = conns[index]
-        for _ in 0 ..< 4 {
+        var reads = 0
+        // Four reads a wake-up (fairness), more while TLS holds decrypted bytes epoll cannot report.
+        while reads < 4 || c.ch.hasHiddenInput {
+            reads += 1
             switch c.ch.readOnce(minimumSpace: 16 * 1024) {
             case .wouldBlock: return
             case .endOfStream: fail(index, "connection closed by server"); return

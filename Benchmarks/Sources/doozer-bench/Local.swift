@@ -20,7 +20,7 @@ final class LocalNode {
         address = try SocketAddress.resolve(addr)
         logPath = "/tmp/doozer-bench-\(getpid())-\(port).log"
         LocalNode.logPaths.append(logPath)
-        var args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + extra
+        var args = [binary, "-l", addr, "-c", "bench", "-w", "false", "-hist", String(hist)] + serverTLSArguments + extra
         // Through setpriv --pdeathsig (util-linux), the node gets SIGTERM when the bench dies,
         // even if it crashes: nothing it started outlives it.
         var program = binary

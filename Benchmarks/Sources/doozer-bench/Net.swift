@@ -1,6 +1,8 @@
 // Connecting and the one blocking request the modes need outside the loop (REV at start-up).
+import DoozerClient
 import DoozerSystem
 import DoozerReactor
+import DoozerTLS
 import DoozerWire
 #if canImport(Glibc)
 import Glibc
@@ -26,8 +28,25 @@ func raiseFileLimit(_ wanted: UInt64) -> UInt64 {
     return UInt64(limit.rlim_cur)
 }
 
+/// The TLS the bench speaks (`-tlsca`), set once in `main` before any connection; nil: plain TCP.
+nonisolated(unsafe) var benchTLS: TLSContext?
+/// What the nodes the bench starts get (`-tlscert`, `-tlskey`, `-tlsca`); empty: plain TCP.
+nonisolated(unsafe) var serverTLSArguments: [String] = []
+
+/// A channel over connected non-blocking socket `fd`: through TLS when the bench speaks it.
+func makeChannel(_ fd: FileDescriptor, host: String, bufferSize: Int) throws -> StreamChannel {
+    let tls = try benchTLS.map { context throws(TLSError) in try TLSSession(context: context, fd: fd, host: host) }
+    return StreamChannel(fd: fd, inputCapacity: bufferSize, outputCapacity: bufferSize, tls: tls)
+}
+
 /// One request on a blocking connection; returns the response's rev and error code.
 func blockingRequest(_ address: SocketAddress, verb: UInt64, path: String? = nil) throws -> (rev: Int64, err: Int32) {
+    if let benchTLS {
+        precondition(verb == V.rev && path == nil, "over TLS the bench asks only REV outside the loop")
+        let connection = try DoozerConnection.dial(address.description, timeout: .seconds(2), tls: benchTLS)
+        defer { connection.close() }
+        return (try connection.rev(), 0)
+    }
     let fd = try Socket.connect(to: address, timeout: .seconds(2))
     defer { fd.close() }
     var out = IOBuffer(capacity: 256)

@@ -1,6 +1,7 @@
 // doozer-bench: a load generator for any doozer server (ours or the original Go doozerd).
 import DoozerSystem
 import DoozerReactor
+import DoozerTLS
 import Histogram
 #if canImport(Glibc)
 import Glibc
@@ -329,6 +330,18 @@ func main() -> Int32 {
     var o: Options
     do { o = try parseFlags(args) } catch {
         eprint("\(error)")
+        return 2
+    }
+    do {
+        if let ca = o.tlsCA { benchTLS = try TLSContext.client(caFile: ca) }
+    } catch {
+        eprint("\(error)")
+        return 2
+    }
+    if let cert = o.tlsCert, let key = o.tlsKey {
+        serverTLSArguments = ["-tlscert", cert, "-tlskey", key] + (o.tlsCA.map { ["-tlsca", $0] } ?? [])
+    } else if o.tlsCert != nil || o.tlsKey != nil {
+        eprint("-tlscert and -tlskey go together")
         return 2
     }
     if o.nodes == 0 { o.nodes = mode == "cluster" ? 3 : 1 }

@@ -45,8 +45,9 @@ int cshims_timerfd_create(void);
 int cshims_timerfd_settime(int fd, int64_t initial_ns, int64_t interval_ns);
 /// Blocks SIGINT, SIGTERM and SIGPIPE for the calling thread and returns a signalfd
 /// (non-blocking, close-on-exec) that reports SIGINT and SIGTERM. SIGPIPE stays blocked so a
-/// write to a closed socket fails with EPIPE instead of killing the process.
-int cshims_signalfd_termination(void);
+/// write to a closed socket fails with EPIPE instead of killing the process. With `hangups`
+/// != 0, SIGHUP is blocked and reported too (a reload instead of the default termination).
+int cshims_signalfd_termination(int hangups);
 /// Reads one siginfo from a signalfd; returns the signal number, 0 if none, -1 on error.
 int cshims_signalfd_read(int fd);
 
