@@ -61,7 +61,7 @@ let package = Package(
         // Multi-Paxos over batches of writes: pure state machine, no I/O, no clocks.
         .target(name: "DoozerConsensus", dependencies: ["DoozerStore"]),
         // consensus messages between the nodes of one cluster over UDP: checked, coalesced, fragmented.
-        .target(name: "DoozerPeer", dependencies: ["DoozerReactor", "DoozerSystem", "DoozerConsensus"]),
+        .target(name: "DoozerPeer", dependencies: ["DoozerReactor", "DoozerSystem", "DoozerConsensus", "DoozerTLS"]),
         // Go-style command-line flags shared by doozerd and doozer.
         .target(name: "DoozerFlags"),
         // the web view's pure parts: HTTP requests, routes, pages, event stream encoding.
@@ -125,7 +125,7 @@ let package = Package(
                 "DoozerServer", "DoozerFlags", "DoozerWire", "DoozerStore", "DoozerSystem", "DoozerConsensus",
                 "DoozerLog", "DoozerNode", "DoozerDurability", "DoozerStartup", .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
+        .testTarget(name: "DoozerPeerTests", dependencies: ["DoozerPeer", "DoozerConsensus", "DoozerSystem", "DoozerTLS"]),
         .testTarget(name: "DoozerClientTests", dependencies: ["DoozerClient", "DoozerWire"]),
         .testTarget(name: "DoozerWebTests", dependencies: ["DoozerWeb", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(name: "DoozerFuzzTests", dependencies: ["DoozerFuzz"]),
@@ -136,7 +136,9 @@ let package = Package(
                 "DoozerSystem", "DoozerHistory", "DoozerTestSupport", .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "DoozerHistoryTests", dependencies: ["DoozerHistory", "DoozerStore", "DoozerTestSupport"]),
-        .testTarget(name: "DoozerdTests", dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport"]),
+        .testTarget(
+            name: "DoozerdTests",
+            dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport", "DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
         // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
         .testTarget(
             name: "DoozerFaultTests",

@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -182,6 +185,46 @@ int ctls_peer_verified(ctls_session *session, char *name, size_t name_size) {
 }
 
 const char *ctls_version(ctls_session *session) { return SSL_get_version(session); }
+
+struct ctls_mac {
+    EVP_MAC *algorithm;
+    EVP_MAC_CTX *context;
+};
+
+ctls_mac *ctls_mac_new(const void *key, size_t key_size) {
+    ctls_mac *mac = calloc(1, sizeof *mac);
+    if (!mac) return NULL;
+    mac->algorithm = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    mac->context = mac->algorithm ? EVP_MAC_CTX_new(mac->algorithm) : NULL;
+    OSSL_PARAM parameters[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!mac->context || EVP_MAC_init(mac->context, key, key_size, parameters) != 1) {
+        ctls_mac_free(mac);
+        return NULL;
+    }
+    return mac;
+}
+
+void ctls_mac_free(ctls_mac *mac) {
+    if (!mac) return;
+    EVP_MAC_CTX_free(mac->context);
+    EVP_MAC_free(mac->algorithm);
+    free(mac);
+}
+
+// A NULL key starts a new MAC under the key set in ctls_mac_new.
+int ctls_mac_begin(ctls_mac *mac) { return EVP_MAC_init(mac->context, NULL, 0, NULL) == 1 ? 0 : -1; }
+
+int ctls_mac_update(ctls_mac *mac, const void *data, size_t size) {
+    return EVP_MAC_update(mac->context, data, size) == 1 ? 0 : -1;
+}
+
+int ctls_mac_final(ctls_mac *mac, unsigned char out[32]) {
+    size_t written = 0;
+    return EVP_MAC_final(mac->context, out, &written, 32) == 1 && written == 32 ? 0 : -1;
+}
 
 void ctls_last_error(char *text, size_t size, const char *fallback) {
     unsigned long code = ERR_get_error();

@@ -1,3 +1,5 @@
+import DoozerSystem
+
 /// A parsed `doozer:` URI (spec §9.1): `doozer:?` followed by a form-urlencoded query whose
 /// keys may repeat. A plain value; parsing never touches the network.
 public struct DoozerURI: Equatable, Sendable {
@@ -90,7 +92,7 @@ public struct DoozerURI: Equatable, Sendable {
                 guard first < input.endIndex else { throw .invalidURI }
                 let second = input.index(after: first)
                 guard second < input.endIndex,
-                      let high = hexValue(input[first]), let low = hexValue(input[second]) else { throw .invalidURI }
+                      let high = Hex.value(input[first]), let low = Hex.value(input[second]) else { throw .invalidURI }
                 output.append(high << 4 | low)
                 index = second
             } else {
@@ -99,14 +101,5 @@ public struct DoozerURI: Equatable, Sendable {
             index = input.index(after: index)
         }
         return output
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

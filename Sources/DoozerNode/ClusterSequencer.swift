@@ -656,7 +656,8 @@ package final class ClusterSequencer: Sequencer {
 
     /// One line of this node's peer traffic since start, as `key=value` pairs (doozer-bench
     /// reads it from the log at shutdown): datagrams and UDP payload bytes each way, the
-    /// sendmmsg calls, consensus messages, the last decided instance, and datagrams dropped.
+    /// sendmmsg calls, consensus messages, the last decided instance, datagrams dropped, and
+    /// those refused by their seal (no seal, a bad MAC, a replay, a seal without a key here).
     /// The host appends its streams' counters.
     package var trafficSummary: String {
         let channel = transport.channelStats
@@ -668,7 +669,8 @@ package final class ClusterSequencer: Sequencer {
             + " bytes_received=\(channel.bytesReceived) messages_sent=\(peer.messagesSent)"
             + " messages_received=\(peer.messagesReceived) decided=\(consensus.decided) dropped=\(dropped)"
             + " fragments_sent=\(peer.fragmentsSent) messages_streamed=\(peer.messagesStreamed)"
-            + " records_received=\(peer.recordsReceived)"
+            + " records_received=\(peer.recordsReceived) unsealed=\(peer.droppedUnsealed)"
+            + " bad_mac=\(peer.droppedBadMAC) replayed=\(peer.droppedReplayed) sealed_without_key=\(peer.droppedSealedWithoutKey)"
     }
 }
 

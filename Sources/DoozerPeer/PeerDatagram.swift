@@ -18,11 +18,20 @@ import DoozerSystem
 /// batch — and a flipped bit in a sender id must not read as a stranger (a stranger is told it
 /// is not a member). Version 1 had no checksums.
 ///
+/// Version 3 is version 2 sealed with the cluster's peer key (`PeerKeys`, `-peerkey`): the same
+/// header (version byte 3) and items, then a trailer:
+///
+///     trailer  = counter:u64   mac:16 bytes     (24 bytes)
+///
+/// where `mac` is HMAC-SHA256, cut to 16 bytes, of everything before it, and `counter` grows
+/// with every datagram and record the sender seals, so a receiver refuses one it saw before
+/// (`ReplayWindow`). A node with a key accepts only version 3, one without only version 2.
+///
 /// A stream record, the value of a `Verb.peer` request on a peer's TCP stream to this node's
 /// client port (messages too large for one datagram), is a header and at most one item, not
 /// framed (the request frames it); the header alone opens the stream:
 ///
-///     record   = header [1 message]
+///     record   = header [1 message] [trailer]      (the trailer when keyed)
 ///
 /// A message of `total` bytes sent in `count` fragments (2 ≤ count) is cut into pieces of
 /// `ceil(total / count)` bytes, the last one shorter: `fragmentRange` is that rule, shared by
@@ -31,6 +40,11 @@ import DoozerSystem
 @_spi(Fuzzing) public enum PeerDatagram {
     static let magic: (UInt8, UInt8, UInt8) = (0x44, 0x5A, 0x50)   // "DZP"
     static let version: UInt8 = 2
+    /// The version of datagrams and records sealed with a peer key.
+    static let keyedVersion: UInt8 = 3
+    /// A sealed datagram's or record's trailer: counter and truncated MAC.
+    @_spi(Fuzzing) public static let trailerSize = 24
+    static let macSize = 16
     /// The CRC32C after each message.
     static let checksumSize = 4
     @_spi(Fuzzing) public static let headerSize = 24
@@ -54,26 +68,30 @@ import DoozerSystem
     @_spi(Fuzzing) public struct Header: Equatable {
         var cluster: UInt64
         @_spi(Fuzzing) public var sender: PeerID
+        /// Version 3: sealed with a peer key, a trailer at the end.
+        @_spi(Fuzzing) public var keyed: Bool
 
         /// The header of `datagram`, or nil when it is shorter than a header, has another
         /// magic or version, or fails its checksum.
         @_spi(Fuzzing) public init?(parsing datagram: UnsafeRawBufferPointer) {
             guard datagram.count >= PeerDatagram.headerSize,
                   datagram[0] == magic.0, datagram[1] == magic.1, datagram[2] == magic.2,
-                  datagram[3] == version,
+                  datagram[3] == version || datagram[3] == keyedVersion,
                   CRC32C.checksum(UnsafeRawBufferPointer(rebasing: datagram[..<20])) == datagram.littleEndian(UInt32.self, at: 20)
             else { return nil }
             cluster = datagram.littleEndian(UInt64.self, at: 4)
             sender = PeerID(raw: datagram.littleEndian(UInt64.self, at: 12))
+            keyed = datagram[3] == keyedVersion
         }
 
-        @_spi(Fuzzing) public init(cluster: UInt64, sender: PeerID) {
+        @_spi(Fuzzing) public init(cluster: UInt64, sender: PeerID, keyed: Bool = false) {
             self.cluster = cluster
             self.sender = sender
+            self.keyed = keyed
         }
 
         @_spi(Fuzzing) public var bytes: [UInt8] {
-            var out: [UInt8] = [magic.0, magic.1, magic.2, version]
+            var out: [UInt8] = [magic.0, magic.1, magic.2, keyed ? keyedVersion : version]
             out.appendLittleEndian(cluster)
             out.appendLittleEndian(sender.raw)
             out.appendLittleEndian(CRC32C.checksum(out))

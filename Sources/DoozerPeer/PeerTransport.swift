@@ -14,9 +14,9 @@ import DoozerSystem
 /// `hasBacklog` (e.g. by watching `fd` for writable too).
 ///
 /// It must never block (a non-blocking socket, no retries: a loss is counted and the protocol
-/// above retransmits), never trust a datagram (magic, version, cluster, and the sender's id
-/// against the source address are checked before any item is read, every length before it
-/// is used) and never hold unbounded memory: every table and queue has a bound in `Limits`.
+/// above retransmits), never trust a datagram (magic, version, cluster, with a peer key the
+/// MAC and the replay window, and the sender's id against the source address are checked
+/// before any item is read, every length before it is used) and never hold unbounded memory: every table and queue has a bound in `Limits`.
 /// Not thread-safe.
 public final class PeerTransport {
     /// Every bound the transport keeps.
@@ -89,6 +89,12 @@ public final class PeerTransport {
         public var droppedOtherCluster = 0
         /// Datagrams whose sender id is not in the address table.
         public var droppedUnknownSender = 0
+        /// With a peer key: datagrams and records without one (version 2), with a MAC none of
+        /// the keys made, or with a counter seen before (a replay). Without one: sealed ones.
+        public var droppedUnsealed = 0
+        public var droppedBadMAC = 0
+        public var droppedReplayed = 0
+        public var droppedSealedWithoutKey = 0
         /// Datagrams whose sender id is in the table with another address.
         public var droppedAddressMismatch = 0
         /// Authenticated datagrams whose framing is broken, and items of an unknown kind or cut
@@ -161,6 +167,13 @@ public final class PeerTransport {
 
     private let channel: DatagramChannel
     private let header: [UInt8]
+    /// The cluster's peer keys (`-peerkey`); nil: datagrams are checked but not sealed.
+    private var keys: PeerKeys?
+    /// The counter of the next datagram or record this node seals.
+    private var sealCounter: UInt64
+    /// What each sender's sealed datagrams, and separately its records, carried lately.
+    private var datagramWindows: [PeerID: ReplayWindow] = [:]
+    private var recordWindows: [PeerID: ReplayWindow] = [:]
     private let clock: () -> Int64
     /// Largest message sent whole, and largest piece of a fragment.
     private let maxWhole: Int
@@ -194,9 +207,14 @@ public final class PeerTransport {
     ///   - clock: monotonic nanoseconds, read only to rate-limit notices.
     ///   - firstMessageID: the id of the first fragmented message; random by default, so a
     ///     restarted node's fragments do not join messages its previous run left incomplete.
+    ///   - keys: the cluster's peer keys: every datagram and record is sealed and checked.
+    ///   - firstCounter: the counter of the first sealed datagram; the wall clock in
+    ///     nanoseconds by default, so a restarted node's counters are above its last run's.
     public static func open(address: SocketAddress, cluster: String, id: PeerID, limits: Limits = Limits(),
                             clock: @escaping () -> Int64 = ProcessEnvironment.monotonicNanoseconds,
-                            firstMessageID: UInt32 = .random(in: .min ... .max)) throws(SystemError) -> PeerTransport {
+                            firstMessageID: UInt32 = .random(in: .min ... .max),
+                            keys: PeerKeys? = nil,
+                            firstCounter: UInt64 = ProcessEnvironment.wallClockNanoseconds()) throws(SystemError) -> PeerTransport {
         let fd = try Socket.bindUDP(address, receiveBuffer: limits.socketBuffer, sendBuffer: limits.socketBuffer)
         let bound: SocketAddress, receiveBuffer: Int
         do {
@@ -209,25 +227,26 @@ public final class PeerTransport {
         let channel = DatagramChannel(fd: fd, receiveSlots: limits.receiveSlots, sendSlots: limits.sendSlots,
                                       maxDatagram: limits.maxDatagram)
         return PeerTransport(channel: channel, address: bound, receiveBuffer: receiveBuffer, cluster: cluster, id: id,
-                             limits: limits, clock: clock, firstMessageID: firstMessageID)
+                             limits: limits, clock: clock, firstMessageID: firstMessageID, keys: keys, firstCounter: firstCounter)
     }
 
     /// The transport of node `id` at `address` on a simulated network: every check, codec,
     /// fragmentation and reassembly rule of a socket's, with each datagram handed to `send`
     /// (bytes valid only during the call) and received ones given to `receive(datagram:from:_:)`.
     package static func simulated(address: SocketAddress, cluster: String, id: PeerID, limits: Limits = Limits(),
-                                 clock: @escaping () -> Int64, firstMessageID: UInt32 = 1,
+                                 clock: @escaping () -> Int64, firstMessageID: UInt32 = 1, keys: PeerKeys? = nil,
+                                 firstCounter: UInt64 = 1,
                                  send: @escaping (SocketAddress, UnsafeRawBufferPointer) -> Void) -> PeerTransport {
         let channel = DatagramChannel(simulated: send, sendSlots: limits.sendSlots, maxDatagram: limits.maxDatagram)
         return PeerTransport(channel: channel, address: address, receiveBuffer: limits.socketBuffer, cluster: cluster, id: id,
-                             limits: limits, clock: clock, firstMessageID: firstMessageID)
+                             limits: limits, clock: clock, firstMessageID: firstMessageID, keys: keys, firstCounter: firstCounter)
     }
 
     private init(channel: DatagramChannel, address: SocketAddress, receiveBuffer: Int, cluster: String, id: PeerID,
-                 limits: Limits, clock: @escaping () -> Int64, firstMessageID: UInt32) {
+                 limits: Limits, clock: @escaping () -> Int64, firstMessageID: UInt32, keys: PeerKeys?, firstCounter: UInt64) {
         self.receiveBuffer = receiveBuffer
         fragmentBytesPerFlush = max(1, receiveBuffer / 4)
-        let overhead = PeerDatagram.headerSize + PeerDatagram.framingSize
+        let overhead = PeerDatagram.headerSize + PeerDatagram.framingSize + (keys == nil ? 0 : PeerDatagram.trailerSize)
         maxWhole = limits.maxDatagram - overhead - 1
         maxPiece = limits.maxDatagram - overhead - PeerDatagram.fragmentHeaderSize
         precondition(maxPiece > 0, "a datagram must hold a fragment")
@@ -241,12 +260,21 @@ public final class PeerTransport {
         self.clusterID = PeerID(nodeID: cluster.utf8).raw   // FNV-1a, as PeerID hashes node ids
         self.limits = limits
         self.clock = clock
-        header = PeerDatagram.Header(cluster: clusterID, sender: id).bytes
+        header = PeerDatagram.Header(cluster: clusterID, sender: id, keyed: keys != nil).bytes
+        self.keys = keys
+        sealCounter = firstCounter
         fragmentScratch = .allocate(byteCount: limits.maxDatagram, alignment: 8)
         nextMessageID = firstMessageID
         reassembly = ReassemblyTable(maxPerSender: limits.maxReassembliesPerSender, maxBytes: limits.maxReassemblyBytes)
         noticeLimiter = NoticeLimiter(capacity: limits.maxNoticeSources)
         scratch.reserveCapacity(1 + maxWhole)
+        if keys != nil {
+            channel.sealDatagrams(trailerSize: PeerDatagram.trailerSize) { [unowned self] datagram in
+                let body = UnsafeRawBufferPointer(rebasing: datagram[..<(datagram.count - PeerDatagram.trailerSize)])
+                self.keys!.seal(body, counter: self.nextCounter(),
+                                into: UnsafeMutableRawBufferPointer(rebasing: datagram[body.count...]))
+            }
+        }
     }
 
     deinit {
@@ -260,6 +288,38 @@ public final class PeerTransport {
     public func setPeers(_ table: [PeerID: SocketAddress]) {
         peers = table
         reassembly.removeSenders { table[$0] == nil }
+        datagramWindows = datagramWindows.filter { table[$0.key] != nil }
+        recordWindows = recordWindows.filter { table[$0.key] != nil }
+    }
+
+    // ---- the peer key ------------------------------------------------------------------------
+
+    /// Whether datagrams and records are sealed with a peer key.
+    public var isKeyed: Bool { keys != nil }
+
+    /// Replaces the keys of a keyed transport (a rotation: SIGHUP); a transport made without
+    /// keys stays without (the datagram format and sizes were chosen when it was made).
+    public func replaceKeys(_ new: PeerKeys) {
+        precondition(keys != nil, "only a keyed transport takes new keys")
+        keys = new
+    }
+
+    private func nextCounter() -> UInt64 {
+        defer { sealCounter &+= 1 }
+        return sealCounter
+    }
+
+    /// What a stream record carrying `item` ends with: its trailer when keyed (the record
+    /// being `recordHeader`, `item`, this), nothing otherwise. Each call uses a new counter.
+    public func recordTrailer(for item: [UInt8]) -> [UInt8] {
+        guard let keys else { return [] }
+        var trailer = [UInt8](repeating: 0, count: PeerDatagram.trailerSize)
+        header.withUnsafeBytes { header in
+            item.withUnsafeBytes { item in
+                trailer.withUnsafeMutableBytes { keys.seal(header, item, counter: nextCounter(), into: $0) }
+            }
+        }
+        return trailer
     }
 
     // ---- sending -----------------------------------------------------------------------------
@@ -392,8 +452,8 @@ public final class PeerTransport {
     /// header alone (a stream's first) delivers nothing.
     public func receiveStreamed(_ record: UnsafeRawBufferPointer, from source: SocketAddress,
                                 _ deliver: (PeerID, Message) -> Void) -> PeerID? {
-        guard let sender = authenticate(record, from: source, streamed: true) else { return nil }
-        let item = UnsafeRawBufferPointer(rebasing: record[PeerDatagram.headerSize...])
+        guard let (sender, body) = authenticate(record, from: source, streamed: true) else { return nil }
+        let item = UnsafeRawBufferPointer(rebasing: body[PeerDatagram.headerSize...])
         if !item.isEmpty {
             guard item[0] == PeerDatagram.Kind.message.rawValue else {
                 counters.droppedMalformed += 1
@@ -406,17 +466,19 @@ public final class PeerTransport {
     }
 
     private func accept(_ datagram: UnsafeRawBufferPointer, from source: SocketAddress, _ deliver: (PeerID, Message) -> Void) {
-        guard let sender = authenticate(datagram, from: source, streamed: false) else { return }
-        let wellFormed = DatagramChannel.forEachMessage(in: datagram, headerSize: PeerDatagram.headerSize) { item in
+        guard let (sender, body) = authenticate(datagram, from: source, streamed: false) else { return }
+        let wellFormed = DatagramChannel.forEachMessage(in: body, headerSize: PeerDatagram.headerSize) { item in
             accept(item: item, from: sender, deliver)
         }
         if !wellFormed { counters.droppedMalformed += 1 }
     }
 
-    /// The sender of a datagram or stream record from `source`, once its header, cluster and
-    /// sender (against its address, or only its host when `streamed`) check out; nil (counted,
+    /// The sender of a datagram or stream record from `source` and its bytes without the
+    /// trailer, once its header, cluster, seal (with a peer key) and sender (against its
+    /// address, or only its host when `streamed`), then its counter, check out; nil (counted,
     /// and a stranger's datagram answered) when they do not.
-    private func authenticate(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress, streamed: Bool) -> PeerID? {
+    private func authenticate(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress,
+                              streamed: Bool) -> (PeerID, UnsafeRawBufferPointer)? {
         guard let header = PeerDatagram.Header(parsing: bytes) else {
             counters.droppedBadHeader += 1
             return nil
@@ -425,17 +487,42 @@ public final class PeerTransport {
             counters.droppedOtherCluster += 1
             return nil
         }
+        var body = bytes
+        var counter: UInt64 = 0
+        if let keys {
+            guard header.keyed else {
+                counters.droppedUnsealed += 1
+                return nil
+            }
+            guard bytes.count >= PeerDatagram.headerSize + PeerDatagram.trailerSize, let sealed = keys.open(bytes) else {
+                counters.droppedBadMAC += 1
+                return nil
+            }
+            counter = sealed
+            body = UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - PeerDatagram.trailerSize)])
+        } else if header.keyed {
+            counters.droppedSealedWithoutKey += 1
+            return nil
+        }
         guard let known = peers[header.sender] else {
             counters.droppedUnknownSender += 1
-            if !streamed { answerStranger(source, bytes) }
+            if !streamed { answerStranger(source, body) }
             return nil
         }
         guard streamed ? known.hasSameHost(as: source) : known == source else {
             counters.droppedAddressMismatch += 1
-            if !streamed { answerStranger(source, bytes) }
+            if !streamed { answerStranger(source, body) }
             return nil
         }
-        return header.sender
+        if keys != nil {
+            let fresh = streamed ? recordWindows[header.sender, default: ReplayWindow()].accept(counter)
+                                 : datagramWindows[header.sender, default: ReplayWindow()].accept(counter)
+            guard fresh else {
+                counters.droppedReplayed += 1
+                return nil
+            }
+        }
+        return (header.sender, body)
     }
 
     private func accept(item: UnsafeRawBufferPointer, from sender: PeerID, _ deliver: (PeerID, Message) -> Void) {

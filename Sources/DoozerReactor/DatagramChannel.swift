@@ -13,7 +13,9 @@ import DoozerSystem
 /// when it is readable and `flush` once per iteration. Not thread-safe.
 ///
 /// A datagram it sends is the caller's header followed by messages, each framed as a 4-byte
-/// big-endian length and that many bytes; `forEachMessage` reads them back.
+/// big-endian length and that many bytes, then — when the owner asked for it with
+/// `sealDatagrams` — a trailer the owner writes over the finished datagram just before it
+/// leaves; `forEachMessage` reads the messages back.
 public final class DatagramChannel {
     /// The largest UDP payload over IPv4: 65 535 bytes less the IP and UDP headers.
     public static let maxUDPPayload = 65_507
@@ -37,6 +39,9 @@ public final class DatagramChannel {
     private var openCount = 0
     /// The entry of `openDatagrams` to give up next when a new destination finds the table full.
     private var nextEviction = 0
+    /// Bytes every datagram ends with, written by `seal` in `flush`; 0: none.
+    public private(set) var trailerSize = 0
+    private var seal: ((UnsafeMutableRawBufferPointer) -> Void)?
 
     /// Takes ownership of `fd`, a non-blocking UDP socket (see `Socket.bindUDP`).
     /// - Parameters:
@@ -99,6 +104,15 @@ public final class DatagramChannel {
         public var droppedBackpressure = 0
         /// Datagrams the kernel refused (unreachable, refused, not permitted, …).
         public var droppedSendErrors = 0
+    }
+
+    /// From now on every datagram keeps `trailerSize` bytes free at its end, and `flush` hands
+    /// each finished one (the trailer's bytes last) to `seal`, which writes them. Call before
+    /// anything is appended.
+    public func sealDatagrams(trailerSize: Int, _ seal: @escaping (UnsafeMutableRawBufferPointer) -> Void) {
+        precondition(built == 0 && trailerSize >= 0 && trailerSize < maxDatagram)
+        self.trailerSize = trailerSize
+        self.seal = seal
     }
 
     // ---- receiving ---------------------------------------------------------------------------
@@ -193,10 +207,11 @@ public final class DatagramChannel {
     /// are copied: the caller's buffers are free again on return.
     public func append(_ message: UnsafeRawBufferPointer, to destination: SocketAddress, header: UnsafeRawBufferPointer) -> AppendResult {
         let framed = 4 + message.count
-        guard header.count + framed <= maxDatagram else { return .tooLarge }
+        let room = maxDatagram - trailerSize
+        guard header.count + framed <= room else { return .tooLarge }
         let entry = openEntry(for: destination)
         let slot: Int
-        if let entry, outbox.length(openDatagrams[entry]) + framed <= maxDatagram {
+        if let entry, outbox.length(openDatagrams[entry]) + framed <= room {
             slot = openDatagrams[entry]
         } else {
             guard built < outbox.count else {
@@ -240,6 +255,13 @@ public final class DatagramChannel {
             nextEviction = 0
         }
         var result = FlushResult()
+        if let seal {
+            for slot in 0..<built {
+                let length = outbox.length(slot) + trailerSize
+                outbox.setLength(length, of: slot)
+                seal(UnsafeMutableRawBufferPointer(rebasing: outbox.buffer(slot)[..<length]))
+            }
+        }
         if let simulatedSend {
             for slot in 0..<built {
                 let datagram = UnsafeRawBufferPointer(rebasing: outbox.buffer(slot)[..<outbox.length(slot)])

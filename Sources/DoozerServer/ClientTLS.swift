@@ -105,10 +105,7 @@ extension Server {
 
     /// SIGHUP: the certificate and key again, for new connections; open ones keep theirs.
     func reloadTLS() {
-        guard let clientTLS else {
-            logger.info("signal SIGHUP: no TLS pair to reload")
-            return
-        }
+        guard let clientTLS else { return }
         switch clientTLS.reload() {
         case .success: logger.info("TLS: reloaded \(clientTLS.files.certificate) and \(clientTLS.files.key) for new connections")
         case .failure(let error): logger.error("TLS: reload failed, keeping the previous pair: \(error)")

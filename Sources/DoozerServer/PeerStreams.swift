@@ -65,20 +65,30 @@ final class PeerStreams {
     private let local: SocketAddress
     /// The node's record header (`PeerTransport.recordHeader`).
     private let header: [UInt8]
-    /// What each stream sends first: ACCESS with the secret (if one is set), then the header alone.
-    private let opening: [UInt8]
+    /// What each stream sends first: ACCESS with the secret (if one is set), then a record of
+    /// the header alone.
+    private let access: [UInt8]
+    /// The trailer a record of `item` ends with (`PeerTransport.recordTrailer`: empty without
+    /// a peer key, a fresh counter and MAC with one).
+    private let trailer: ([UInt8]) -> [UInt8]
 
-    init(server: Server, header: [UInt8]) {
+    init(server: Server, header: [UInt8], trailer: @escaping ([UInt8]) -> [UInt8]) {
         self.server = server
         self.header = header
+        self.trailer = trailer
         local = server.boundAddress.withPort(0)
-        var opening: [UInt8] = []
-        if !server.configuration.readWriteSecret.isEmpty {
-            let access = Request(verb: .access, value: server.configuration.readWriteSecret).encoded()
-            opening += Framing.frame(access)
-        }
-        opening += Request.frameHead(verb: .peer, valueCount: header.count) + header
-        self.opening = opening
+        access = server.configuration.readWriteSecret.isEmpty ? []
+            : Framing.frame(Request(verb: .access, value: server.configuration.readWriteSecret).encoded())
+    }
+
+    /// A record of `header`, `item` and its trailer, framed as a `Verb.peer` request, onto `stream`.
+    private func appendRecord(_ item: [UInt8], to stream: PeerStream) {
+        let trailer = trailer(item)
+        let head = Request.frameHead(verb: .peer, valueCount: header.count + item.count + trailer.count)
+        head.withUnsafeBytes { stream.channel.output.append($0) }
+        header.withUnsafeBytes { stream.channel.output.append($0) }
+        if !item.isEmpty { stream.channel.appendShared(item) }
+        trailer.withUnsafeBytes { stream.channel.output.append($0) }
     }
 
     /// Queues one record (this node's header, then `item`) on the stream to `address`, opening
@@ -94,10 +104,7 @@ final class PeerStreams {
             stats.dropped += 1
             return true
         }
-        let head = Request.frameHead(verb: .peer, valueCount: header.count + item.count)
-        head.withUnsafeBytes { stream.channel.output.append($0) }
-        header.withUnsafeBytes { stream.channel.output.append($0) }
-        stream.channel.appendShared(item)
+        appendRecord(item, to: stream)
         if !stream.connecting { flush(stream) }
         return true
     }
@@ -165,7 +172,8 @@ final class PeerStreams {
         server.registry.insert(.peerStream(stream))
         streams[address] = stream
         stats.opened += 1
-        opening.withUnsafeBytes { stream.channel.output.append($0) }
+        access.withUnsafeBytes { stream.channel.output.append($0) }
+        appendRecord([], to: stream)
         return stream
     }
 

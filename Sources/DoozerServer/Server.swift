@@ -198,7 +198,7 @@ public final class Server {
                 : "data directory \(nodeLog.directory.path): new; the restored tree is its first snapshot")
         }
         clientTLS = try configuration.tls.map { files throws(TLSError) in try ClientTLS(files: files, handshakeTimeout: configuration.tlsHandshakeTimeout) }
-        signals = try TerminationSignals(reportingHangups: configuration.tls != nil)
+        signals = try TerminationSignals(reportingHangups: configuration.tls != nil || configuration.peerKeyPath != nil)
         loop = try EventLoop()
         listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
         boundAddress = try Socket.localAddress(listenerOwner.fd)
@@ -227,7 +227,8 @@ public final class Server {
             consensus = resumed ?? Consensus(me: me, options: options, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
-        let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me)
+        let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me,
+                                               keys: try configuration.peerKeyPath.map { path throws in try Server.loadPeerKeys(path) })
         // Flow control: the accepts in flight in datagrams must fit a follower's receive buffer
         // (taken to be the size of this node's) with room for forwards and fetch replies beside
         // them. Larger batches go on streams: see `maxInflightBytes`.
@@ -253,7 +254,8 @@ public final class Server {
         }
         let settings = NodeSettings(id: id.bytes, clusterName: configuration.clusterName, maxWrite: configuration.maxWrite,
                                     memberTimeout: configuration.memberTimeout, pulseInterval: configuration.pulseInterval)
-        streams = PeerStreams(server: self, header: transport.recordHeader)
+        streams = PeerStreams(server: self, header: transport.recordHeader,
+                              trailer: { [unowned transport] item in transport.recordTrailer(for: item) })
         transport.streamLargeMessage = { [streams] address, item in streams!.send(item, to: address) }
         cluster = ClusterSequencer(host: self, settings: settings, consensus: consensus, transport: transport,
                                    nodeLog: nodeLog, logger: logger)
@@ -407,10 +409,7 @@ public final class Server {
     func readable(_ session: Session) {
         guard !session.isBacklogged else { return }   // served from `backlog` first
         defer {
-            if clientTLS != nil {
-                noteHandshake(session)
-                if !session.isThrottled && !session.isBacklogged { noteHiddenInput(session) }
-            }
+            if clientTLS != nil && !session.isThrottled && !session.isBacklogged { noteHiddenInput(session) }
         }
         session.requestBudget = Server.requestBudget
         var budget = Server.readBudget
@@ -419,6 +418,9 @@ public final class Server {
             switch session.channel.readOnce(minimumSpace: minimumSpace) {
             case .bytes(let count, let filled):
                 budget -= count
+                // The read that finished a handshake may carry the first request too: what a
+                // client certificate grants must be in place before it is handled.
+                if clientTLS != nil { noteHandshake(session) }
                 handleInput(session)
                 if !session.isOpen || session.isBacklogged || !filled { return }
             case .wouldBlock:
@@ -601,6 +603,7 @@ extension Server: EventLoopHandler {
             while let signal = try? signals.next() {
                 if signal == TerminationSignals.hangup {
                     reloadTLS()
+                    reloadPeerKeys()
                     continue
                 }
                 logger.info("signal \(signal): shutting down")

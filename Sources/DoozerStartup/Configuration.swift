@@ -72,6 +72,9 @@ public struct Configuration: Sendable {
     public var readOnlySecret: [UInt8] = []
     /// TLS on the client port (`-tlscert`, `-tlskey`, `-tlsclientca`); nil for plain TCP.
     public var tls: TLSFiles?
+    /// The peer key file (`-peerkey`): every peer datagram and stream record is sealed with
+    /// its first key and checked against its keys; nil: the peer network is trusted.
+    public var peerKeyPath: String?
     /// Time a new client connection has to finish its TLS handshake, in nanoseconds (`-tlstimeout`).
     public var tlsHandshakeTimeout: Int64 = 10_000_000_000
 
@@ -174,6 +177,8 @@ public enum DoozerdCommandLine {
                      usage: "TLS certificate chain (PEM, leaf first) for the client port, which then speaks only TLS 1.2 or 1.3. Needs -tlskey. SIGHUP reloads both for new connections.")
         flags.define("tlskey", .string, placeholder: "file",
                      usage: "TLS private key (PEM) for -tlscert.")
+        flags.define("peerkey", .string, placeholder: "file",
+                     usage: "The cluster's peer key file: one or two keys in hex (at least 32 digits each), one per line; the first seals every peer datagram and stream record (HMAC-SHA256), either is accepted. Every node of the cluster needs it. SIGHUP reloads it.")
         flags.define("tlstimeout", .string, placeholder: "seconds", default: "10",
                      usage: "With -tlscert: time a new client connection has to finish its TLS handshake before it is closed.")
         flags.define("tlsca", .string, placeholder: "file",
@@ -235,6 +240,7 @@ public enum DoozerdCommandLine {
         guard !name.isEmpty, name.utf8.allSatisfy(isNameByte) else {
             throw fail("bad cluster name \"\(name)\" (-c): use one or more of A-Z a-z 0-9 . -")
         }
+        if let path = flags.value("peerkey"), !path.isEmpty { configuration.peerKeyPath = path }
         if !tlsCertificate.isEmpty {
             configuration.tls = TLSFiles(certificate: tlsCertificate, key: tlsKey,
                                          clientCA: tlsClientCA.isEmpty ? nil : tlsClientCA,

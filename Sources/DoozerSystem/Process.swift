@@ -8,6 +8,14 @@ public enum ProcessEnvironment {
     /// CLOCK_MONOTONIC in nanoseconds.
     @inlinable public static func monotonicNanoseconds() -> Int64 { cshims_monotonic_ns() }
 
+    /// Nanoseconds since the epoch by the wall clock (which may be set back: for values that
+    /// should only grow across restarts, not for measuring time).
+    public static func wallClockNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
     /// Cryptographically random bytes from getrandom(2).
     public static func randomBytes(_ count: Int) throws(SystemError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)

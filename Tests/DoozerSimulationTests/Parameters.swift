@@ -46,6 +46,9 @@ extension Simulation {
         var deposedLeaders = false
         /// A slave sends members forged decided entries.
         var forgeries = true
+        /// Every datagram and record sealed with a peer key (the network's duplicates are then
+        /// replays, refused).
+        var peerKey = false
         /// A fault every `faultGap / 10` to `1.1 × faultGap`.
         var faultGap: Int64 = 200_000_000
         /// A durable node's disk syncs 20 µs to this long after a commit.
@@ -95,6 +98,9 @@ extension Simulation {
             p.memberTimeout = pick([1_500_000_000, 30_000_000_000])
             p.pulseInterval = pick([200_000_000, 1_000_000_000])
             p.snapshotEvery = pick([50, 400, 100_000])
+            // Peeked, not drawn: the rest of the run's draws stay what they were before the key.
+            var peek = rng
+            p.peerKey = peek.next() % 3 == 0
             return p
         }
 
@@ -127,7 +133,7 @@ extension Simulation {
         var description: String {
             "members=\(members) slaves=\(slaves) clients=\(clients)@\(operationsPerSecond)/s durable=\(durable) α=\(alpha)"
                 + " retained=\(retainedInstances) votes=\(maxVotes) election=\(electionTimeout / 1_000_000)ms"
-                + " drop=\(dropRate) dup=\(duplicateRate) corrupt=\(corruptionRate) delay≤\(maxDelay / 1000)µs datagram=\(maxDatagram)"
+                + " drop=\(dropRate) dup=\(duplicateRate) corrupt=\(corruptionRate) delay≤\(maxDelay / 1000)µs datagram=\(maxDatagram)\(peerKey ? " peer-key" : "")"
                 + " faults=[\(partitions ? "partitions " : "")\(crashes ? "crashes " : "")\(pauses ? "pauses " : "")"
                 + "\(membershipChanges ? "membership " : "")\(grayFailures ? "gray " : "")\(diskFaults ? "disk " : "")"
                 + "\(deposedLeaders ? "deposed-leaders " : "")\(forgeries ? "forgeries" : "")] gap=\(faultGap / 1_000_000)ms sync≤\(maxSyncDelay / 1000)µs"

@@ -75,7 +75,10 @@ final class SimulatedNode: NodeHost {
         limits.maxDatagram = world.parameters.maxDatagram   // small: large messages fragment often
         let transport = PeerTransport.simulated(address: address, cluster: Simulation.clusterName, id: peer, limits: limits,
                                                 clock: { [unowned self] in now },
-                                                firstMessageID: UInt32(truncatingIfNeeded: incarnation &* 7919)) {
+                                                firstMessageID: UInt32(truncatingIfNeeded: incarnation &* 7919),
+                                                keys: world.parameters.peerKey ? Simulation.peerKeys() : nil,
+                                                // Above every counter an earlier incarnation used: fewer than one datagram a nanosecond.
+                                                firstCounter: UInt64(world.now) &+ 1) {
             [unowned self] destination, datagram in
             world.send(Array(datagram), from: self, to: destination)
         }

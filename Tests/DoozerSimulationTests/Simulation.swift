@@ -2,6 +2,7 @@ import DoozerConsensus
 import DoozerDurability
 import DoozerHistory
 import DoozerNode
+import DoozerPeer
 import DoozerStore
 import DoozerSystem
 import Logging
@@ -29,6 +30,8 @@ final class Simulation {
     }
 
     static let clusterName = "sim"
+    /// The peer keys of a keyed run (`Parameters.peerKey`): each node gets its own contexts.
+    static func peerKeys() -> PeerKeys { try! PeerKeys(keys: [Array(repeating: 0x5A, count: 32)]) }
     static func address(of index: Int) -> SocketAddress {
         try! SocketAddress.resolve("127.0.\(index / 250).\(index % 250 + 1):8046")
     }

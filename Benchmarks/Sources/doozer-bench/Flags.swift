@@ -42,6 +42,8 @@ struct Options {
     var tlsCA: String?
     var tlsCert: String?
     var tlsKey: String?
+    // local, cluster: the nodes' -peerkey file
+    var peerKey: String?
 }
 
 func usage() -> String {
@@ -95,6 +97,7 @@ func usage() -> String {
       -tlscert file, -tlskey file
                       local, cluster, catchup, recovery: start the nodes with this pair (TLS on
                       their client ports; with -tlsca for their own connections to each other)
+      -peerkey file   local, cluster, catchup, recovery: start the nodes with this peer key file
       -keeplogs       keep the node logs (/tmp/doozer-bench-<pid>-<port>.log) after a run
                       that succeeded; a failed run always keeps them
     """
@@ -164,6 +167,7 @@ func parseFlags(_ args: ArraySlice<String>) throws(FlagError) -> Options {
         case "tlsca": o.tlsCA = try value(name, inline)
         case "tlscert": o.tlsCert = try value(name, inline)
         case "tlskey": o.tlsKey = try value(name, inline)
+        case "peerkey": o.peerKey = try value(name, inline)
         case "h", "help": throw FlagError(description: usage())
         default: throw FlagError(description: "flag provided but not defined: -\(name)")
         }

@@ -30,7 +30,7 @@ func raiseFileLimit(_ wanted: UInt64) -> UInt64 {
 
 /// The TLS the bench speaks (`-tlsca`), set once in `main` before any connection; nil: plain TCP.
 nonisolated(unsafe) var benchTLS: TLSContext?
-/// What the nodes the bench starts get (`-tlscert`, `-tlskey`, `-tlsca`); empty: plain TCP.
+/// What the nodes the bench starts get (`-tlscert`, `-tlskey`, `-tlsca`, `-peerkey`); empty: none.
 nonisolated(unsafe) var serverTLSArguments: [String] = []
 
 /// A channel over connected non-blocking socket `fd`: through TLS when the bench speaks it.
@@ -50,7 +50,7 @@ func blockingRequest(_ address: SocketAddress, verb: UInt64, path: String? = nil
     let fd = try Socket.connect(to: address, timeout: .seconds(2))
     defer { fd.close() }
     var out = IOBuffer(capacity: 256)
-    var pathBytes = Array((path ?? "").utf8)
+    let pathBytes = Array((path ?? "").utf8)
     pathBytes.withUnsafeBytes { p in
         appendRequest(&out, tag: 0, verb: verb, path: path == nil ? nil : p, value: nil, rev: nil)
     }

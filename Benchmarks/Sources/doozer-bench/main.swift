@@ -344,6 +344,7 @@ func main() -> Int32 {
         eprint("-tlscert and -tlskey go together")
         return 2
     }
+    if let peerKey = o.peerKey { serverTLSArguments += ["-peerkey", peerKey] }
     if o.nodes == 0 { o.nodes = mode == "cluster" ? 3 : 1 }
     if o.files < 0 { o.files = mode == "catchup" ? 50_000 : 1_000_000 }
     StartedProcesses.stopOnSignals()

@@ -50,6 +50,15 @@ int ctls_peer_verified(ctls_session *session, char *name, size_t name_size);
 /// "TLSv1.3" and the like.
 const char *ctls_version(ctls_session *session);
 
+/// HMAC-SHA256 under one key, set once: the peer transport's MAC.
+typedef struct ctls_mac ctls_mac;
+ctls_mac *ctls_mac_new(const void *key, size_t key_size);
+void ctls_mac_free(ctls_mac *mac);
+/// One MAC: begin, update with each piece in order, final writes the 32 bytes; 0 on success.
+int ctls_mac_begin(ctls_mac *mac);
+int ctls_mac_update(ctls_mac *mac, const void *data, size_t size);
+int ctls_mac_final(ctls_mac *mac, unsigned char out[32]);
+
 /// The oldest queued OpenSSL error as one line, or `fallback`; clears the queue.
 void ctls_last_error(char *text, size_t size, const char *fallback);
 
