@@ -103,7 +103,7 @@ let package = Package(
         // one fuzz entry point per decoder: libFuzzer drives them (scripts/fuzz), DoozerFuzzTests replays their corpora.
         .target(
             name: "DoozerFuzz",
-            dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer"]),
+            dependencies: ["DoozerWire", "DoozerStore", "DoozerWeb", "DoozerSnapshot", "DoozerSystem", "DoozerConsensus", "DoozerPeer", "DoozerTLS"]),
         .executableTarget(
             name: "doozerd",
             dependencies: ["DoozerServer", "DoozerStartup", "DoozerSystem", .product(name: "Logging", package: "swift-log")]),

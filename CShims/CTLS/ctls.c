@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 // A socket BIO that sends with MSG_NOSIGNAL: a peer that went away is an EPIPE for the caller,
@@ -125,6 +126,48 @@ ctls_session *ctls_session_new(ctls_context *context, int fd, const char *host) 
 }
 
 void ctls_session_free(ctls_session *session) { SSL_free(session); }
+
+ctls_session *ctls_session_new_in_memory(ctls_context *context) {
+    SSL *session = SSL_new(context);
+    if (!session) return NULL;
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    if (!in || !out) {
+        BIO_free(in);
+        BIO_free(out);
+        SSL_free(session);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(in, -1);   // nothing fed yet reads as "wait", not as the end
+    SSL_set_bio(session, in, out);
+    if (SSL_is_server(session)) SSL_set_accept_state(session); else SSL_set_connect_state(session);
+    return session;
+}
+
+int ctls_memory_feed(ctls_session *session, const void *data, size_t size) {
+    if (size == 0) return 0;
+    if (size > (size_t)INT32_MAX) return -1;
+    return BIO_write(SSL_get_rbio(session), data, (int)size) == (int)size ? 0 : -1;
+}
+
+size_t ctls_memory_drain(ctls_session *session, void *out, size_t capacity) {
+    int limit = capacity > (size_t)INT32_MAX ? INT32_MAX : (int)capacity;
+    int got = BIO_read(SSL_get_wbio(session), out, limit);
+    return got > 0 ? (size_t)got : 0;
+}
+
+int ctls_context_use_pair_pem(ctls_context *context, const char *certificate, const char *key) {
+    BIO *bio = BIO_new_mem_buf(certificate, -1);
+    X509 *x509 = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(key, -1);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    int ok = x509 && pkey && SSL_CTX_use_certificate(context, x509) == 1 && SSL_CTX_use_PrivateKey(context, pkey) == 1
+        && SSL_CTX_check_private_key(context) == 1;
+    X509_free(x509);
+    EVP_PKEY_free(pkey);
+    return ok ? 0 : -1;
+}
 
 static int outcome(SSL *session, int result) {
     if (result > 0) return result;

@@ -22,6 +22,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case peer
     /// Peer datagrams: header, items, fragments and their reassembly.
     case datagram
+    /// The first bytes a client sends a TLS client port (a ClientHello, or anything else).
+    case tls
 
     /// Runs one input; throws when the decoder breaks one of its promises.
     public func run(_ input: UnsafeRawBufferPointer) throws(FuzzFailure) {
@@ -34,6 +36,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .snapshot: try SnapshotTarget.run(input)
         case .peer: try PeerCodecTarget.run(input)
         case .datagram: try DatagramTarget.run(input)
+        case .tls: try TLSTarget.run(input)
         }
     }
 
@@ -55,6 +58,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .snapshot: return SnapshotTarget.seeds
         case .peer: return PeerCodecTarget.seeds
         case .datagram: return DatagramTarget.seeds
+        case .tls: return TLSTarget.seeds
         }
     }
 }

@@ -61,6 +61,13 @@ public final class TLSContext: @unchecked Sendable {
         return context
     }
 
+    /// A server's context from a PEM certificate and key held in memory (the fuzz target's fixture).
+    public static func server(certificatePEM: String, keyPEM: String) throws(TLSError) -> TLSContext {
+        let context = try TLSContext(isServer: true)
+        guard ctls_context_use_pair_pem(context.raw, certificatePEM, keyPEM) == 0 else { throw .fromLibrary("certificate in memory") }
+        return context
+    }
+
     /// A client's context: trusts the PEM certificates in `caFile` (the system's when nil) and
     /// always verifies the server; presents `certificate` and `key` when given.
     public static func client(caFile: String?, certificate: String? = nil, key: String? = nil) throws(TLSError) -> TLSContext {
@@ -114,7 +121,30 @@ public final class TLSSession {
         self.context = context
     }
 
+    /// A session with no socket: its records come from `feed` and go to `drain` (fuzzing,
+    /// and tests that look at records).
+    public init(inMemory context: TLSContext) throws(TLSError) {
+        guard let raw = ctls_session_new_in_memory(context.raw) else { throw .fromLibrary("TLS session") }
+        self.raw = raw
+        self.context = context
+    }
+
     deinit { ctls_session_free(raw) }
+
+    /// An in-memory session's input: bytes as if they had arrived.
+    public func feed(_ bytes: UnsafeRawBufferPointer) {
+        _ = ctls_memory_feed(raw, bytes.baseAddress, bytes.count)
+    }
+
+    /// An in-memory session's output: what it would have sent, taken out.
+    public func drain() -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while case let got = chunk.withUnsafeMutableBytes({ ctls_memory_drain(raw, $0.baseAddress, $0.count) }), got > 0 {
+            out += chunk[..<got]
+        }
+        return out
+    }
 
     private func outcome(_ result: Int32) -> Outcome {
         switch result {

@@ -13,10 +13,11 @@ final class CorpusReplayTests: XCTestCase {
     func testSnapshot() throws { try replay(.snapshot) }
     func testPeer() throws { try replay(.peer) }
     func testDatagram() throws { try replay(.datagram) }
+    func testTLS() throws { try replay(.tls) }
 
     /// Every target has a committed seed corpus, and the tests list every target.
     func testEveryTargetHasACorpusAndATest() throws {
-        XCTAssertEqual(FuzzTarget.allCases.count, 8, "a new target needs its test above")
+        XCTAssertEqual(FuzzTarget.allCases.count, 9, "a new target needs its test above")
         for target in FuzzTarget.allCases {
             XCTAssertFalse(try inputs(target, in: "Corpus").isEmpty, "Fuzz/Corpus/\(target.rawValue) is empty")
         }

@@ -37,6 +37,13 @@ int ctls_context_request_peer(ctls_context *context, const char *ca_file);
 /// `host` (clients only, may be NULL) is checked against the server's certificate and sent as SNI.
 ctls_session *ctls_session_new(ctls_context *context, int fd, const char *host);
 void ctls_session_free(ctls_session *session);
+/// A session whose records go through memory, not a socket (the fuzz target): `ctls_memory_feed`
+/// hands it bytes as if they had arrived, `ctls_memory_drain` takes what it would have sent.
+ctls_session *ctls_session_new_in_memory(ctls_context *context);
+int ctls_memory_feed(ctls_session *session, const void *data, size_t size);
+size_t ctls_memory_drain(ctls_session *session, void *out, size_t capacity);
+/// Loads a PEM certificate and its key from memory (the fuzz target's fixture). 0 on success.
+int ctls_context_use_pair_pem(ctls_context *context, const char *certificate, const char *key);
 int ctls_handshake(ctls_session *session);
 int ctls_read(ctls_session *session, void *buffer, size_t count);
 int ctls_write(ctls_session *session, const void *buffer, size_t count);
