@@ -227,6 +227,11 @@ int ctls_peer_verified(ctls_session *session, char *name, size_t name_size) {
     return 1;
 }
 
+const char *ctls_verify_error(ctls_session *session) {
+    long result = SSL_get_verify_result(session);
+    return result == X509_V_OK ? NULL : X509_verify_cert_error_string(result);
+}
+
 const char *ctls_version(ctls_session *session) { return SSL_get_version(session); }
 
 struct ctls_mac {

@@ -153,7 +153,11 @@ public final class TLSSession {
         case Int32(CTLS_WANT_WRITE): return .wantWrite
         case Int32(CTLS_CLOSED): return .closed
         case Int32(CTLS_SYSCALL): return .system(Errno.current)
-        default: return .failed(lastLibraryError(fallback: "TLS error"))
+        default:
+            let reason = lastLibraryError(fallback: "TLS error")
+            // "certificate verify failed" says little; the verification's own reason says why.
+            guard let detail = ctls_verify_error(raw) else { return .failed(reason) }
+            return .failed("\(reason): \(String(cString: detail))")
         }
     }
 

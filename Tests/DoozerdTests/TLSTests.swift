@@ -40,12 +40,12 @@ final class TestCertificates {
                      "-keyout", path("\(name).key"), "-out", path("\(name).pem")])
     }
 
-    /// A key and a certificate `name.pem` signed by CA `ca`.
-    func issue(_ name: String, by ca: String, subject: String, altNames: String?) throws {
+    /// A key and a certificate `name.pem` signed by CA `ca`, valid for `days` (negative: expired).
+    func issue(_ name: String, by ca: String, subject: String, altNames: String?, days: Int = 2) throws {
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                      "-subj", "/CN=\(subject)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
         var arguments = ["x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
-                         "-set_serial", "\(Int.random(in: 1..<1 << 40))", "-days", "2", "-out", path("\(name).pem")]
+                         "-set_serial", "\(Int.random(in: 1..<1 << 40))", "-days", "\(days)", "-out", path("\(name).pem")]
         if let altNames {
             try "subjectAltName=\(altNames)\n".write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
             arguments += ["-extfile", path("\(name).ext")]
@@ -235,7 +235,7 @@ final class TLSTests: DoozerdTestCase {
             defer { stranger.close() }
             _ = try stranger.rev()
         }(), "a certificate the server cannot verify")
-        awaitLog(server, "TLS: certificate verify failed; closing it", "the server says why")
+        awaitLog(server, "TLS: certificate verify failed: unable to get local issuer certificate; closing it", "the server says why")
     }
 
     func testAServerCertificateFromAnotherCAIsRefused() throws {
@@ -321,6 +321,49 @@ final class TLSTests: DoozerdTestCase {
         defer { plain.close() }
         try plain.sendRaw(Array("GET / HTTP/1.0\r\n\r\n".utf8))
         XCTAssertThrowsError(try plain.receiveFrame(), "plain HTTP gets no answer from the HTTPS port")
+    }
+
+    func testExpiredCertificatesAreRefusedOnBothEnds() throws {
+        try certificates.issue("expired", by: "ca", subject: "doozerd", altNames: "IP:\(host)", days: -1)
+        try certificates.issue("expiredclient", by: "ca", subject: "client", altNames: nil, days: -1)
+        // A server presenting an expired certificate: the client refuses it.
+        var config = DoozerdProcess.Config(arguments: ["-tlscert", certificates.path("expired.pem"), "-tlskey", certificates.path("expired.key")])
+        config.host = host
+        config.skipReadiness = true
+        let expired = try startServer(config)
+        awaitLog(expired, "serving cluster", "the node starts")
+        XCTAssertThrowsError(try client(expired, timeout: .seconds(3))) { error in
+            XCTAssertTrue("\(error)".contains("certificate has expired"), "\(error)")
+        }
+        // A client presenting an expired certificate to a server that verifies them: refused.
+        let server = try startTLSServer(["-tlsclientca", certificates.path("ca.pem")], on: otherHost)
+        XCTAssertThrowsError(try {
+            let client = try client(server, certificate: "expiredclient", timeout: .seconds(2))
+            defer { client.close() }
+            _ = try client.rev()
+        }(), "an expired client certificate")
+        awaitLog(server, "TLS: certificate verify failed: certificate has expired; closing it", "the server says why")
+    }
+
+    /// Hundreds of connections stuck mid-handshake at once: the loop serves a real client
+    /// meanwhile, and each stuck one is closed at its deadline.
+    func testManyStalledHandshakesHoldNothingUp() throws {
+        let server = try startTLSServer(["-tlstimeout", "1"])
+        var stalled: [TestConnection] = []
+        for _ in 0..<500 {
+            let connection = try TestConnection(host: server.host, port: server.port, timeout: 10)
+            try connection.sendRaw([0x16, 0x03, 0x01, 0x02])   // a record header, cut short
+            stalled.append(connection)
+        }
+        defer { for connection in stalled { connection.close() } }
+        let client = try client(server)
+        defer { client.close() }
+        XCTAssertGreaterThanOrEqual(try client.rev(), 57, "served while 500 handshakes hang")
+        for (index, connection) in stalled.enumerated() {
+            XCTAssertThrowsError(try connection.receiveFrame(), "stalled handshake \(index) closed at its deadline")
+        }
+        awaitLog(server, "TLS handshake not finished within -tlstimeout", "the deadline is logged")
+        XCTAssertNoThrow(try client.set("/tls/after", rev: -1, body: [1]), "and the node goes on")
     }
 
     func testTLSFlagsAreCheckedBeforeAnythingStarts() throws {

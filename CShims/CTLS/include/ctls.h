@@ -54,6 +54,8 @@ int ctls_is_handshake_done(ctls_session *session);
 void ctls_shutdown(ctls_session *session);
 /// Whether the peer presented a certificate that verified; the subject's CN into `name` if so.
 int ctls_peer_verified(ctls_session *session, char *name, size_t name_size);
+/// Why the peer's certificate did not verify ("certificate has expired"), or NULL if it did.
+const char *ctls_verify_error(ctls_session *session);
 /// "TLSv1.3" and the like.
 const char *ctls_version(ctls_session *session);
 
