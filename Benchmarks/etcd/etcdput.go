@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -24,7 +26,23 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "measured duration")
 	warmup := flag.Duration("warmup", time.Second, "warm-up before measuring")
 	label := flag.String("label", "", "free text copied into the JSON line")
+	cacert := flag.String("cacert", "", "connect over TLS, trusting the CA certificates (PEM) in this file")
 	flag.Parse()
+
+	var tlsConfig *tls.Config
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcdput:", err)
+			os.Exit(1)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "etcdput: no certificate in", *cacert)
+			os.Exit(1)
+		}
+		tlsConfig = &tls.Config{RootCAs: pool}
+	}
 
 	eps := strings.Split(*endpoints, ",")
 	value := strings.Repeat("x", *size)
@@ -36,7 +54,7 @@ func main() {
 	end := measureFrom.Add(*duration)
 	var wg sync.WaitGroup
 	for i := 0; i < *clients; i++ {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: 5 * time.Second})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: 5 * time.Second, TLS: tlsConfig})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "etcdput:", err)
 			os.Exit(1)

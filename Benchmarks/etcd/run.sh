@@ -7,6 +7,8 @@
 #   apt-get install -y etcd-server etcd-client golang-go golang-etcd-server-dev
 #   Benchmarks/etcd/run.sh                 # runs itself in a network namespace of its own
 #   DURATION=10 MODES="tmpfs disk" CLIENTS="64 1" Benchmarks/etcd/run.sh
+#   TLS=DIR Benchmarks/etcd/run.sh         # client URLs over TLS with DIR/node.pem, DIR/node.key
+#                                          # (Benchmarks/scripts/tls-pair DIR); peers stay plain
 set -euo pipefail
 
 if [[ -z "${ETCD_BENCH_NETNS:-}" ]]; then
@@ -40,19 +42,29 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
+TLS=${TLS:-}
+SCHEME=http
+TLS_SERVER=()
+TLS_CLIENT=()
+if [[ -n "$TLS" ]]; then
+    SCHEME=https
+    TLS_SERVER=(--cert-file "$TLS/node.pem" --key-file "$TLS/node.key")
+    TLS_CLIENT=(--cacert "$TLS/ca.pem")
+fi
+
 start_cluster() {   # $1: parent directory of the data dirs
     DATA=$(mktemp -d "$1/etcd-bench.XXXXXX")
     local cluster="n1=http://127.0.0.1:2380,n2=http://127.0.0.2:2380,n3=http://127.0.0.3:2380"
     for i in 1 2 3; do
-        etcd --name "n$i" --data-dir "$DATA/n$i" \
-            --listen-client-urls "http://127.0.0.$i:2379" --advertise-client-urls "http://127.0.0.$i:2379" \
+        etcd --name "n$i" --data-dir "$DATA/n$i" "${TLS_SERVER[@]}" \
+            --listen-client-urls "$SCHEME://127.0.0.$i:2379" --advertise-client-urls "$SCHEME://127.0.0.$i:2379" \
             --listen-peer-urls "http://127.0.0.$i:2380" --initial-advertise-peer-urls "http://127.0.0.$i:2380" \
             --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench \
             --logger zap --log-level error >"$DATA/n$i.log" 2>&1 &
         PIDS+=($!)
     done
     for _ in $(seq 100); do
-        if ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379,127.0.0.2:2379,127.0.0.3:2379 endpoint health >/dev/null 2>&1; then
+        if ETCDCTL_API=3 etcdctl "${TLS_CLIENT[@]}" --endpoints=$SCHEME://127.0.0.1:2379,$SCHEME://127.0.0.2:2379,$SCHEME://127.0.0.3:2379 endpoint health >/dev/null 2>&1; then
             return 0
         fi
         sleep 0.1
@@ -61,7 +73,7 @@ start_cluster() {   # $1: parent directory of the data dirs
     exit 1
 }
 
-ENDPOINTS=127.0.0.1:2379,127.0.0.2:2379,127.0.0.3:2379
+ENDPOINTS=$SCHEME://127.0.0.1:2379,$SCHEME://127.0.0.2:2379,$SCHEME://127.0.0.3:2379
 for mode in $MODES; do
     case $mode in
         tmpfs) parent=/dev/shm ;;
@@ -71,7 +83,8 @@ for mode in $MODES; do
     for c in $CLIENTS; do
         start_cluster "$parent"
         echo "etcd-bench: $mode, $c clients, ${DURATION}s" >&2
-        "$BIN/etcdput" -endpoints "$ENDPOINTS" -c "$c" -size 64 -d "${DURATION}s" -label "etcd $(etcd --version | head -1 | awk '{print $3}') $mode" | tee -a "$OUT"
+        "$BIN/etcdput" -endpoints "$ENDPOINTS" ${TLS:+-cacert "$TLS/ca.pem"} -c "$c" -size 64 -d "${DURATION}s" \
+            -label "etcd $(etcd --version | head -1 | awk '{print $3}') $mode${TLS:+ tls}" | tee -a "$OUT"
         stop_all
     done
 done
