@@ -81,13 +81,12 @@ int ctls_context_use_pair(ctls_context *context, const char *certificate_file, c
     return 0;
 }
 
-int ctls_context_trust(ctls_context *context, const char *ca_file, int require_peer) {
+int ctls_context_trust(ctls_context *context, const char *ca_file) {
     if (ca_file) {
         if (SSL_CTX_load_verify_locations(context, ca_file, NULL) != 1) return -1;
     } else if (SSL_CTX_set_default_verify_paths(context) != 1) {
         return -1;
     }
-    if (require_peer) SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     return 0;
 }
 

@@ -73,7 +73,7 @@ public final class TLSContext: @unchecked Sendable {
     public static func client(caFile: String?, certificate: String? = nil, key: String? = nil) throws(TLSError) -> TLSContext {
         let context = try TLSContext(isServer: false)
         if let caFile { try checkReadable(caFile, "CA") }
-        guard ctls_context_trust(context.raw, caFile, 0) == 0 else {
+        guard ctls_context_trust(context.raw, caFile) == 0 else {
             throw .fromLibrary(caFile.map { "CA file \($0)" } ?? "system CA certificates")
         }
         if let certificate, let key { try context.usePair(certificate: certificate, key: key) }

@@ -309,7 +309,7 @@ final class TLSTests: DoozerdTestCase {
     /// With TLS on, the web view is HTTPS on the same pair.
     func testTheWebViewSpeaksHTTPSOnTheSamePair() throws {
         let web = "\(host):\(try Loopback.freePort(on: host))"
-        let server = try startTLSServer(["-w", web])
+        _ = try startTLSServer(["-w", web])   // kept running by the test case until tearDown
         let request = Array("GET / HTTP/1.0\r\nHost: \(web)\r\n\r\n".utf8)
         let run = try runToExit("/usr/bin/openssl", ["s_client", "-connect", web, "-CAfile", certificates.path("ca.pem"),
                                                      "-verify_return_error", "-quiet"],

@@ -27,9 +27,9 @@ ctls_context *ctls_context_new(int is_server);
 void ctls_context_free(ctls_context *context);
 /// Loads a PEM certificate chain and its private key and checks that they match. 0 on success.
 int ctls_context_use_pair(ctls_context *context, const char *certificate_file, const char *key_file);
-/// Trusts the PEM certificates in `ca_file`; `require_peer` != 0 makes the peer's certificate
-/// required and verified (servers: client certificates; clients always verify). 0 on success.
-int ctls_context_trust(ctls_context *context, const char *ca_file, int require_peer);
+/// A client's trust: the PEM certificates in `ca_file`, or the system's when it is NULL (the
+/// server is always verified: see ctls_context_new). 0 on success.
+int ctls_context_trust(ctls_context *context, const char *ca_file);
 /// Servers asking for client certificates without requiring them: verified when sent.
 int ctls_context_request_peer(ctls_context *context, const char *ca_file);
 
