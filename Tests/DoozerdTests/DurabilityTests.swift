@@ -188,7 +188,9 @@ final class DurabilityTests: DoozerdTestCase {
         }
         // Compacted: the first segment (identity and layout) is gone, and what is left is
         // bounded by the snapshot schedule, not by the number of writes.
-        let segments = try entries(directory, "log")
+        // (The segment the preparer may have made ready ahead, `next-segment.prepared`, holds
+        // no records: whether one exists when the node is killed is a matter of timing.)
+        let segments = try entries(directory, "log").filter { $0.hasSuffix(".log") }
         XCTAssertFalse(segments.contains("00000000000000000001.log"), "\(segments)")
         XCTAssertLessThanOrEqual(segments.count, 5, "\(segments) after \(everyAcked.count) writes")
         let snapshots = try entries(directory, "snapshots")
