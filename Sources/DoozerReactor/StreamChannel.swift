@@ -95,7 +95,8 @@ public struct StreamChannel: ~Copyable {
 
     private mutating func readTLS(_ tls: TLSSession, into space: UnsafeMutableRawBufferPointer) -> ReadOutcome {
         tlsWants = []
-        switch tls.read(into: space) {
+        let outcome = tls.read(into: space)
+        switch outcome {
         case .done(let n):
             input.commit(n)
             return .bytes(n, filled: n == space.count || tls.pendingInput > 0)
@@ -104,8 +105,16 @@ public struct StreamChannel: ~Copyable {
             tlsWants = .writable
             return .wouldBlock
         case .closed: return .endOfStream
-        case .failed(let reason): return .failed(.tls(reason))
-        case .system(let errno): return .failed(.system(SystemError("read", errno)))
+        case .failed, .system: return .failed(Self.channelError(outcome, call: "read"))
+        }
+    }
+
+    /// The error of a TLS call that failed (`.failed` or `.system`), as a channel reports it.
+    private static func channelError(_ outcome: TLSSession.Outcome, call: String) -> ChannelError {
+        switch outcome {
+        case .system(let errno): return .system(SystemError(call, errno))
+        case .failed(let reason): return .tls(reason)
+        default: preconditionFailure("\(outcome) is not a failure")
         }
     }
 
@@ -146,7 +155,8 @@ public struct StreamChannel: ~Copyable {
     private mutating func flushTLS(_ tls: TLSSession) -> FlushOutcome {
         tlsWants = []
         if !tls.isHandshakeDone {
-            switch tls.handshake() {
+            let handshake = tls.handshake()
+            switch handshake {
             case .done: break
             case .wantRead:
                 tlsWants = .readable
@@ -155,8 +165,7 @@ public struct StreamChannel: ~Copyable {
                 tlsWants = .writable
                 return .pending
             case .closed: return .failed(.tls("the peer closed the connection during the TLS handshake"))
-            case .failed(let reason): return .failed(.tls(reason))
-            case .system(let errno): return .failed(.system(SystemError("write", errno)))
+            case .failed, .system: return .failed(Self.channelError(handshake, call: "write"))
             }
         }
         while hasPendingOutput {
@@ -175,8 +184,7 @@ public struct StreamChannel: ~Copyable {
                 tlsWants = .readable
                 return .pending
             case .closed: return .failed(.tls("the peer closed the TLS session"))
-            case .failed(let reason): return .failed(.tls(reason))
-            case .system(let errno): return .failed(.system(SystemError("write", errno)))
+            case .failed, .system: return .failed(Self.channelError(outcome, call: "write"))
             }
         }
         return .drained

@@ -6,11 +6,9 @@ import Foundation
 extension Server {
     /// The keys in the file at `path`; the error names the file and what is wrong, never a key.
     static func loadPeerKeys(_ path: String) throws(PeerKeyFileError) -> PeerKeys {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw PeerKeyFileError(description: "peer key file \(path): \(Errno(rawValue: (error as NSError).code == NSFileReadNoSuchFileError ? ENOENT : EACCES))")
+        guard access(path, R_OK) == 0 else { throw PeerKeyFileError(description: "peer key file \(path): \(Errno.current)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PeerKeyFileError(description: "peer key file \(path): not readable as UTF-8 text")
         }
         do {
             return try PeerKeys.parse(text)
