@@ -27,13 +27,13 @@ final class HandoffStressTests: XCTestCase {
         }
         // The preparer runs on its own thread, when the scheduler lets it: on a loaded machine
         // the loop above can finish first. Keep the log busy until it has taken part (bounded),
-        // rather than assume it kept pace.
+        // rather than assume it kept pace. Each record here waits until it is durable, so the
+        // loop never outruns the syncing thread into the log's bound on unsynced bytes.
         let deadline = ContinuousClock.now + .seconds(30)
         while log.statistics.preparedSegments == 0 && ContinuousClock.now < deadline {
             let payload = random.bytes(40)
             written.append(LogRecord(index: try log.append(type: 1, payload: payload), type: 1, payload: payload))
-            log.commit()
-            try log.reapCompletions()
+            try log.flush()
         }
         try log.flush()
         XCTAssertEqual(log.durableIndex, UInt64(written.count), "seed \(seed)")
