@@ -46,6 +46,9 @@ final class SimulatedNode: NodeHost {
     private var parked: [Int64: [(Snapshot?) -> Void]] = [:]
     /// Whether the node takes writes now (a member).
     private(set) var isWritable = false
+    /// How often this run of the process stopped being a member: its own proposals in flight
+    /// then end with their outcome unknown (the sequencer abandons them).
+    private(set) var removals = 0
 
     /// How a proposed write ended, as its client sees it.
     enum Outcome {
@@ -121,7 +124,10 @@ final class SimulatedNode: NodeHost {
         }
     }
 
-    func membershipChanged(isMember: Bool) { isWritable = isMember }
+    func membershipChanged(isMember: Bool) {
+        if isWritable && !isMember { removals += 1 }
+        isWritable = isMember
+    }
 
     func copyState(from address: SocketAddress) {
         world.copyState(from: address, to: self)
