@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "DoozerHistoryTests", dependencies: ["DoozerHistory", "DoozerStore", "DoozerTestSupport"]),
         .testTarget(
             name: "DoozerdTests",
-            dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport", "DoozerPeer", "DoozerConsensus", "DoozerSystem"]),
+            dependencies: ["doozerd", "doozer", "DoozerWire", "DoozerClient", "DoozerTestSupport", "DoozerPeer", "DoozerConsensus", "DoozerSystem", "DoozerTLS"]),
         // real doozerd processes under partitions, packet loss, pauses and crashes, in a network namespace of their own.
         .testTarget(
             name: "DoozerFaultTests",

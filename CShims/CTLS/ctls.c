@@ -63,6 +63,10 @@ ctls_context *ctls_context_new(int is_server) {
     // Partial writes: the reactor writes what the socket takes and comes back; released
     // buffers: an idle connection holds no record buffers.
     SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    // Read ahead: one recv takes every record the socket holds (up to the record buffer), not a
+    // header and then a body per record; what it holds beyond the record being read stays in the
+    // session, where ctls_has_pending reports it.
+    SSL_CTX_set_read_ahead(context, 1);
     if (is_server) {
         SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_num_tickets(context, 0);   // no resumption: nothing sent after the handshake
@@ -206,7 +210,7 @@ int ctls_write(ctls_session *session, const void *buffer, size_t count) {
     return outcome(session, SSL_write(session, buffer, limit));
 }
 
-int ctls_pending(ctls_session *session) { return SSL_pending(session); }
+int ctls_has_pending(ctls_session *session) { return SSL_has_pending(session); }
 
 int ctls_is_handshake_done(ctls_session *session) { return SSL_is_init_finished(session); }
 

@@ -55,7 +55,7 @@ public struct StreamChannel: ~Copyable {
     @inlinable public var hasPendingOutput: Bool { !output.isEmpty || sharedCount != 0 }
     /// Decrypted input held inside the TLS session: readiness of the socket does not report it,
     /// so an owner that stopped reading before it was drained must come back for it.
-    public var hasHiddenInput: Bool { (tls?.pendingInput ?? 0) > 0 }
+    public var hasHiddenInput: Bool { tls?.hasPendingInput ?? false }
 
     /// Queues `bytes` to be sent after everything written to `output` so far, without copying
     /// them: the channel keeps a reference until they are sent.
@@ -99,7 +99,7 @@ public struct StreamChannel: ~Copyable {
         switch outcome {
         case .done(let n):
             input.commit(n)
-            return .bytes(n, filled: n == space.count || tls.pendingInput > 0)
+            return .bytes(n, filled: n == space.count || tls.hasPendingInput)
         case .wantRead: return .wouldBlock
         case .wantWrite:
             tlsWants = .writable

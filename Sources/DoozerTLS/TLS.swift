@@ -177,8 +177,9 @@ public final class TLSSession {
         outcome(ctls_write(raw, buffer.baseAddress, buffer.count))
     }
 
-    /// Decrypted bytes held inside the session, which the socket's readiness does not report.
-    public var pendingInput: Int { Int(ctls_pending(raw)) }
+    /// Whether the session holds input the socket's readiness does not report: records it read
+    /// ahead, or decrypted bytes not yet taken.
+    public var hasPendingInput: Bool { ctls_has_pending(raw) != 0 }
 
     /// Sends close_notify (once the handshake has finished), without waiting for the peer's.
     public func shutdown() { ctls_shutdown(raw) }

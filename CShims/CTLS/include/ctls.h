@@ -47,8 +47,9 @@ int ctls_context_use_pair_pem(ctls_context *context, const char *certificate, co
 int ctls_handshake(ctls_session *session);
 int ctls_read(ctls_session *session, void *buffer, size_t count);
 int ctls_write(ctls_session *session, const void *buffer, size_t count);
-/// Decrypted bytes held inside the session, which epoll cannot report.
-int ctls_pending(ctls_session *session);
+/// Whether the session holds input (records read ahead from the socket, or decrypted bytes)
+/// that epoll cannot report: 1 if so.
+int ctls_has_pending(ctls_session *session);
 int ctls_is_handshake_done(ctls_session *session);
 /// Sends close_notify once, without waiting for the peer's.
 void ctls_shutdown(ctls_session *session);
