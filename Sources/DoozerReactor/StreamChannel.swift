@@ -53,8 +53,9 @@ public struct StreamChannel: ~Copyable {
     /// Unsent output bytes: buffered and queued by reference.
     @inlinable public var pendingOutputCount: Int { output.readableCount &+ sharedCount }
     @inlinable public var hasPendingOutput: Bool { !output.isEmpty || sharedCount != 0 }
-    /// Decrypted input held inside the TLS session: readiness of the socket does not report it,
-    /// so an owner that stopped reading before it was drained must come back for it.
+    /// Input held inside the TLS session (records it read ahead, bytes it decrypted): readiness
+    /// of the socket does not report it, so an owner that stopped reading before it was drained
+    /// must come back for it.
     public var hasHiddenInput: Bool { tls?.hasPendingInput ?? false }
 
     /// Queues `bytes` to be sent after everything written to `output` so far, without copying
