@@ -199,6 +199,10 @@ public struct Consensus {
         return now - lastEntriesAt <= 2 * options.electionTimeout + 2 * options.followerKeepalive
     }
 
+    /// The highest instance this node knows to be decided: its decided prefix, or a commit it
+    /// heard announced beyond it (the instances between are on their way or being fetched).
+    public var knownCommit: Int64 { max(decided, commitHint.upTo) }
+
     /// The ballot this node last stood for election with (zero: never).
     public var candidacy: Ballot { ballot }
 

@@ -178,6 +178,10 @@ extension Server {
             finish(session, with: HTTPResponse(status: .ok, headers: [("Content-Type", "application/json; charset=utf-8")],
                                                body: body),
                    includeBody: includeBody)
+        case .health:
+            finish(session, with: NodeReadiness.healthResponse(rev: store.rev), includeBody: includeBody)
+        case .ready:
+            finish(session, with: readiness().response, includeBody: includeBody)
         case .reject(let kind):
             finish(session, with: kind.response, includeBody: includeBody)
         case .events(let directory, let glob):
@@ -195,6 +199,15 @@ extension Server {
         session.append(response.encoded(includeBody: includeBody))
         session.state = .answered
         markWebDirty(session)
+    }
+
+    /// What `/ready` reports, as of now.
+    func readiness() -> NodeReadiness {
+        let consensus = cluster.consensus
+        let role: NodeReadiness.Role = consensus.isLeader ? .leader : consensus.isMember ? .member : .slave
+        return NodeReadiness(role: role, rev: store.rev, behind: max(0, consensus.knownCommit - consensus.applied),
+                             inContact: cluster.cutOffSince == nil,
+                             cutOffSeconds: cluster.cutOffSince.map { (loop.now - $0) / 1_000_000_000 })
     }
 
     /// The stats panel's numbers as of now (rates as of the last tick).

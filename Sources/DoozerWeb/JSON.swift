@@ -26,6 +26,7 @@ public struct JSONWriter: Sendable {
     public mutating func string(_ value: String) { string(value.utf8) }
     public mutating func number(_ value: Int64) { separate(); bytes.append(contentsOf: String(value).utf8); needsComma = true }
     public mutating func number(_ value: Int) { number(Int64(value)) }
+    public mutating func bool(_ value: Bool) { separate(); bytes.append(contentsOf: (value ? "true" : "false").utf8); needsComma = true }
     public mutating func null() { separate(); bytes.append(contentsOf: "null".utf8); needsComma = true }
 
     private mutating func separate() {

@@ -10,6 +10,10 @@ public enum WebRoute: Sendable, Equatable {
     case events(directory: [UInt8], glob: Glob)
     /// Cluster, node and statistics as JSON.
     case cluster
+    /// `/health`: the process serves (open, like `/ready`: probes carry no secret).
+    case health
+    /// `/ready`: the node hears its cluster and is caught up (see `NodeReadiness`).
+    case ready
     /// A finished answer (errors, 401).
     case reject(HTTPResponse.Kind)
 
@@ -18,7 +22,7 @@ public enum WebRoute: Sendable, Equatable {
         case (.viewer(let x), .viewer(let y)): x == y
         case (.asset(let x), .asset(let y)): x == y
         case (.events(let x, let g), .events(let y, let h)): x == y && g == h
-        case (.cluster, .cluster): true
+        case (.cluster, .cluster), (.health, .health), (.ready, .ready): true
         case (.reject(let x), .reject(let y)): x == y
         default: false
         }
@@ -47,16 +51,21 @@ extension HTTPResponse {
 }
 
 /// Maps a request head to a route (§7, with B18 fixed): pages and streams need read access,
-/// the bundled assets do not; only GET and HEAD are served; there is no `/debug/vars`.
+/// the bundled assets and the probes (`/health`, `/ready`: no data, only a revision) do not;
+/// only GET and HEAD are served; there is no `/debug/vars`.
 /// Pure: owns nothing, does no I/O.
 public enum WebRouter {
     public static let eventsPrefix = Array("/$events".utf8)
     public static let clusterPath = Array("/$cluster.json".utf8)
+    public static let healthPath = Array("/health".utf8)
+    public static let readyPath = Array("/ready".utf8)
 
     public static func route(_ request: HTTPRequestHead, readAllowed: Bool) -> WebRoute {
         guard request.method == "GET" || request.method == "HEAD" else { return .reject(.methodNotAllowed) }
         let path = request.path
         if let asset = WebAsset(path: path) { return .asset(asset) }
+        if path == healthPath { return .health }
+        if path == readyPath { return .ready }
         let route: WebRoute
         if path.starts(with: eventsPrefix + [UInt8(ascii: "/")]) {
             let directory = Array(path[eventsPrefix.count...])

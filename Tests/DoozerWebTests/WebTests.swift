@@ -91,6 +91,10 @@ final class WebRouterTests: XCTestCase {
         XCTAssertEqual(route("/%24main.css"), .asset(.stylesheet))
         XCTAssertEqual(route("/$main.js", read: false), .asset(.script))
         XCTAssertEqual(route("/$cluster.json"), .cluster)
+        XCTAssertEqual(route("/health", read: false), .health, "probes carry no secret")
+        XCTAssertEqual(route("/ready", "HEAD", read: false), .ready)
+        XCTAssertEqual(route("/health/"), .viewer(directory: Array("/health/".utf8)), "a directory of that name stays a page")
+        XCTAssertEqual(route("/ready", "POST"), .reject(.methodNotAllowed))
         XCTAssertEqual(route("/$events/ctl/"), .events(directory: Array("/ctl/".utf8), glob: Glob("/ctl/**")!))
         XCTAssertEqual(route("/$events/"), .events(directory: Array("/".utf8), glob: Glob("/**")!))
         XCTAssertEqual(route("/$events/ctl"), .reject(.notFound))
@@ -101,6 +105,29 @@ final class WebRouterTests: XCTestCase {
         for target in ["/", "/ctl/", "/$cluster.json", "/$events/"] {
             XCTAssertEqual(route(target, read: false), .reject(.unauthorized), target)
         }
+    }
+
+    func testReadiness() {
+        func answer(_ readiness: NodeReadiness) -> (status: Int, body: String) {
+            let response = readiness.response
+            return (response.status.rawValue, String(decoding: response.body, as: UTF8.self))
+        }
+        let caughtUp = answer(NodeReadiness(role: .leader, rev: 57, behind: 0, inContact: true))
+        XCTAssertEqual(caughtUp.status, 200)
+        XCTAssertEqual(caughtUp.body, #"{"ready":true,"role":"leader","rev":57,"behind":0,"in_contact":true}"# + "\n")
+        XCTAssertEqual(answer(NodeReadiness(role: .member, rev: 9, behind: NodeReadiness.maxBehind, inContact: true)).status, 200)
+        let behind = answer(NodeReadiness(role: .slave, rev: 9, behind: NodeReadiness.maxBehind + 1, inContact: true))
+        XCTAssertEqual(behind.status, 503)
+        XCTAssertTrue(behind.body.contains(#""reason":"101 decided instances not applied yet""#), behind.body)
+        let cutOff = answer(NodeReadiness(role: .member, rev: 9, behind: 0, inContact: false, cutOffSeconds: 3))
+        XCTAssertEqual(cutOff.status, 503)
+        XCTAssertEqual(cutOff.body, #"{"ready":false,"role":"member","rev":9,"behind":0,"in_contact":false,"cut_off_s":3,"#
+                       + #""reason":"no contact with a majority of the cluster"}"# + "\n")
+        XCTAssertTrue(answer(NodeReadiness(role: .slave, rev: 9, behind: 0, inContact: false)).body.contains("upstream"))
+        let health = NodeReadiness.healthResponse(rev: 12)
+        XCTAssertEqual(health.status, .ok)
+        XCTAssertEqual(String(decoding: health.body, as: UTF8.self), #"{"status":"serving","rev":12}"# + "\n")
+        XCTAssertTrue(String(decoding: health.encoded(), as: UTF8.self).contains("Content-Type: application/json; charset=utf-8\r\n"))
     }
 
     func testResponses() {
