@@ -75,6 +75,8 @@ package final class ClusterSequencer: Sequencer {
     private var stopped = false
     /// The transport's address table, by peer.
     private var addresses: [PeerID: SocketAddress] = [:]
+    /// Each peer's node id (from `/ctl/node/<id>/addr`), so logs name nodes as operators do.
+    private var names: [PeerID: String] = [:]
     /// The leader last logged, so each change of leader is logged once.
     private var loggedLeader: PeerID?
     private var loggedCandidacy = Ballot.zero
@@ -275,14 +277,14 @@ package final class ClusterSequencer: Sequencer {
     private func logLeadership() {
         if inPlace({ $0.candidacy }) != loggedCandidacy {
             loggedCandidacy = consensus.candidacy
-            logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map { "\($0)" } ?? "unknown"))")
+            logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map(describe) ?? "unknown"))")
         }
         if consensus.leader != loggedLeader, inPlace({ $0.isMember }) {
             loggedLeader = consensus.leader
             if consensus.isLeader {
                 logger.info("leading cluster \(settings.clusterName) from rev \(host.store.rev)")
             } else if let leader = consensus.leader {
-                logger.info("following leader \(leader)")
+                logger.info("following leader \(describe(leader))")
             }
         }
     }
@@ -507,8 +509,10 @@ package final class ClusterSequencer: Sequencer {
     /// propose nothing more: its retirement is due (`Consensus.retire`).
     private func refreshPeers() {
         var table: [PeerID: SocketAddress] = [:]
+        var named: [PeerID: String] = [:]
         host.store.current.forEachFile(under: "/ctl/node") { path, body, _ in
             guard let id = Self.nodeID(ofAddr: path) else { return }
+            named[PeerID(nodeID: id)] = String(decoding: id, as: UTF8.self)
             if let address = try? SocketAddress.resolve(String(decoding: body, as: UTF8.self)) {
                 table[PeerID(nodeID: id)] = address
             }
@@ -518,9 +522,17 @@ package final class ClusterSequencer: Sequencer {
         for origin in inPlace({ $0.watermarkOrigins }).subtracting(table.keys) { consensus.retire(origin) }
         host.peersChanged(table)
         addresses = table
+        names = named
     }
 
     private static let addrLeaf = Array("/addr".utf8)
+
+    /// A peer as logs name it: its node id and address (`peer:<hash>` only for one not in
+    /// `/ctl/node`).
+    private func describe(_ peer: PeerID) -> String {
+        guard let name = names[peer] else { return "\(peer)" }
+        return addresses[peer].map { "\(name) (\($0))" } ?? name
+    }
 
     /// The node id of a `/ctl/node/<id>/addr` path.
     private static func nodeID(ofAddr path: [UInt8]) -> ArraySlice<UInt8>? {
