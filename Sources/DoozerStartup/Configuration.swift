@@ -36,6 +36,10 @@ public struct Configuration: Sendable {
     public var fillDelay: Int64 = 100_000_000
     /// Silence after which the leader removes a member or a slave, in nanoseconds (`-timeout`).
     public var memberTimeout: Int64 = 60_000_000_000
+    /// How long `-a` keeps trying while no address answers (nobody listens yet, or nothing
+    /// answers in time), in nanoseconds (`-attachwait`; 0: one attempt). Not with `-b`: there
+    /// a failed attach boots through the DzNS at once.
+    public var attachWait: Int64 = 30_000_000_000
     /// Largest mutation a write may carry (`-maxwrite`): what the peer transport replicates in
     /// one message with room for the batch around it; larger writes are refused (B3).
     public var maxWrite = 4 << 20
@@ -157,6 +161,8 @@ public enum DoozerdCommandLine {
                      usage: "Accepted for compatibility; a stable leader leaves no revision to fill.")
         flags.define("timeout", .string, placeholder: "seconds", default: "60",
                      usage: "Seconds of silence after which a member or slave is removed.")
+        flags.define("attachwait", .string, placeholder: "seconds", default: "30",
+                     usage: "Seconds -a keeps trying while no address answers (0: once), so nodes may start in any order.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
                      usage: "Revisions of history to keep for reads and waits in the past.")
         flags.define("histbytes", .string, placeholder: "bytes", default: "\(256 << 20)",
@@ -267,6 +273,7 @@ public enum DoozerdCommandLine {
         configuration.pulseInterval = try seconds(flags, "pulse", default: 1, positive: true)
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
         configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)
+        configuration.attachWait = try seconds(flags, "attachwait", default: 30, positive: false)
         configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
         configuration.historyBytes = try integer(flags, "histbytes", default: 256 << 20, minimum: 0)
         configuration.maxPath = try integer(flags, "maxpath", default: 4096, minimum: 64, maximum: 1 << 30)

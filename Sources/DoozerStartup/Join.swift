@@ -8,6 +8,9 @@ import DoozerSystem
 import DoozerTLS
 import DoozerWire
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a node that attached to a running cluster starts from: the store and the consensus
 /// state at one revision R of the member it attached to (B8: installed *as* R), and that
@@ -22,6 +25,15 @@ package struct JoinedCluster {
 /// Why attaching failed; one line for the log.
 package struct AttachError: Error, CustomStringConvertible {
     package let description: String
+    /// No address gave an answer (nothing listened, or nothing answered in time): trying again
+    /// later may succeed. False once a doozerd answered and refused (another cluster's name,
+    /// not a member's address, a bad state).
+    package var noAnswer = false
+
+    package init(description: String, noAnswer: Bool = false) {
+        self.description = description
+        self.noAnswer = noAnswer
+    }
 }
 
 /// The joiner's start-up (§5.3, §5.4), run before the node serves anything: find a member
@@ -40,11 +52,28 @@ package enum Attach {
                        logger: Logger) throws -> JoinedCluster? {
         var attachFailure: (any Error)? = nil
         if !configuration.attachAddresses.isEmpty {
-            do {
-                return try join(addresses: configuration.attachAddresses, configuration: configuration, id: id,
-                                boundAddress: boundAddress)
-            } catch {
-                attachFailure = error
+            // Nodes may start in any order: while no address answers, try again (backing off
+            // to 2 s) for -attachwait, saying so once. With -b the DzNS is the fallback instead.
+            let wait: Duration = configuration.bootURI == nil ? .nanoseconds(configuration.attachWait) : .zero
+            let giveUp = ContinuousClock.now + wait
+            var delay: Duration = .milliseconds(100)
+            var said = false
+            while true {
+                do {
+                    return try join(addresses: configuration.attachAddresses, configuration: configuration, id: id,
+                                    boundAddress: boundAddress)
+                } catch {
+                    guard error.noAnswer, ContinuousClock.now + delay < giveUp else {
+                        attachFailure = error
+                        break
+                    }
+                    if !said {
+                        said = true
+                        logger.notice("\(error); trying again for up to \(wait) (-attachwait)")
+                    }
+                    usleep(UInt32(delay / .microseconds(1)))
+                    delay = min(delay * 2, .seconds(2))
+                }
             }
         }
         guard let uri = configuration.bootURI else {
@@ -62,6 +91,7 @@ package enum Attach {
                      boundAddress: SocketAddress) throws(AttachError) -> JoinedCluster {
         let deadline = ContinuousClock.now + checkBudget
         var reasons: [String] = []
+        var refused = false   // a doozerd answered and said no
         for address in addresses {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
@@ -80,6 +110,7 @@ package enum Attach {
                 let (snapshot, bootstrap) = try copyState(connection)
                 return JoinedCluster(snapshot: snapshot, bootstrap: bootstrap, memberID: member, memberAddress: address)
             } catch let error as AttachError {
+                refused = true
                 reasons.append("\(address): \(error.description)")
             } catch DoozerError.closed where ContinuousClock.now >= deadline {
                 reasons.append("\(address): no doozer answer within \(checkBudget) (is it a member's client address?)")
@@ -88,7 +119,7 @@ package enum Attach {
             }
         }
         if reasons.isEmpty { reasons.append("no address answered within \(checkBudget)") }
-        throw AttachError(description: "failed to attach: " + reasons.joined(separator: "; "))
+        throw AttachError(description: "failed to attach: " + reasons.joined(separator: "; "), noAnswer: !refused)
     }
 
     /// §5.3: the cluster's name matches, and the dialled address is a member's recorded one.

@@ -89,7 +89,20 @@ final class FlagTests: DoozerdTestCase {
         let listen = try listenArgument()
         try assertFails(["-l", listen, "-w", "false", "-tlscert", "/nonexistent.pem", "-tlskey", "/nonexistent.key"],
                         "TLS files missing", stderrContains: "/nonexistent.pem: No such file or directory")
-        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1"], "-a to nothing", stderrContains: "failed to attach")
+        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "0"], "-a to nothing, once",
+                        stderrContains: "failed to attach")
+    }
+
+    // -a keeps trying while nothing answers, for -attachwait, says so once, then fails as before.
+    func testAttachToNothingTriesAgainForAttachWait() throws {
+        let listen = try listenArgument()
+        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "0.8"], "-a to nothing for 0.8 s",
+                        stderrContains: "failed to attach")
+        let outcome = try runDoozerd(["-l", try listenArgument(), "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "0.8"])
+        XCTAssertEqual(outcome.stderr.components(separatedBy: "trying again for up to").count - 1, 1,
+                       "one line says it tries again: \(outcome.summary)")
+        try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "soon"], "-attachwait soon",
+                        stderrContains: "invalid value \"soon\" for -attachwait")
     }
 
     // B17: only `false` disables the web view; other booleans are addresses (here: invalid ones).

@@ -23,6 +23,26 @@ final class ReadinessClusterTests: ClusterTestCase {
         throw cluster.failure("\(what): /ready on \(node.name) did not answer \(status) within \(seconds)s; last: \(last.map(\.description) ?? "none")")
     }
 
+    /// Nodes started in any order: a slave launched before its seed keeps trying `-a` until
+    /// the seed listens, then attaches (and `/ready` says so).
+    func testASlaveStartedBeforeItsSeedAttachesOnceTheSeedListens() throws {
+        let cluster = useCluster("127.0.87")
+        let early = try cluster.start("E2", host: cluster.host(2), arguments: ["-a", "\(cluster.host(1)):8046"], readiness: .running)
+        // Refused (nothing listens at the seed's address yet), it says it tries again, and waits.
+        let deadline = now() + 10
+        while !early.process.stderrTail().contains("trying again for up to") && early.isRunning && now() < deadline { pause(0.02) }
+        XCTAssertTrue(early.isRunning, "a refused -a waits for -attachwait: \(early.process.stderrTail())")
+        XCTAssertTrue(early.process.stderrTail().contains("failed to attach: \(cluster.host(1)):8046"), early.process.stderrTail())
+        let seed = try cluster.start("E1", host: cluster.host(1), readiness: .writable)
+        try cluster.waitReady(early, .answering, timeout: 15)
+        let rev = try seed.connect().rev()
+        XCTAssertEqual(try cluster.read("/ctl/node/\(early.id)/addr", on: seed, rev: rev).body, early.address,
+                       "the early node recorded itself through the seed")
+        try awaitReady(early, 200, within: 10, "the attached slave")
+        XCTAssertEqual(early.process.stderrTail().components(separatedBy: "trying again for up to").count - 1, 1,
+                       "it said once that it was trying again")
+    }
+
     func testAMemberWithoutAMajorityIsHealthyButNotReady() throws {
         let cluster = useCluster("127.0.86")
         let flags = ["-pulse", "0.2", "-timeout", "60"]
