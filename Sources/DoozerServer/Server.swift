@@ -200,7 +200,11 @@ public final class Server {
         clientTLS = try configuration.tls.map { files throws(TLSError) in try ClientTLS(files: files, handshakeTimeout: configuration.tlsHandshakeTimeout) }
         signals = try TerminationSignals(reportingHangups: configuration.tls != nil || configuration.peerKeyPath != nil)
         loop = try EventLoop()
-        listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
+        do {
+            listenerOwner = OwnedDescriptor(try Socket.listenTCP(configuration.listenAddress))
+        } catch {
+            throw SystemError("client port (-l \(configuration.listenAddress)): \(error.call)", error.errno)
+        }
         boundAddress = try Socket.localAddress(listenerOwner.fd)
         let me = PeerID(nodeID: id.bytes)
         var consensus: Consensus
@@ -227,8 +231,13 @@ public final class Server {
             consensus = resumed ?? Consensus(me: me, options: options, bootstrap: .seed(me), now: now, seed: seed)
             joined = false
         }
-        let transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me,
-                                               keys: try configuration.peerKeyPath.map { path throws in try Server.loadPeerKeys(path) })
+        let keys = try configuration.peerKeyPath.map { path throws in try Server.loadPeerKeys(path) }
+        let transport: PeerTransport
+        do {
+            transport = try PeerTransport.open(address: boundAddress, cluster: configuration.clusterName, id: me, keys: keys)
+        } catch {
+            throw SystemError("peer port (UDP, -l \(boundAddress)): \(error.call)", error.errno)
+        }
         // Flow control: the accepts in flight in datagrams must fit a follower's receive buffer
         // (taken to be the size of this node's) with room for forwards and fetch replies beside
         // them. Larger batches go on streams: see `maxInflightBytes`.

@@ -36,9 +36,9 @@ public struct Configuration: Sendable {
     public var fillDelay: Int64 = 100_000_000
     /// Silence after which the leader removes a member or a slave, in nanoseconds (`-timeout`).
     public var memberTimeout: Int64 = 60_000_000_000
-    /// How long `-a` keeps trying while no address answers (nobody listens yet, or nothing
-    /// answers in time), in nanoseconds (`-attachwait`; 0: one attempt). Not with `-b`: there
-    /// a failed attach boots through the DzNS at once.
+    /// How long `-a` keeps trying while no address can be reached (nobody listens yet, no
+    /// route), in nanoseconds (`-attachwait`; 0: one attempt). Not with `-b`: there a failed
+    /// attach boots through the DzNS at once.
     public var attachWait: Int64 = 30_000_000_000
     /// Largest mutation a write may carry (`-maxwrite`): what the peer transport replicates in
     /// one message with room for the batch around it; larger writes are refused (B3).
@@ -162,7 +162,7 @@ public enum DoozerdCommandLine {
         flags.define("timeout", .string, placeholder: "seconds", default: "60",
                      usage: "Seconds of silence after which a member or slave is removed.")
         flags.define("attachwait", .string, placeholder: "seconds", default: "30",
-                     usage: "Seconds -a keeps trying while no address answers (0: once), so nodes may start in any order.")
+                     usage: "Seconds -a keeps trying while no address can be reached (0: once), so nodes may start in any order.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
                      usage: "Revisions of history to keep for reads and waits in the past.")
         flags.define("histbytes", .string, placeholder: "bytes", default: "\(256 << 20)",

@@ -25,9 +25,10 @@ package struct JoinedCluster {
 /// Why attaching failed; one line for the log.
 package struct AttachError: Error, CustomStringConvertible {
     package let description: String
-    /// No address gave an answer (nothing listened, or nothing answered in time): trying again
-    /// later may succeed. False once a doozerd answered and refused (another cluster's name,
-    /// not a member's address, a bad state).
+    /// No address could be reached (nothing listened, no route, a failed dial or handshake):
+    /// trying again later may succeed. False once something answered and refused (another
+    /// cluster's name, not a member's address, a bad state, a listener that does not speak
+    /// doozer).
     package var noAnswer = false
 
     package init(description: String, noAnswer: Bool = false) {
@@ -113,6 +114,7 @@ package enum Attach {
                 refused = true
                 reasons.append("\(address): \(error.description)")
             } catch DoozerError.closed where ContinuousClock.now >= deadline {
+                refused = true   // something listens there, and it does not speak doozer
                 reasons.append("\(address): no doozer answer within \(checkBudget) (is it a member's client address?)")
             } catch {
                 reasons.append("\(address): \(error)")

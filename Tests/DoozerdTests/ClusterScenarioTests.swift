@@ -360,7 +360,8 @@ final class ClusterScenarioTests: ClusterTestCase {
         let seed = try cluster.start("S", host: cluster.host(1), arguments: ["-c", "right"] + Self.fastFlags, readiness: .writable)
         let attempts: [(String, [String])] = [
             ("wrong -c", ["-c", "wrong", "-a", seed.address]),
-            ("-a with nothing listening", ["-c", "right", "-a", "\(cluster.host(9)):8046"]),
+            // By default -a keeps trying while nothing listens (-attachwait, FlagTests); once, it fails fast.
+            ("-a with nothing listening", ["-c", "right", "-a", "\(cluster.host(9)):8046", "-attachwait", "0"]),
             ("-a naming the web view, not a member", ["-c", "right", "-a", "\(seed.host):8000"]),
         ]
         for (item, arguments) in attempts {

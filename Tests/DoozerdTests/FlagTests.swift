@@ -93,7 +93,7 @@ final class FlagTests: DoozerdTestCase {
                         stderrContains: "failed to attach")
     }
 
-    // -a keeps trying while nothing answers, for -attachwait, says so once, then fails as before.
+    // -a keeps trying while nothing listens, for -attachwait, says so once, then fails as before.
     func testAttachToNothingTriesAgainForAttachWait() throws {
         let listen = try listenArgument()
         try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "0.8"], "-a to nothing for 0.8 s",
@@ -242,6 +242,42 @@ private extension FlagTests {
         if let needle = stderrContains {
             XCTAssertTrue(outcome.stderr.lowercased().contains(needle.lowercased()),
                           "\(item): stderr should mention \(needle.debugDescription); \(outcome.summary)", file: file, line: line)
+        }
+    }
+}
+
+/// A client or peer port that cannot be bound ends start-up with one line naming the address
+/// and its flag, as the web port's does.
+final class ListenAddressTests: DoozerdTestCase {
+    override class var serverConfig: DoozerdProcess.Config? { nil }
+
+    /// A socket of `type` bound (and, for TCP, listening) on `host`:`port`; closed by the caller.
+    private func hold(_ type: Int32, _ host: String, _ port: UInt16) -> Int32 {
+        let holder = socket(AF_INET, type, 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(bound, 0, "bind \(host):\(port)")
+        if type == Int32(SOCK_STREAM.rawValue) { XCTAssertEqual(listen(holder, 1), 0) }
+        return holder
+    }
+
+    func testClientAndPeerAddressesInUseFailStartUpWithOneLine() throws {
+        let host = Loopback.freshHost()
+        for (type, name) in [(Int32(SOCK_STREAM.rawValue), "client port (-l \(host):"), (Int32(SOCK_DGRAM.rawValue), "peer port (UDP, -l \(host):")] {
+            let port = try Loopback.freePort(on: host)
+            let holder = hold(type, host, port)
+            defer { close(holder) }
+            let outcome = try runDoozerd(["-l", "\(host):\(port)", "-w", "false", "-attachwait", "0"])
+            XCTAssertEqual(outcome.status, 1, outcome.summary)
+            XCTAssertFalse(outcome.timedOut, outcome.summary)
+            XCTAssertTrue(outcome.stderr.contains("\(name)\(port))"), "names the port and its flag: \(outcome.summary)")
+            XCTAssertTrue(outcome.stderr.contains("in use"), outcome.summary)
+            XCTAssertEqual(outcome.stderr.split(separator: "\n").count, 1, outcome.summary)
         }
     }
 }
