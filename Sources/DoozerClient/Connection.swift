@@ -67,6 +67,17 @@ public final class DoozerConnection: @unchecked Sendable {
     public var failure: DoozerError? { core.failure }
 
     static func resolve(_ address: String) throws(DoozerError) -> SocketAddress {
+        let host = try host(of: address)
+        do {
+            return try SocketAddress.resolve(address)
+        } catch {
+            throw .connection("dial tcp: lookup \(host): \(error.reason)")
+        }
+    }
+
+    /// The host part of a `host:port` address, or the error (in Go's words) that says why it
+    /// is not one: a mistake no retry mends, unlike a failed lookup.
+    package static func host(of address: String) throws(DoozerError) -> String {
         guard let colon = address.lastIndex(of: ":"), !address.hasSuffix("]") else {
             throw .connection("dial tcp: address \(address): missing port in address")
         }
@@ -77,11 +88,7 @@ public final class DoozerConnection: @unchecked Sendable {
         if host.filter({ $0 == ":" }).count > 0 && !host.hasPrefix("[") {
             throw .connection("dial tcp: address \(address): too many colons in address")
         }
-        do {
-            return try SocketAddress.resolve(address)
-        } catch {
-            throw .connection("dial tcp: lookup \(host): \(error.reason)")
-        }
+        return host
     }
 }
 

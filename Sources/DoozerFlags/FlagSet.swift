@@ -26,6 +26,9 @@ public struct FlagSet {
     public private(set) var positional: [String] = []
     /// Whether `-h`, `-help` or `--help` was given.
     public private(set) var helpRequested = false
+    /// Whether an unknown flag's error names the defined flag it is likely a typo of. Off by
+    /// default: the `doozer` CLI keeps the original's output byte for byte.
+    public var suggestsNearest = false
 
     public init() {}
 
@@ -60,7 +63,8 @@ public struct FlagSet {
                 continue
             }
             guard let definition = definitions.first(where: { $0.name == name }) else {
-                throw ParseError(description: "flag provided but not defined: -\(name)")
+                let hint = suggestsNearest ? nearest(to: name).map { " (did you mean -\($0)?)" } ?? "" : ""
+                throw ParseError(description: "flag provided but not defined: -\(name)\(hint)")
             }
             switch definition.kind {
             case .boolean:
@@ -111,5 +115,45 @@ public struct FlagSet {
             if !definition.defaultText.isEmpty { line += " (default \(definition.defaultText))" }
             return line
         }.joined(separator: "\n")
+    }
+}
+
+extension FlagSet {
+    /// The defined flag `name` is most likely a typo of: at most two edits away (one for names
+    /// of four letters or fewer), and closer than any other; nil for none or a tie.
+    func nearest(to name: String) -> String? {
+        let limit = name.count <= 4 ? 1 : 2
+        var best: (name: String, distance: Int)?
+        var tied = false
+        for definition in definitions {
+            let distance = Self.editDistance(Array(name.utf8), Array(definition.name.utf8))
+            guard distance <= limit, distance < definition.name.count else { continue }
+            if let current = best, distance >= current.distance {
+                if distance == current.distance { tied = true }
+                continue
+            }
+            best = (definition.name, distance)
+            tied = false
+        }
+        return tied ? nil : best?.name
+    }
+
+    /// Insertions, deletions, substitutions and swaps of neighbours between `a` and `b`.
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous2 = [Int](repeating: 0, count: b.count + 1)
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { current[j] = min(current[j], previous2[j - 2] + 1) }
+            }
+            (previous2, previous, current) = (previous, current, previous2)
+        }
+        return previous[b.count]
     }
 }

@@ -130,6 +130,7 @@ public struct UsageError: Error, CustomStringConvertible {
 public enum DoozerdCommandLine {
     package static func flagSet() -> FlagSet {
         var flags = FlagSet()
+        flags.suggestsNearest = true
         flags.define("l", .string, placeholder: "addr", default: "127.0.0.1:8046",
                      usage: "The address to bind to: client TCP, peer UDP and the node's identity. Must be a concrete address.")
         flags.define("a", .repeated, placeholder: "addr",

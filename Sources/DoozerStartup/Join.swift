@@ -97,6 +97,13 @@ package enum Attach {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
             do {
+                _ = try DoozerConnection.host(of: address)
+            } catch {
+                refused = true   // not an address: no retry mends it
+                reasons.append("\(address): \(error)")
+                continue
+            }
+            do {
                 let connection = try DoozerConnection.dial(address, timeout: remaining, tls: try configuration.outboundTLS())
                 defer { connection.close() }
                 // Something that accepts TCP but never answers (not a doozerd) must not hold

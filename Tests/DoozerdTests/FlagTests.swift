@@ -103,6 +103,24 @@ final class FlagTests: DoozerdTestCase {
                        "one line says it tries again: \(outcome.summary)")
         try assertFails(["-l", listen, "-w", "false", "-a", "127.0.0.1:1", "-attachwait", "soon"], "-attachwait soon",
                         stderrContains: "invalid value \"soon\" for -attachwait")
+        // Not an address at all: no retry mends that, so it fails at once whatever -attachwait says.
+        try assertFails(["-l", listen, "-w", "false", "-a", "8046"], "-a without a port", stderrContains: "missing port in address")
+    }
+
+    // A mistyped flag names the defined one it is likely a typo of; a name near none, or near
+    // several alike, gets the plain error.
+    func testAMistypedFlagSuggestsTheNearestOne() throws {
+        for (typed, meant) in [("tiemout", "timeout"), ("tlscrt", "tlscert"), ("peerky", "peerkey"), ("attachwiat", "attachwait")] {
+            let outcome = try runDoozerd(["-\(typed)", "1"])
+            XCTAssertEqual(outcome.status, 2, outcome.summary)
+            XCTAssertTrue(outcome.stderr.contains("flag provided but not defined: -\(typed) (did you mean -\(meant)?)"),
+                          outcome.summary)
+        }
+        for typed in ["x", "zzzzzz"] {
+            let outcome = try runDoozerd(["-\(typed)", "1"])
+            XCTAssertEqual(outcome.status, 2, outcome.summary)
+            XCTAssertTrue(outcome.stderr.contains("flag provided but not defined: -\(typed)\n"), outcome.summary)
+        }
     }
 
     // B17: only `false` disables the web view; other booleans are addresses (here: invalid ones).
