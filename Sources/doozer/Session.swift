@@ -14,11 +14,18 @@ final class Session {
     func dial() throws(Failure) -> DoozerClient {
         if let client { return client }
         let boot = options.bootURI.isEmpty ? nil : options.bootURI
-        let uri = options.uri
+        let uri = Session.uri(options.uri)
         let tls = options.tls
         let client = try Failure.call { () throws(DoozerError) in try DoozerClient(uri: uri, bootURI: boot, tls: tls) }
         self.client = client
         return client
+    }
+
+    /// A bare `host:port` (what `doozerd -a` takes) as the URI of that one address; anything
+    /// else as given (a URI, or text the client refuses as the original did).
+    static func uri(_ text: String) -> String {
+        guard !text.hasPrefix("doozer:"), (try? DoozerConnection.host(of: text)) != nil else { return text }
+        return "doozer:?ca=" + text
     }
 
     /// -r, or the current revision when -r is absent (-1).

@@ -512,6 +512,17 @@ final class CLITests: CLITestCase {
                   stderr: "Error: invalid uri\n", "#125 DOOZER_URI bogus")
     }
 
+    // A bare host:port, as doozerd -a takes it, stands for the URI of that address.
+    func testABareAddressIsTheURIOfThatAddress() throws {
+        let rev = try connection().rev()
+        let bare = try doozerRaw(["-a", server.address, "rev"])
+        XCTAssertEqual(bare.status, 0, "\(bare)")
+        XCTAssertGreaterThanOrEqual(Int64(String(decoding: bare.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1,
+                                    rev, "\(bare)")
+        let fromEnvironment = try doozerRaw(["rev"], environment: ["DOOZER_URI": server.address])
+        XCTAssertEqual(fromEnvironment.status, 0, "\(fromEnvironment)")
+    }
+
     func testDoozerURIEnvironment() throws {
         let nowhere = "doozer:?ca=127.0.0.1:1"
         assertCLI(try doozerRaw(["self"], environment: ["DOOZER_URI": server.uri]), status: 0, stdout: nodeID,
