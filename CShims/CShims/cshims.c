@@ -63,6 +63,7 @@ int cshims_signalfd_termination(int hangups) {
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
     sigaddset(&blocked, SIGPIPE);
+    sigaddset(&blocked, SIGUSR1);
     if (hangups) sigaddset(&blocked, SIGHUP);
     int rc = pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     if (rc != 0) {
@@ -73,6 +74,7 @@ int cshims_signalfd_termination(int hangups) {
     sigemptyset(&reported);
     sigaddset(&reported, SIGINT);
     sigaddset(&reported, SIGTERM);
+    sigaddset(&reported, SIGUSR1);
     if (hangups) sigaddset(&reported, SIGHUP);
     return signalfd(-1, &reported, SFD_NONBLOCK | SFD_CLOEXEC);
 }

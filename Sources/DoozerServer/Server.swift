@@ -413,6 +413,18 @@ public final class Server {
         if session.pendingWrites > 0 { pendingWrites.forget(session: session.token) }
     }
 
+    /// SIGUSR1: the log level raised, or set back; said at a level that shows either way.
+    private func toggleLogLevel() {
+        let levels = LiveLogLevel.shared
+        if levels.isRaised {
+            logger.notice("log level back to \(levels.configuredLevel) (SIGUSR1)")
+            levels.toggle()
+        } else {
+            levels.toggle()
+            logger.notice("log level \(levels.level) until the next SIGUSR1 (then \(levels.configuredLevel) again)")
+        }
+    }
+
     /// Reads and handles what the client sent, a bounded amount per wake-up so one busy
     /// connection cannot starve the others.
     func readable(_ session: Session) {
@@ -613,6 +625,10 @@ extension Server: EventLoopHandler {
                 if signal == TerminationSignals.hangup {
                     reloadTLS()
                     reloadPeerKeys()
+                    continue
+                }
+                if signal == TerminationSignals.logLevelToggle {
+                    toggleLogLevel()
                     continue
                 }
                 logger.info("signal \(signal): shutting down")

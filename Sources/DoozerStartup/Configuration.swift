@@ -2,6 +2,7 @@ import DoozerFlags
 import DoozerSystem
 import DoozerTLS
 import DoozerWire
+import Logging
 
 /// Everything a node is started with, validated. A value: building one has no effects.
 public struct Configuration: Sendable {
@@ -36,6 +37,8 @@ public struct Configuration: Sendable {
     public var fillDelay: Int64 = 100_000_000
     /// Silence after which the leader removes a member or a slave, in nanoseconds (`-timeout`).
     public var memberTimeout: Int64 = 60_000_000_000
+    /// The log level (`-loglevel`); SIGUSR1 raises it while the node runs.
+    public var logLevel: Logger.Level = .info
     /// How long `-a` keeps trying while no address can be reached (nobody listens yet, no
     /// route), in nanoseconds (`-attachwait`; 0: one attempt). Not with `-b`: there a failed
     /// attach boots through the DzNS at once.
@@ -162,6 +165,8 @@ public enum DoozerdCommandLine {
                      usage: "Accepted for compatibility; a stable leader leaves no revision to fill.")
         flags.define("timeout", .string, placeholder: "seconds", default: "60",
                      usage: "Seconds of silence after which a member or slave is removed.")
+        flags.define("loglevel", .string, placeholder: "level", default: "info",
+                     usage: "Least severe log lines written: trace, debug, info, notice, warning, error or critical. SIGUSR1 raises it to debug, and sets it back.")
         flags.define("attachwait", .string, placeholder: "seconds", default: "30",
                      usage: "Seconds -a keeps trying while no address can be reached (0: once), so nodes may start in any order.")
         flags.define("hist", .string, placeholder: "revisions", default: "2000",
@@ -275,6 +280,13 @@ public enum DoozerdCommandLine {
         configuration.fillDelay = try seconds(flags, "fill", default: 0.1, positive: false)
         configuration.memberTimeout = try seconds(flags, "timeout", default: 60, positive: true)
         configuration.attachWait = try seconds(flags, "attachwait", default: 30, positive: false)
+        if let text = flags.value("loglevel") {
+            guard let level = Logger.Level(rawValue: text) else {
+                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw UsageError(description: "invalid value \"\(text)\" for -loglevel: want one of \(names)", status: 2, showUsage: true)
+            }
+            configuration.logLevel = level
+        }
         configuration.history = try integer(flags, "hist", default: 2000, minimum: 1)
         configuration.historyBytes = try integer(flags, "histbytes", default: 256 << 20, minimum: 0)
         configuration.maxPath = try integer(flags, "maxpath", default: 4096, minimum: 64, maximum: 1 << 30)

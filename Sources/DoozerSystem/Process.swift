@@ -32,13 +32,15 @@ public enum ProcessEnvironment {
     }
 }
 
-/// SIGINT and SIGTERM (and, when asked, SIGHUP) delivered as a readable descriptor. Creating
-/// it blocks those signals (and SIGPIPE) for the calling thread: create it on the main thread
-/// before any other. Owns the descriptor: it is closed when this is released.
+/// SIGINT, SIGTERM and SIGUSR1 (and, when asked, SIGHUP) delivered as a readable descriptor.
+/// Creating it blocks those signals (and SIGPIPE) for the calling thread: create it on the
+/// main thread before any other. Owns the descriptor: it is closed when this is released.
 public final class TerminationSignals {
     public let fd: FileDescriptor
     /// SIGHUP's number, which `next` returns only when hangups are reported.
     public static let hangup = SIGHUP
+    /// SIGUSR1's number: the operator's request to raise the log level (or set it back).
+    public static let logLevelToggle = SIGUSR1
 
     public init(reportingHangups: Bool = false) throws(SystemError) {
         fd = FileDescriptor(rawValue: try retryingInterrupts("signalfd") { cshims_signalfd_termination(reportingHangups ? 1 : 0) })

@@ -34,11 +34,8 @@ case .printVersion:
 case .printUsage:
     writeStderr(DoozerdCommandLine.usage(programName: programName))
 case .run(let configuration):
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .info
-        return handler
-    }
+    LiveLogLevel.shared.configure(configuration.logLevel)
+    LoggingSystem.bootstrap { label in LiveLevelLogHandler(label: label) }
     let logger = Logger(label: "doozerd")
     do {
         let server = try Server(configuration: configuration, logger: logger)
