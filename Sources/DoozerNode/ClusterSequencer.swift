@@ -277,7 +277,7 @@ package final class ClusterSequencer: Sequencer {
     private func logLeadership() {
         if inPlace({ $0.candidacy }) != loggedCandidacy {
             loggedCandidacy = consensus.candidacy
-            logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map(describe) ?? "unknown"))")
+            logger.info("standing for election in round \(loggedCandidacy.round) (leader was \(loggedLeader.map { describe($0) } ?? "unknown"))")
         }
         if consensus.leader != loggedLeader, inPlace({ $0.isMember }) {
             loggedLeader = consensus.leader
@@ -349,7 +349,10 @@ package final class ClusterSequencer: Sequencer {
             let event = host.applyDecided(proposal.payload, proposal: own ? proposal.tag : nil)
             membership.note(event)
             if event.path.starts(with: Self.nodeDirectory) { nodesChanged = true }
-            if Membership.isSlot(event.path) { slotsChanged = true }
+            if Membership.isSlot(event.path) {
+                slotsChanged = true
+                if event.error == nil && consensus.isLeader { logSlotChange(event, origin: proposal.origin) }
+            }
         }
         consensus.applied(instance, members: membership.refresh(host.store.current))
         if nodesChanged {
@@ -357,6 +360,24 @@ package final class ClusterSequencer: Sequencer {
             refreshPeers()
         }
         membershipMayHaveChanged()
+    }
+
+    /// A change of the member set's slots, said once in the cluster (by the leader), with
+    /// the node it came through: a slave's claim, an operator's write, a removal.
+    private func logSlotChange(_ event: Event, origin: PeerID) {
+        let slot = String(decoding: event.path, as: UTF8.self)
+        let through = origin == me ? "this node" : describe(origin)
+        switch event.kind {
+        case .set where event.body.isEmpty:
+            logger.notice("membership: \(slot) is empty at rev \(event.seqn) (written through \(through)); a slave may claim it")
+        case .set:
+            let node = describe(PeerID(nodeID: event.body), id: String(decoding: event.body, as: UTF8.self))
+            logger.notice("membership: \(slot) holds \(node) from rev \(event.seqn) (written through \(through))")
+        case .delete:
+            logger.notice("membership: \(slot) deleted at rev \(event.seqn) (through \(through))")
+        default:
+            break
+        }
     }
 
     // MARK: Durability
@@ -527,10 +548,10 @@ package final class ClusterSequencer: Sequencer {
 
     private static let addrLeaf = Array("/addr".utf8)
 
-    /// A peer as logs name it: its node id and address (`peer:<hash>` only for one not in
-    /// `/ctl/node`).
-    private func describe(_ peer: PeerID) -> String {
-        guard let name = names[peer] else { return "\(peer)" }
+    /// A peer as logs name it: its node id (`id` when `/ctl/node` does not say it) and
+    /// address; `peer:<hash>` only for one known by neither.
+    private func describe(_ peer: PeerID, id: String? = nil) -> String {
+        guard let name = names[peer] ?? id else { return "\(peer)" }
         return addresses[peer].map { "\(name) (\($0))" } ?? name
     }
 

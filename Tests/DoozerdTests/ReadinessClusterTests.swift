@@ -1,9 +1,10 @@
 import Foundation
 import XCTest
 
-/// `/health` and `/ready` on a real two-member cluster: both ready once formed; a member whose
-/// partner stops (so it has no majority) stays healthy but is not ready, with the reason, and
-/// is ready again once the partner is back.
+/// What an operator sees of a real cluster: `/health` and `/ready` (both ready once formed; a
+/// member whose partner stops, so it has no majority, stays healthy but is not ready, with the
+/// reason, and is ready again once the partner is back), the leader's log of membership
+/// changes, nodes named by id and address, and nodes started in any order.
 final class ReadinessClusterTests: ClusterTestCase {
     private func probe(_ node: ClusterNode, _ target: String) throws -> HTTPReply {
         try WebClient.get(host: node.host, port: 8000, target)
@@ -51,6 +52,11 @@ final class ReadinessClusterTests: ClusterTestCase {
         let promoted = try cluster.doozer(["set", "/ctl/cal/1", "0"], stdin: "", environment: ["DOOZER_URI": "doozer:?ca=\(seed.address)"])
         XCTAssertEqual(promoted.status, 0, promoted.summary)
         try cluster.waitReady(partner, .writable, timeout: 15)
+        // The leader says how the member set changed, naming nodes as the operator does.
+        let log = seed.process.stderrTail(100_000)
+        XCTAssertTrue(log.contains("membership: /ctl/cal/1 is empty at rev"), log)
+        XCTAssertTrue(log.contains("membership: /ctl/cal/1 holds \(partner.id) (\(partner.address)) from rev"), log)
+        XCTAssertTrue(partner.process.stderrTail().contains("following leader \(seed.id) (\(seed.address))"), partner.process.stderrTail())
 
         for node in [seed, partner] {
             let ready = try awaitReady(node, 200, within: 10, "a formed cluster")
