@@ -212,8 +212,11 @@ public final class Server {
         if resumed != nil && (!configuration.attachAddresses.isEmpty || configuration.bootURI != nil) {
             logger.info("the data directory holds this node's cluster: it rejoins it, whatever -a or -b say")
         }
+        let signals = self.signals
         if resumed == nil, let cluster = try Attach.locate(configuration: configuration, id: id, boundAddress: boundAddress,
-                                                           logger: logger) {
+                                                           logger: logger, pause: { delay throws(StartupInterrupted) in
+            if let signal = signals.awaitTermination(within: delay) { throw StartupInterrupted(signal: signal) }
+        }) {
             store = Store(history: configuration.history, historyBytes: configuration.historyBytes,
                           restoring: cluster.snapshot)
             var follower = Consensus(me: me, options: options, bootstrap: cluster.bootstrap, now: now, seed: seed)

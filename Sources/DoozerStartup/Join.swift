@@ -8,9 +8,6 @@ import DoozerSystem
 import DoozerTLS
 import DoozerWire
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What a node that attached to a running cluster starts from: the store and the consensus
 /// state at one revision R of the member it attached to (B8: installed *as* R), and that
@@ -37,6 +34,13 @@ package struct AttachError: Error, CustomStringConvertible {
     }
 }
 
+/// SIGINT or SIGTERM came while the node was still starting (waiting for `-a` to answer).
+public struct StartupInterrupted: Error, CustomStringConvertible {
+    public let signal: Int32
+    package init(signal: Int32) { self.signal = signal }
+    public var description: String { "signal \(signal) while waiting to attach: not started" }
+}
+
 /// The joiner's start-up (§5.3, §5.4), run before the node serves anything: find a member
 /// among the `-a` addresses (CAL check), record this node in the cluster through it, then
 /// copy its state in one consistent transfer (B27, L2): a consensus bootstrap and the
@@ -49,8 +53,9 @@ package enum Attach {
 
     /// §5.1: the cluster this node joins — through `-a`, else through the DzNS of `-b` — or nil
     /// when it seeds a new one (neither given, or it won the DzNS election).
-    package static func locate(configuration: Configuration, id: NodeID, boundAddress: SocketAddress,
-                       logger: Logger) throws -> JoinedCluster? {
+    /// `pause` waits between attempts, and throws when the process is asked to stop meanwhile.
+    package static func locate(configuration: Configuration, id: NodeID, boundAddress: SocketAddress, logger: Logger,
+                               pause: (Duration) throws(StartupInterrupted) -> Void) throws -> JoinedCluster? {
         var attachFailure: (any Error)? = nil
         if !configuration.attachAddresses.isEmpty {
             // Nodes may start in any order: while no address answers, try again (backing off
@@ -72,7 +77,7 @@ package enum Attach {
                         said = true
                         logger.notice("\(error); trying again for up to \(wait) (-attachwait)")
                     }
-                    usleep(UInt32(delay / .microseconds(1)))
+                    try pause(delay)
                     delay = min(delay * 2, .seconds(2))
                 }
             }

@@ -48,6 +48,21 @@ public final class TerminationSignals {
 
     deinit { fd.close() }
 
+    /// Waits up to `timeout` for SIGINT or SIGTERM, for waits before an event loop runs (the
+    /// others that arrive meanwhile are taken and dropped): the signal, or nil at the timeout.
+    public func awaitTermination(within timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            while let signal = try? next() {
+                if signal == SIGINT || signal == SIGTERM { return signal }
+            }
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { return nil }
+            var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+            _ = poll(&entry, 1, Int32(min(left / .milliseconds(1) + 1, 60_000)))
+        }
+    }
+
     /// The next pending signal number, or nil when none is pending.
     public func next() throws(SystemError) -> Int32? {
         let signal = cshims_signalfd_read(fd.rawValue)

@@ -40,6 +40,8 @@ case .run(let configuration):
     do {
         let server = try Server(configuration: configuration, logger: logger)
         try server.run()
+    } catch let interrupted as StartupInterrupted {
+        logger.info("\(interrupted)")   // stopped as asked, before it served anything
     } catch {
         logger.critical("\(error)")
         exit(1)

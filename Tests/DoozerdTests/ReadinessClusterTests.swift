@@ -44,6 +44,20 @@ final class ReadinessClusterTests: ClusterTestCase {
                        "it said once that it was trying again")
     }
 
+    /// SIGTERM while `-a` waits for its address: the node stops at once (status 0, one line),
+    /// rather than at the end of `-attachwait`.
+    func testSIGTERMWhileWaitingToAttachStopsAtOnce() throws {
+        let cluster = useCluster("127.0.88")
+        let waiting = try cluster.start("W2", host: cluster.host(2), arguments: ["-a", "\(cluster.host(1)):8046"], readiness: .running)
+        let deadline = now() + 10
+        while !waiting.process.stderrTail().contains("trying again for up to") && waiting.isRunning && now() < deadline { pause(0.02) }
+        XCTAssertTrue(waiting.isRunning, waiting.process.stderrTail())
+        let exit = cluster.terminate(waiting, timeout: 5)
+        XCTAssertFalse(exit.killed, "it stopped by itself, not at the end of -attachwait: \(exit)")
+        XCTAssertEqual(exit.status, 0, "\(exit)")
+        XCTAssertTrue(waiting.process.stderrTail().contains("signal 15 while waiting to attach: not started"), waiting.process.stderrTail())
+    }
+
     func testAMemberWithoutAMajorityIsHealthyButNotReady() throws {
         let cluster = useCluster("127.0.86")
         let flags = ["-pulse", "0.2", "-timeout", "60"]
