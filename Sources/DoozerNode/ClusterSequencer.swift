@@ -689,8 +689,10 @@ package final class ClusterSequencer: Sequencer {
 
     /// One line of this node's peer traffic since start, as `key=value` pairs (doozer-bench
     /// reads it from the log at shutdown): datagrams and UDP payload bytes each way, the
-    /// sendmmsg calls, consensus messages, the last decided instance, datagrams dropped, and
-    /// those refused by their seal (no seal, a bad MAC, a replay, a seal without a key here).
+    /// sendmmsg calls, consensus messages, the last decided instance, datagrams dropped, those
+    /// refused by their seal (no seal, a bad MAC, a replay, a seal without a key here), and
+    /// those from a node id the address table has at another address (NAT, a wrong `-l`) or
+    /// does not have.
     /// The host appends its streams' counters.
     package var trafficSummary: String {
         let channel = transport.channelStats
@@ -704,6 +706,7 @@ package final class ClusterSequencer: Sequencer {
             + " fragments_sent=\(peer.fragmentsSent) messages_streamed=\(peer.messagesStreamed)"
             + " records_received=\(peer.recordsReceived) unsealed=\(peer.droppedUnsealed)"
             + " bad_mac=\(peer.droppedBadMAC) replayed=\(peer.droppedReplayed) sealed_without_key=\(peer.droppedSealedWithoutKey)"
+            + " wrong_source=\(peer.droppedAddressMismatch) unknown_sender=\(peer.droppedUnknownSender)"
     }
 }
 
