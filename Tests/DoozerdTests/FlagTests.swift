@@ -133,17 +133,8 @@ final class FlagTests: DoozerdTestCase {
     func testUnbindableListenAddress() throws {
         let host = Loopback.freshHost()
         let port = try Loopback.freePort(on: host)
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let holder = try Loopback.occupy(host, port)
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(bound, 0)
-        XCTAssertEqual(listen(holder, 1), 0)
         try assertFails(["-l", "\(host):\(port)", "-w", "false"], "§6.5 cannot bind -l")
         try assertFails(["-l", "not-an-address", "-w", "false"], "§6.5 malformed -l")
     }
@@ -269,26 +260,11 @@ private extension FlagTests {
 final class ListenAddressTests: DoozerdTestCase {
     override class var serverConfig: DoozerdProcess.Config? { nil }
 
-    /// A socket of `type` bound (and, for TCP, listening) on `host`:`port`; closed by the caller.
-    private func hold(_ type: Int32, _ host: String, _ port: UInt16) -> Int32 {
-        let holder = socket(AF_INET, type, 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(bound, 0, "bind \(host):\(port)")
-        if type == Int32(SOCK_STREAM.rawValue) { XCTAssertEqual(listen(holder, 1), 0) }
-        return holder
-    }
-
     func testClientAndPeerAddressesInUseFailStartUpWithOneLine() throws {
         let host = Loopback.freshHost()
-        for (type, name) in [(Int32(SOCK_STREAM.rawValue), "client port (-l \(host):"), (Int32(SOCK_DGRAM.rawValue), "peer port (UDP, -l \(host):")] {
+        for (udp, name) in [(false, "client port (-l \(host):"), (true, "peer port (UDP, -l \(host):")] {
             let port = try Loopback.freePort(on: host)
-            let holder = hold(type, host, port)
+            let holder = try Loopback.occupy(host, port, udp: udp)
             defer { close(holder) }
             let outcome = try runDoozerd(["-l", "\(host):\(port)", "-w", "false", "-attachwait", "0"])
             XCTAssertEqual(outcome.status, 1, outcome.summary)

@@ -259,6 +259,23 @@ enum Loopback {
         throw HarnessError("no free TCP+UDP port on \(host)")
     }
 
+    /// A socket bound to `host`:`port` (and listening, for TCP), so a doozerd cannot bind it:
+    /// its descriptor, for the caller to close.
+    static func occupy(_ host: String, _ port: UInt16, udp: Bool = false) throws -> Int32 {
+        let fd = socket(AF_INET, udp ? sockDgram : sockStream, 0)
+        guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
+        var address = try socketAddress(host: host, port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, udp || listen(fd, 1) == 0 else {
+            let message = errnoText()
+            close(fd)
+            throw HarnessError("occupy \(host):\(port): \(message)")
+        }
+        return fd
+    }
+
     /// Whether something accepts TCP connections on host:port right now.
     static func isListening(host: String, port: UInt16) -> Bool {
         guard let connection = try? TestConnection(host: host, port: port, timeout: 1) else { return false }

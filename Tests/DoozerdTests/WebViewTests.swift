@@ -209,17 +209,8 @@ final class WebFlagTests: DoozerdTestCase {
         let port = try Loopback.freePort(on: host)
         let webPort = try Loopback.freePort(on: host)
         try XCTSkipIf(webPort == port, "the kernel handed out the same port twice")
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let holder = try Loopback.occupy(host, webPort)
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = webPort.bigEndian
-        inet_pton(AF_INET, host, &address.sin_addr)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(bound, 0)
-        XCTAssertEqual(listen(holder, 1), 0)
         let outcome = try runDoozerd(["-l", "\(host):\(port)", "-w", "\(host):\(webPort)"])
         XCTAssertEqual(outcome.status, 1, outcome.summary)
         XCTAssertFalse(outcome.timedOut, outcome.summary)
