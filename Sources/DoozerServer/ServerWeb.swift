@@ -206,9 +206,11 @@ extension Server {
         let consensus = cluster.consensus
         let role: NodeReadiness.Role = consensus.isLeader ? .leader : consensus.isMember ? .member : .slave
         return NodeReadiness(role: role, rev: store.rev, behind: max(0, consensus.knownCommit - consensus.applied),
-                             inContact: cluster.cutOffSince == nil,
-                             cutOffSeconds: cluster.cutOffSince.map { (loop.now - $0) / 1_000_000_000 })
+                             inContact: cluster.cutOffSince == nil, cutOffSeconds: cutOffSeconds)
     }
+
+    /// How long this node has been out of touch with its cluster's majority, in seconds.
+    private var cutOffSeconds: Int64? { cluster.cutOffSince.map { (loop.now - $0) / 1_000_000_000 } }
 
     /// The stats panel's numbers as of now (rates as of the last tick).
     func webStats() -> WebStats {
@@ -219,7 +221,7 @@ extension Server {
         stats.eventStreams = web?.streamCount ?? 0
         stats.requestsPerSecond = web?.requestsPerSecond ?? 0
         stats.writesPerSecond = web?.writesPerSecond ?? 0
-        stats.cutOffSeconds = cluster.cutOffSince.map { (loop.now - $0) / 1_000_000_000 }
+        stats.cutOffSeconds = cutOffSeconds
         return stats
     }
 
